@@ -1,0 +1,102 @@
+// Every differentiable op of qkv. Each is defined next to its backward in core/ops/*.cpp
+// (one family per file). Shapes are checked on every call: a mismatch throws
+// std::invalid_argument naming the op and both shapes. Negative axes count from the end.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace qkv {
+
+class Generator;
+
+// ---- elementwise (core/ops/elementwise.cpp); binary ops broadcast as NumPy does ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, Scalar b);
+Tensor mul(const Tensor& a, Scalar b);
+Tensor rsub(Scalar a, const Tensor& b);  // a - b
+Tensor rdiv(Scalar a, const Tensor& b);  // a / b
+Tensor neg(const Tensor& x);
+Tensor pow(const Tensor& x, Scalar exponent);
+Tensor sqrt(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor abs(const Tensor& x);  // gradient sign(x), 0 at 0
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);  // gradient 0 at 0, as PyTorch
+Tensor gelu(const Tensor& x);  // exact: x * Phi(x), as PyTorch's default
+Tensor clamp(const Tensor& x, Scalar low, Scalar high);  // gradient 1 inside [low, high]
+
+// Broadcast shape of two shapes, or invalid_argument naming `op` and both shapes.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+// Sums `grad` down to `shape` (the backward of broadcasting).
+Tensor sum_to(const Tensor& grad, const Shape& shape);
+
+// ---- matmul (core/ops/matmul.cpp) ----
+// [.., n, k] x [.., k, m] -> [.., n, m], leading dims broadcast; 1-D operands are not
+// accepted (use reshape). transpose_a/b read an operand as its last two axes swapped,
+// without copying it (Eigen reads the transposed map directly).
+struct MatmulOptions {
+  bool transpose_a = false;
+  bool transpose_b = false;
+};
+Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions options = {});
+
+// ---- shape (core/ops/shape.cpp) ----
+Tensor reshape(const Tensor& x, const Shape& shape);  // a view; one -1 is inferred
+Tensor transpose(const Tensor& x, int64_t axis0, int64_t axis1);
+Tensor permute(const Tensor& x, const std::vector<int64_t>& order);
+Tensor concat(const std::vector<Tensor>& xs, int64_t axis);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis);
+Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end);  // [start, end)
+Tensor unsqueeze(const Tensor& x, int64_t axis);  // a view
+Tensor squeeze(const Tensor& x, int64_t axis);    // a view; the axis must have size 1
+Tensor expand(const Tensor& x, const Shape& shape);  // broadcast to shape (copies)
+
+// ---- reductions (core/ops/reduce.cpp) ----
+Tensor sum(const Tensor& x);  // all elements, rank 0
+Tensor sum(const Tensor& x, int64_t axis, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, int64_t axis, bool keepdim = false);
+// Largest value along axis; the gradient flows to the first position holding it.
+Tensor max(const Tensor& x, int64_t axis, bool keepdim = false);
+// Population variance (divides by n, as layer norm uses) unless unbiased.
+Tensor var(const Tensor& x, int64_t axis, bool keepdim = false, bool unbiased = false);
+
+// ---- softmax (core/ops/softmax.cpp), along the last axis ----
+// Numerically stable (subtracts the row max). A row whose entries are all -inf (every key
+// masked) gives all-zero weights and passes zero gradient: documented, never NaN.
+Tensor softmax(const Tensor& x);
+Tensor log_softmax(const Tensor& x);  // an all -inf row gives -inf and zero gradient
+
+// ---- indexing and masking (core/ops/index.cpp) ----
+// Integer indices with a shape, for embedding lookups and class targets.
+struct Indices {
+  std::vector<int64_t> values;
+  Shape shape;
+  static Indices from(std::vector<int64_t> values, Shape shape);  // checks the count
+};
+// out[..., :] = table[indices[...], :]; the backward scatter-adds into the rows.
+Tensor embedding(const Tensor& table, const Indices& indices);
+// Where mask (broadcast to x's shape) is nonzero the output is `value` and the gradient 0.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value);
+// Zeroes each element with probability p and scales the rest by 1/(1-p); identity when
+// !training or p == 0.
+Tensor dropout(const Tensor& x, Scalar p, Generator& gen, bool training = true);
+
+// ---- losses (core/ops/loss.cpp) ----
+constexpr int64_t kNoIgnoreIndex = std::numeric_limits<int64_t>::min();
+// logits [.., C], targets of logits' shape without the last axis; mean over the targets
+// that are not ignore_index (fused log-softmax).
+Tensor cross_entropy(const Tensor& logits, const Indices& targets,
+                     int64_t ignore_index = kNoIgnoreIndex);
+Tensor mse_loss(const Tensor& prediction, const Tensor& target);  // mean of squares
+
+}  // namespace qkv

@@ -1,0 +1,101 @@
+// Matmul: Eigen's GEMM on maps over the buffers, one product per (broadcast) batch entry.
+// A transposed operand is read through Map::transpose(), so it is never copied; the
+// backward uses the same trick for B^T and A^T.
+#include "core/autograd.h"
+#include "core/ops.h"
+#include "core/ops/kernels.h"
+
+namespace qkv {
+namespace {
+using kernels::ConstMatrixMap;
+using kernels::MatrixMap;
+
+std::string operand_str(const Tensor& t, bool transposed) {
+  return shape_str(t.shape()) + (transposed ? "^T" : "");
+}
+
+// C = op(A) op(B) for one batch entry.
+void gemm(const Scalar* a, int64_t a_rows, int64_t a_cols, bool ta, const Scalar* b, int64_t b_rows,
+          int64_t b_cols, bool tb, Scalar* c, int64_t n, int64_t m) {
+  ConstMatrixMap A(a, a_rows, a_cols);
+  ConstMatrixMap B(b, b_rows, b_cols);
+  MatrixMap C(c, n, m);
+  if (!ta && !tb) C.noalias() = A * B;
+  else if (!ta && tb) C.noalias() = A * B.transpose();
+  else if (ta && !tb) C.noalias() = A.transpose() * B;
+  else C.noalias() = A.transpose() * B.transpose();
+}
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
+  if (a.dim() < 2 || b.dim() < 2)
+    throw std::invalid_argument("matmul: operands need rank >= 2, got " + operand_str(a, opt.transpose_a) +
+                                " and " + operand_str(b, opt.transpose_b));
+  const int64_t a_rows = a.size(-2), a_cols = a.size(-1);
+  const int64_t b_rows = b.size(-2), b_cols = b.size(-1);
+  const int64_t n = opt.transpose_a ? a_cols : a_rows;
+  const int64_t k = opt.transpose_a ? a_rows : a_cols;
+  const int64_t kb = opt.transpose_b ? b_cols : b_rows;
+  const int64_t m = opt.transpose_b ? b_rows : b_cols;
+  if (k != kb)
+    throw std::invalid_argument("matmul: inner dimensions differ: " + operand_str(a, opt.transpose_a) +
+                                " x " + operand_str(b, opt.transpose_b));
+  const Shape batch_a(a.shape().begin(), a.shape().end() - 2);
+  const Shape batch_b(b.shape().begin(), b.shape().end() - 2);
+  Shape out_shape = broadcast_shapes(batch_a, batch_b, "matmul (batch dimensions)");
+  const int64_t rank = static_cast<int64_t>(out_shape.size());
+  const int64_t batches = shape_numel(out_shape);
+  out_shape.push_back(n);
+  out_shape.push_back(m);
+
+  // Matrix strides of a and b over the batch axes (0 where broadcast).
+  Shape pa(rank, 1), pb(rank, 1);
+  std::copy(batch_a.begin(), batch_a.end(), pa.end() - batch_a.size());
+  std::copy(batch_b.begin(), batch_b.end(), pb.end() - batch_b.size());
+  std::vector<int64_t> stride_a(rank), stride_b(rank);
+  for (int64_t i = rank - 1, ra = 1, rb = 1; i >= 0; --i) {
+    stride_a[i] = pa[i] == 1 ? 0 : ra;
+    stride_b[i] = pb[i] == 1 ? 0 : rb;
+    ra *= pa[i];
+    rb *= pb[i];
+  }
+
+  Tensor out = Tensor::empty(out_shape);
+  const Scalar* da = a.data();
+  const Scalar* db = b.data();
+  Scalar* dc = out.data();
+  auto run = [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      int64_t rem = t, ia = 0, ib = 0;
+      for (int64_t i = rank - 1; i >= 0; --i) {
+        const int64_t idx = rem % out_shape[i];
+        rem /= out_shape[i];
+        ia += idx * stride_a[i];
+        ib += idx * stride_b[i];
+      }
+      gemm(da + ia * a_rows * a_cols, a_rows, a_cols, opt.transpose_a, db + ib * b_rows * b_cols, b_rows,
+           b_cols, opt.transpose_b, dc + t * n * m, n, m);
+    }
+  };
+  // One big product: Eigen parallelises it itself. Many small ones: split the batch.
+  if (batches > 1) parallel_for(batches, n * m * k, run);
+  else run(0, batches);
+
+  return record_op("matmul", out, {a, b}, [a = kernels::saved(a), b = kernels::saved(b), opt, need_a = a.requires_grad(),
+                                          need_b = b.requires_grad()](const Tensor& g) {
+    const bool ta = opt.transpose_a, tb = opt.transpose_b;
+    // Forward: C = op(A) op(B). Then dop(A) = G op(B)^T and dop(B) = op(A)^T G; a stored
+    // transposed operand receives the transpose of that.
+    Tensor ga, gb;
+    if (need_a)
+      ga = ta ? matmul(b, g, {.transpose_a = tb, .transpose_b = true})
+                   : matmul(g, b, {.transpose_a = false, .transpose_b = !tb});
+    if (need_b)
+      gb = tb ? matmul(g, a, {.transpose_a = true, .transpose_b = ta})
+                   : matmul(a, g, {.transpose_a = !ta, .transpose_b = false});
+    return std::vector<Tensor>{need_a ? sum_to(ga, a.shape()) : Tensor(),
+                               need_b ? sum_to(gb, b.shape()) : Tensor()};
+  });
+}
+
+}  // namespace qkv

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages qkv needs, non-interactively, and only those missing.
+set -euo pipefail
+packages=(g++ cmake make libeigen3-dev nlohmann-json3-dev catch2 libcli11-dev gnuplot-nox)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "qkv: installing missing packages: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,21 @@
+# Installs qkv into a scratch prefix, then configures, builds and runs a tiny outside
+# project that finds it with find_package(qkv) and links qkv::qkv.
+set(prefix ${BINARY_DIR}/install-test/prefix)
+set(consumer_build ${BINARY_DIR}/install-test/consumer)
+file(REMOVE_RECURSE ${BINARY_DIR}/install-test)
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "command failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(last_output "${out}" PARENT_SCOPE)
+endfunction()
+run(${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${prefix})
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install/consumer -B ${consumer_build}
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${consumer_build})
+run(${consumer_build}/consumer)
+if(NOT last_output MATCHES "consumer ok")
+  message(FATAL_ERROR "consumer printed: ${last_output}")
+endif()
+message(STATUS "${last_output}")

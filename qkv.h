@@ -7,3 +7,4 @@
 #include "core/ops.h"
 #include "core/parallel.h"
 #include "core/tensor.h"
+#include "layers/module.h"

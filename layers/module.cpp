@@ -1,0 +1,63 @@
+#include "layers/module.h"
+
+#include <stdexcept>
+
+namespace qkv {
+namespace {
+void check_name(const std::string& name, const char* what) {
+  if (name.empty() || name.find('.') != std::string::npos)
+    throw std::invalid_argument(std::string(what) + " name '" + name + "' must be non-empty and contain no '.'");
+}
+}  // namespace
+
+Tensor Module::register_parameter(const std::string& name, Tensor value) {
+  check_name(name, "parameter");
+  for (const auto& [n, _] : params_)
+    if (n == name) throw std::invalid_argument("parameter '" + name + "' is registered twice");
+  Tensor leaf = value.detach();
+  leaf.requires_grad_(true);
+  params_.emplace_back(name, leaf);
+  return leaf;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
+  check_name(name, "submodule");
+  if (!module) throw std::invalid_argument("submodule '" + name + "' is null");
+  for (const auto& [n, _] : children_)
+    if (n == name) throw std::invalid_argument("submodule '" + name + "' is registered twice");
+  children_.emplace_back(name, std::move(module));
+}
+
+void Module::collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const {
+  for (const auto& [name, p] : params_) out.emplace_back(prefix + name, p);
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [_, p] : named_parameters()) out.push_back(p);
+  return out;
+}
+
+int64_t Module::parameter_count() const {
+  int64_t n = 0;
+  for (auto& [_, p] : named_parameters()) n += p.numel();
+  return n;
+}
+
+void Module::zero_grad() {
+  for (auto& [_, p] : named_parameters()) p.zero_grad();
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [_, child] : children_) child->train(on);
+}
+
+}  // namespace qkv

@@ -1,0 +1,56 @@
+// Module: the base of every layer. A module owns named parameters and named submodules;
+// named_parameters() walks them in registration order with dotted names
+// ("blocks.0.attn.q.weight"), which optimisers and checkpoints share.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace qkv {
+
+class Module {
+ public:
+  virtual ~Module() = default;
+
+  std::vector<std::pair<std::string, Tensor>> named_parameters() const;
+  std::vector<Tensor> parameters() const;
+  int64_t parameter_count() const;  // number of scalars
+  void zero_grad();
+
+  // Train mode (the default) turns dropout on; eval mode turns it off, recursively.
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
+
+ protected:
+  // Registers a parameter (made a leaf that requires grad) and returns it.
+  Tensor register_parameter(const std::string& name, Tensor value);
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    add_child(name, module);
+    return module;
+  }
+
+ private:
+  void add_child(const std::string& name, std::shared_ptr<Module> module);
+  void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
+
+  std::vector<std::pair<std::string, Tensor>> params_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+// A module with one input and one output, so that Sequential can chain it.
+class UnaryModule : public Module {
+ public:
+  virtual Tensor forward(const Tensor& x) = 0;
+  Tensor operator()(const Tensor& x) { return forward(x); }
+};
+
+}  // namespace qkv

@@ -26,6 +26,22 @@ void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
 }
 }  // namespace
 
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> orphans;
+  auto take_orphans = [&orphans](std::vector<std::shared_ptr<AutogradMeta>>& inputs) {
+    for (auto& meta : inputs)
+      if (meta && meta.use_count() == 1 && meta->grad_fn && meta->grad_fn.use_count() == 1)
+        orphans.push_back(std::move(meta->grad_fn));
+    inputs.clear();
+  };
+  take_orphans(inputs);
+  while (!orphans.empty()) {
+    std::shared_ptr<Node> node = std::move(orphans.back());
+    orphans.pop_back();
+    take_orphans(node->inputs);  // node now dies with no inputs left to destroy
+  }
+}
+
 bool grad_enabled() { return g_grad_enabled; }
 
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }

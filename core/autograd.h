@@ -29,6 +29,10 @@ struct Node {
   std::vector<Shape> input_shapes;                    // to check what backward returns
   Shape output_shape;
   BackwardFn backward;  // released after use, with everything it saved
+
+  // Frees the chain of earlier records iteratively: a graph 10^5 ops deep would overflow
+  // the stack if each record's destructor destroyed the previous one recursively.
+  ~Node();
 };
 
 // True when ops record to the tape (the default; off inside a NoGradGuard).

@@ -64,7 +64,7 @@ std::vector<KeySpec> build_schema() {
        .min = 1, .only_when = KeyCondition{"relative_bias", {"clipped"}},
        .doc = "K: offsets beyond +-K share the bias of +-K."},
       {.section = "model", .key = "relative_buckets", .type = T::integer, .default_value = 32,
-       .min = 2, .only_when = KeyCondition{"relative_bias", {"t5"}},
+       .min = 4, .only_when = KeyCondition{"relative_bias", {"t5"}},
        .doc = "Number of T5 buckets (half per direction unless causal)."},
       {.section = "model", .key = "relative_max_distance", .type = T::integer, .default_value = 128,
        .min = 1, .only_when = KeyCondition{"relative_bias", {"t5"}},

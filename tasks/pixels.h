@@ -7,9 +7,10 @@
 // An image: a background colour, then up to `shapes` non-overlapping rectangles and discs,
 // each of a colour far from the background and from the other shapes. Classes:
 //   0 background, 1 small (area < 4% of the image), 2 medium (< 10%), 3 large.
-// Each shape first draws its class uniformly, then a size in that class's range, so the
-// three shape classes come out in similar numbers; background pixels are the most
-// frequent class. A sequence is seq_len distinct pixels of one image, in random order.
+// Each shape first draws a target class uniformly, then a size in that class's range, so
+// the three shape classes come out in similar numbers; the label is the class of the
+// area actually drawn. Background pixels are the most frequent class. A sequence is
+// seq_len distinct pixels of one image, in random order; each sequence has its own image.
 #pragma once
 
 #include <array>

@@ -1,0 +1,508 @@
+#include "train/config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "train/schema.h"
+
+namespace qkv {
+namespace {
+using json = nlohmann::json;
+
+std::string join_lines(const std::vector<std::string>& problems) {
+  if (problems.size() == 1) return problems[0];
+  std::string out = std::to_string(problems.size()) + " problems in the config:";
+  for (const std::string& p : problems) out += "\n  " + p;
+  return out;
+}
+
+// A value as a message shows it; the JSON kind is added where the text alone would not
+// say it ("0.1" is a string, not a number).
+std::string describe(const json& v) {
+  std::string text = v.dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  switch (v.type()) {
+    case json::value_t::string: return text + " (a string)";
+    case json::value_t::array: return text + " (an array)";
+    case json::value_t::object: return text + " (an object)";
+    case json::value_t::null: return "null";
+    default: return text;
+  }
+}
+
+std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+  for (const std::string& c : candidates) {
+    const size_t d = edit_distance(word, c);
+    if (d < best_distance) best_distance = d, best = c;
+  }
+  return best;
+}
+
+std::vector<std::string> keys_of(const std::string& section) {
+  std::vector<std::string> keys;
+  for (const KeySpec& spec : config_schema())
+    if (spec.section == section) keys.push_back(spec.key);
+  return keys;
+}
+
+std::string list(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+bool is_integral(const json& v) {
+  if (v.is_number_unsigned())
+    return v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  if (v.is_number_integer()) return true;
+  if (!v.is_number_float()) return false;
+  const double d = v.get<double>();
+  return std::isfinite(d) && d == std::floor(d) && std::abs(d) < 9.0e15;
+}
+
+bool in_range(const KeySpec& spec, double x) {
+  if (!std::isfinite(x)) return false;
+  if (spec.min && (spec.min_exclusive ? x <= *spec.min : x < *spec.min)) return false;
+  if (spec.max && (spec.max_exclusive ? x >= *spec.max : x > *spec.max)) return false;
+  return true;
+}
+
+// Where each value came from: the file, unless a --set replaced it.
+struct Sources {
+  std::string file;
+  std::map<std::string, std::string> overridden;  // path or section -> its --set source
+  const std::string& of(const std::string& path) const {
+    auto it = overridden.find(path);
+    return it == overridden.end() ? file : it->second;
+  }
+};
+
+class Resolver {
+ public:
+  Resolver(json config, std::string source) : config_(std::move(config)) {
+    sources_.file = std::move(source);
+  }
+
+  RunConfig run(const std::vector<std::string>& overrides) {
+    if (!config_.is_object()) {
+      add(sources_.file, "(top level)",
+          "an object with sections " + list(config_sections()), describe(config_));
+      throw ConfigError(problems_);
+    }
+    for (const std::string& o : overrides) apply_override(o);
+    check_sections();
+    for (const KeySpec& spec : config_schema()) check_key(spec);
+    for (const KeySpec& spec : config_schema()) resolve_key(spec);
+    derive_defaults();
+    check_task();
+    check_relations();
+    if (!problems_.empty()) throw ConfigError(problems_);
+    return typed();
+  }
+
+ private:
+  json config_;
+  Sources sources_;
+  std::vector<std::string> problems_;
+  std::set<std::string> invalid_;  // paths whose given value failed its own check
+  json resolved_ = json::object();
+
+  void add(const std::string& source, const std::string& path, const std::string& expected,
+           const std::string& found) {
+    problems_.push_back(source + ": " + path + ": expected " + expected + ", found " + found);
+  }
+  void add(const std::string& path, const std::string& expected, const std::string& found) {
+    add(sources_.of(path), path, expected, found);
+  }
+
+  void apply_override(const std::string& argument) {
+    const std::string source = "command line (--set " + argument + ")";
+    const size_t eq = argument.find('=');
+    if (eq == std::string::npos) {
+      add(source, "--set", "section.key=value", "\"" + argument + "\" (no '=')");
+      return;
+    }
+    const std::string path = argument.substr(0, eq), text = argument.substr(eq + 1);
+    const size_t dot = path.find('.');
+    if (dot == std::string::npos || dot == 0 || dot + 1 == path.size() ||
+        path.find('.', dot + 1) != std::string::npos) {
+      add(source, "--set", "a key path section.key (e.g. optimizer.lr)", "\"" + path + "\"");
+      return;
+    }
+    const std::string section = path.substr(0, dot), key = path.substr(dot + 1);
+    json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (value.is_discarded()) value = text;  // not JSON: a bare word such as additive
+    if (config_.contains(section) && !config_[section].is_object()) {
+      add(source, section, "an object to set " + key + " in", describe(config_[section]));
+      return;
+    }
+    if (!config_.contains(section)) sources_.overridden[section] = source;
+    config_[section][key] = std::move(value);
+    sources_.overridden[path] = source;
+  }
+
+  void check_sections() {
+    for (const auto& [name, value] : config_.items()) {
+      const auto& sections = config_sections();
+      if (std::find(sections.begin(), sections.end(), name) == sections.end()) {
+        const std::string guess = closest(name, sections);
+        add(name, "a section (" + list(sections) + ")",
+            "unknown section \"" + name + "\"" +
+                (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)"));
+      } else if (!value.is_object()) {
+        add(name, "an object of " + name + " keys", describe(value));
+        invalid_.insert(name);
+      }
+    }
+    for (const std::string& section : config_sections()) {
+      if (!config_.contains(section) || !config_[section].is_object()) continue;
+      for (const auto& [key, value] : config_[section].items()) {
+        if (find_key_spec(section, key)) continue;
+        std::string guess = closest(key, keys_of(section));
+        if (guess.empty())  // the right key in the wrong section, e.g. model.lr
+          for (const std::string& other : config_sections())
+            if (other != section && find_key_spec(other, key)) guess = other + "." + key;
+        add(section + "." + key, "a key of " + section + " (" + list(keys_of(section)) + ")",
+            "unknown key \"" + key + "\"" +
+                (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)"));
+      }
+    }
+  }
+
+  const json* given(const KeySpec& spec) const {
+    if (!config_.contains(spec.section) || !config_[spec.section].is_object()) return nullptr;
+    const json& section = config_[spec.section];
+    return section.contains(spec.key) ? &section[spec.key] : nullptr;
+  }
+
+  bool valid_value(const KeySpec& spec, const json& v) const {
+    const auto is_choice = [&] {
+      return v.is_string() && std::find(spec.choices.begin(), spec.choices.end(),
+                                        v.get<std::string>()) != spec.choices.end();
+    };
+    switch (spec.type) {
+      case KeyType::integer: return is_integral(v) && in_range(spec, v.get<double>());
+      case KeyType::number: return v.is_number() && in_range(spec, v.get<double>());
+      case KeyType::boolean: return v.is_boolean();
+      case KeyType::string: return v.is_string() && !v.get<std::string>().empty();
+      case KeyType::choice: return is_choice();
+      case KeyType::number_or_choice:
+        return is_choice() || (v.is_number() && in_range(spec, v.get<double>()));
+    }
+    return false;
+  }
+
+  void check_key(const KeySpec& spec) {
+    if (config_.contains(spec.section) && !config_[spec.section].is_object()) return;
+    const json* v = given(spec);
+    if (!v) {
+      if (spec.required) add(sources_.file, spec.path(), spec.expected() + " (a required key)", "nothing");
+      return;
+    }
+    if (!valid_value(spec, *v)) {
+      std::string found = describe(*v);
+      if (v->is_string() && !spec.choices.empty()) {
+        const std::string guess = closest(v->get<std::string>(), spec.choices);
+        if (!guess.empty()) found += " (did you mean \"" + guess + "\"?)";
+      }
+      add(spec.path(), spec.expected(), found);
+      invalid_.insert(spec.path());
+      return;
+    }
+    // A key for another scorer, optimizer, schedule or task is a mistake, not a no-op.
+    if (!spec.only_when) return;
+    const KeySpec* selector = find_key_spec(spec.section, spec.only_when->key);
+    const json selected = selector_value(*selector);
+    if (!selected.is_string()) return;  // the selector is itself missing or wrong
+    const auto& values = spec.only_when->values;
+    if (std::find(values.begin(), values.end(), selected.get<std::string>()) == values.end()) {
+      std::string allowed;
+      for (const std::string& s : values) allowed += (allowed.empty() ? "\"" : " or \"") + s + "\"";
+      add(spec.path(), "only with " + selector->path() + " " + allowed,
+          "it with " + selector->path() + " \"" + selected.get<std::string>() + "\"");
+      invalid_.insert(spec.path());
+    }
+  }
+
+  // The selector's value (given or default), or null when it is missing or invalid.
+  json selector_value(const KeySpec& selector) const {
+    const json* v = given(selector);
+    if (!v) return selector.default_value;
+    return valid_value(selector, *v) ? *v : json();
+  }
+
+  bool applies(const KeySpec& spec) const {
+    if (!spec.only_when) return true;
+    const json selected = selector_value(*find_key_spec(spec.section, spec.only_when->key));
+    if (!selected.is_string()) return false;
+    const auto& values = spec.only_when->values;
+    return std::find(values.begin(), values.end(), selected.get<std::string>()) != values.end();
+  }
+
+  void resolve_key(const KeySpec& spec) {
+    json& section = resolved_[spec.section];
+    if (section.is_null()) section = json::object();
+    if (invalid_.count(spec.section) || invalid_.count(spec.path()) || !applies(spec)) return;
+    if (const json* v = given(spec)) {
+      // 1e4 from the command line is a valid integer: store it as one.
+      section[spec.key] = spec.type == KeyType::integer ? json(v->get<int64_t>()) : *v;
+    } else if (!spec.default_value.is_null()) {
+      section[spec.key] = spec.default_value;
+    }
+  }
+
+  bool has(const std::string& section, const std::string& key) const {
+    return resolved_.contains(section) && resolved_[section].contains(key);
+  }
+  const json& at(const std::string& section, const std::string& key) const {
+    return resolved_[section][key];
+  }
+
+  void derive_defaults() {
+    json& model = resolved_["model"];
+    if (!has("model", "d_head") && !invalid_.count("model.d_head") && has("model", "d_model") &&
+        has("model", "heads")) {
+      const int64_t d_model = at("model", "d_model"), heads = at("model", "heads");
+      if (d_model % heads != 0)
+        add("model.heads",
+            "a divisor of model.d_model (" + std::to_string(d_model) +
+                ") when model.d_head is not given",
+            std::to_string(heads));
+      else
+        model["d_head"] = d_model / heads;
+    }
+    if (applies(*find_key_spec("model", "additive_hidden")) && !has("model", "additive_hidden") &&
+        !invalid_.count("model.additive_hidden") && has("model", "d_head"))
+      model["additive_hidden"] = at("model", "d_head");
+    if (!has("model", "d_ff") && !invalid_.count("model.d_ff") && has("model", "d_model"))
+      model["d_ff"] = 4 * at("model", "d_model").get<int64_t>();
+    if (applies(*find_key_spec("schedule", "gamma")) && !has("schedule", "gamma") &&
+        !invalid_.count("schedule.gamma"))
+      resolved_["schedule"]["gamma"] = at("schedule", "name") == "step" ? 0.1 : 0.999;
+  }
+
+  // The task checks its own options (seq_len too short for the pairs, shift >= seq_len,
+  // ...); its answer is reported under the key's path, and its seq_len default recorded.
+  void check_task() {
+    if (!has("task", "name")) return;
+    json options = json::object();
+    for (const char* key : {"seq_len", "vocab", "shift", "pairs", "image_size", "shapes"}) {
+      if (invalid_.count(std::string("task.") + key)) return;
+      if (has("task", key)) options[key] = at("task", key);
+    }
+    try {
+      resolved_["task"]["seq_len"] = make_task(at("task", "name"), options)->seq_len();
+    } catch (const TaskOptionError& e) {
+      add("task." + e.option(), e.expected(), e.found());
+    }
+  }
+
+  void check_relations() {
+    if (has("task", "eval_seed") && has("train", "seed") &&
+        at("task", "eval_seed") == at("train", "seed"))
+      add("task.eval_seed",
+          "a seed other than train.seed (" + at("train", "seed").dump() +
+              "), or held-out batches would repeat training batches",
+          at("task", "eval_seed").dump());
+    if (has("schedule", "warmup_steps") && has("train", "steps") &&
+        at("schedule", "warmup_steps") > at("train", "steps"))
+      add("schedule.warmup_steps", "at most train.steps (" + at("train", "steps").dump() + ")",
+          at("schedule", "warmup_steps").dump());
+    if (has("schedule", "min_lr") && has("optimizer", "lr") &&
+        at("schedule", "min_lr").get<double>() > at("optimizer", "lr").get<double>())
+      add("schedule.min_lr", "at most optimizer.lr (" + at("optimizer", "lr").dump() + ")",
+          at("schedule", "min_lr").dump());
+    if (has("optimizer", "nesterov") && at("optimizer", "nesterov").get<bool>() &&
+        has("optimizer", "momentum") && has("optimizer", "dampening") &&
+        (at("optimizer", "momentum").get<double>() <= 0 ||
+         at("optimizer", "dampening").get<double>() != 0))
+      add("optimizer.nesterov", "optimizer.momentum > 0 and optimizer.dampening 0 with nesterov",
+          "momentum " + at("optimizer", "momentum").dump() + " and dampening " +
+              at("optimizer", "dampening").dump());
+    if (has("model", "relative_buckets") && has("model", "relative_max_distance") &&
+        at("model", "relative_max_distance").get<int64_t>() <=
+            at("model", "relative_buckets").get<int64_t>() / 2)
+      add("model.relative_max_distance",
+          "more than relative_buckets / 2 (" +
+              std::to_string(at("model", "relative_buckets").get<int64_t>() / 2) +
+              "), where T5's log-spaced buckets begin",
+          at("model", "relative_max_distance").dump());
+  }
+
+  // Reads a resolved key, or the schema default when the key does not apply.
+  template <class T>
+  T get(const std::string& section, const std::string& key) const {
+    if (has(section, key)) return at(section, key).get<T>();
+    const json& fallback = find_key_spec(section, key)->default_value;
+    return fallback.is_null() ? T{} : fallback.get<T>();
+  }
+
+  RunConfig typed() const {
+    RunConfig c;
+    ModelConfig& m = c.model;
+    m.scorer = get<std::string>("model", "scorer");
+    m.d_head = get<int64_t>("model", "d_head");
+    m.scale = 1;
+    if (has("model", "scale")) {
+      const json& s = at("model", "scale");
+      if (s.is_number()) m.scale = s.get<double>();
+      else if (s == "sqrt_dk") m.scale = 1.0 / std::sqrt(static_cast<double>(m.d_head));
+    }
+    m.additive_hidden = get<int64_t>("model", "additive_hidden");
+    m.relative_bias = get<std::string>("model", "relative_bias");
+    m.relative_window = get<int64_t>("model", "relative_window");
+    m.relative_buckets = get<int64_t>("model", "relative_buckets");
+    m.relative_max_distance = get<int64_t>("model", "relative_max_distance");
+    m.positional = get<std::string>("model", "positional");
+    m.d_model = get<int64_t>("model", "d_model");
+    m.heads = get<int64_t>("model", "heads");
+    m.layers = get<int64_t>("model", "layers");
+    m.d_ff = get<int64_t>("model", "d_ff");
+    m.dropout = get<double>("model", "dropout");
+    m.activation = get<std::string>("model", "activation");
+    m.causal = get<bool>("model", "causal");
+    m.init = get<std::string>("model", "init");
+    m.init_std = get<double>("model", "init_std");
+
+    TaskConfig& t = c.task;
+    t.name = get<std::string>("task", "name");
+    t.seq_len = get<int64_t>("task", "seq_len");
+    t.vocab = get<int64_t>("task", "vocab");
+    t.shift = get<int64_t>("task", "shift");
+    t.pairs = get<int64_t>("task", "pairs");
+    t.image_size = get<int64_t>("task", "image_size");
+    t.shapes = get<int64_t>("task", "shapes");
+    t.eval_seed = get<uint64_t>("task", "eval_seed");
+    t.eval_batches = get<int64_t>("task", "eval_batches");
+    t.options = json::object();
+    for (const char* key : {"seq_len", "vocab", "shift", "pairs", "image_size", "shapes"})
+      if (has("task", key)) t.options[key] = at("task", key);
+
+    OptimizerConfig& o = c.optimizer;
+    o.name = get<std::string>("optimizer", "name");
+    o.lr = get<double>("optimizer", "lr");
+    o.weight_decay = get<double>("optimizer", "weight_decay");
+    o.momentum = get<double>("optimizer", "momentum");
+    o.nesterov = get<bool>("optimizer", "nesterov");
+    o.dampening = get<double>("optimizer", "dampening");
+    o.beta1 = get<double>("optimizer", "beta1");
+    o.beta2 = get<double>("optimizer", "beta2");
+    o.eps = get<double>("optimizer", "eps");
+    o.amsgrad = get<bool>("optimizer", "amsgrad");
+    o.alpha = get<double>("optimizer", "alpha");
+    o.centered = get<bool>("optimizer", "centered");
+    o.no_decay_on_bias_and_norm = get<bool>("optimizer", "no_decay_on_bias_and_norm");
+
+    ScheduleConfig& s = c.schedule;
+    s.name = get<std::string>("schedule", "name");
+    s.step_size = get<int64_t>("schedule", "step_size");
+    s.gamma = get<double>("schedule", "gamma");
+    s.warmup_steps = get<int64_t>("schedule", "warmup_steps");
+    s.min_lr = get<double>("schedule", "min_lr");
+
+    TrainConfig& r = c.train;
+    r.steps = get<int64_t>("train", "steps");
+    r.batch_size = get<int64_t>("train", "batch_size");
+    r.seed = get<uint64_t>("train", "seed");
+    r.threads = get<int64_t>("train", "threads");
+    r.eval_interval = get<int64_t>("train", "eval_interval");
+    r.log_interval = get<int64_t>("train", "log_interval");
+    r.checkpoint_interval = get<int64_t>("train", "checkpoint_interval");
+    r.out_dir = get<std::string>("train", "out_dir");
+    r.grad_clip = get<double>("train", "grad_clip");
+
+    c.resolved = resolved_;
+    return c;
+  }
+};
+}  // namespace
+
+ConfigError::ConfigError(std::vector<std::string> problems)
+    : std::runtime_error(join_lines(problems)), problems_(std::move(problems)) {}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t substitute = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
+      diagonal = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, substitute});
+    }
+  }
+  return row[b.size()];
+}
+
+TextPosition text_position(const std::string& text, size_t offset) {
+  TextPosition p;
+  for (size_t i = 0; i < std::min(offset, text.size()); ++i) {
+    if (text[i] == '\n') {
+      ++p.line;
+      p.column = 1;
+    } else {
+      ++p.column;
+    }
+  }
+  return p;
+}
+
+RunConfig resolve_config(const json& config, const std::string& source,
+                         const std::vector<std::string>& overrides) {
+  return Resolver(config, source).run(overrides);
+}
+
+RunConfig parse_config(const std::string& text, const std::string& source,
+                       const std::vector<std::string>& overrides) {
+  json config;
+  try {
+    config = json::parse(text);
+  } catch (const json::parse_error& e) {
+    // e.byte counts the bytes read, the offending one included.
+    const TextPosition at = text_position(text, e.byte == 0 ? 0 : e.byte - 1);
+    std::string what = e.what();
+    const size_t detail = what.find(": ", what.find("parse error"));
+    what = detail == std::string::npos ? what : what.substr(detail + 2);
+    throw ConfigError({source + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
+                       ": malformed JSON at line " + std::to_string(at.line) + ", column " +
+                       std::to_string(at.column) + ": " + what});
+  }
+  return resolve_config(config, source, overrides);
+}
+
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError({path + ": cannot open the config file"});
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path, overrides);
+}
+
+std::vector<std::string> set_arguments(int argc, const char* const* argv) {
+  std::vector<std::string> sets;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--set=", 0) == 0) {
+      sets.push_back(arg.substr(6));
+    } else if (arg == "--set") {
+      if (i + 1 >= argc)
+        throw ConfigError({"command line: --set: expected section.key=value after it, found nothing"});
+      sets.push_back(argv[++i]);
+    }
+  }
+  return sets;
+}
+
+std::unique_ptr<Task> make_task(const TaskConfig& config) {
+  return make_task(config.name, config.options);
+}
+
+}  // namespace qkv

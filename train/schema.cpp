@@ -1,0 +1,271 @@
+#include "train/schema.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "tasks/pixels.h"
+#include "tasks/recall.h"
+#include "tasks/sequence_tasks.h"
+#include "tasks/task.h"
+
+// The table below names only the fields each key sets; the rest keep KeySpec's defaults
+// on purpose, which -Wextra would otherwise flag on every row.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+namespace qkv {
+namespace {
+using json = nlohmann::json;
+
+std::string number_text(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", v);
+  return buffer;
+}
+
+std::string quoted_list(const std::vector<std::string>& values, const std::string& last_join) {
+  std::string out;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += i + 1 == values.size() ? last_join : ", ";
+    out += "\"" + values[i] + "\"";
+  }
+  return out;
+}
+
+std::string task_seq_len_default() {
+  return "recall: 2 * pairs + 1; copy, reverse, sort: " +
+         std::to_string(SequenceOptions{}.seq_len) + "; shift: " +
+         std::to_string(ShiftOptions{}.seq_len) + "; pixels: " +
+         std::to_string(PixelsOptions{}.seq_len);
+}
+
+std::vector<KeySpec> build_schema() {
+  using T = KeyType;
+  const std::vector<std::string> token_tasks{"recall", "copy", "reverse", "shift", "sort"};
+  const std::vector<std::string> all_optimizers{"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+  return {
+      // ---- model ----
+      {.section = "model", .key = "scorer", .type = T::choice, .default_value = "scaled_dot",
+       .choices = {"additive", "dot", "general", "scaled_dot"},
+       .doc = "How a query q and a key k are scored: v^T tanh(W [q; k]) (additive, Bahdanau), "
+              "q^T k (dot), q^T W k (general, Luong), q^T k * scale (scaled_dot, Transformer)."},
+      {.section = "model", .key = "scale", .type = T::number_or_choice, .default_value = "sqrt_dk",
+       .choices = {"sqrt_dk", "none"}, .min = 0, .min_exclusive = true,
+       .only_when = KeyCondition{"scorer", {"scaled_dot"}},
+       .doc = "Multiplier of the scaled_dot scores: \"sqrt_dk\" is 1 / sqrt(d_head), \"none\" "
+              "is 1, a number is used as given."},
+      {.section = "model", .key = "additive_hidden", .type = T::integer, .derived_default = "d_head",
+       .min = 1, .only_when = KeyCondition{"scorer", {"additive"}},
+       .doc = "Width of the additive scorer's hidden layer (rows of W)."},
+      {.section = "model", .key = "relative_bias", .type = T::choice, .default_value = "none",
+       .choices = {"none", "clipped", "t5"},
+       .doc = "Learned bias R_{i-j} added to the scores: none, one per offset clipped to "
+              "[-relative_window, relative_window] (Shaw et al.), or T5's log-spaced buckets."},
+      {.section = "model", .key = "relative_window", .type = T::integer, .default_value = 16,
+       .min = 1, .only_when = KeyCondition{"relative_bias", {"clipped"}},
+       .doc = "K: offsets beyond +-K share the bias of +-K."},
+      {.section = "model", .key = "relative_buckets", .type = T::integer, .default_value = 32,
+       .min = 4, .only_when = KeyCondition{"relative_bias", {"t5"}},
+       .doc = "Number of T5 buckets (half per direction unless causal)."},
+      {.section = "model", .key = "relative_max_distance", .type = T::integer, .default_value = 128,
+       .min = 1, .only_when = KeyCondition{"relative_bias", {"t5"}},
+       .doc = "Offsets at or beyond this share T5's last bucket."},
+      {.section = "model", .key = "positional", .type = T::choice, .default_value = "sinusoidal",
+       .choices = {"none", "sinusoidal", "learned"},
+       .doc = "Absolute position vectors added to the input: none, fixed sine/cosine, or a "
+              "learned table of task.seq_len rows."},
+      {.section = "model", .key = "d_model", .type = T::integer, .default_value = 64, .min = 1,
+       .doc = "Width of the residual stream."},
+      {.section = "model", .key = "heads", .type = T::integer, .default_value = 4, .min = 1,
+       .doc = "Attention heads per layer; must divide d_model unless d_head is given."},
+      {.section = "model", .key = "d_head", .type = T::integer, .derived_default = "d_model / heads",
+       .min = 1, .doc = "d_k: width of each head's queries, keys and values."},
+      {.section = "model", .key = "layers", .type = T::integer, .default_value = 2, .min = 1,
+       .doc = "Number of attention + feed-forward blocks."},
+      {.section = "model", .key = "d_ff", .type = T::integer, .derived_default = "4 * d_model",
+       .min = 1, .doc = "Hidden width of the feed-forward block."},
+      {.section = "model", .key = "dropout", .type = T::number, .default_value = 0.0, .min = 0,
+       .max = 1, .max_exclusive = true, .doc = "Dropout probability (attention weights and residual branches)."},
+      {.section = "model", .key = "activation", .type = T::choice, .default_value = "gelu",
+       .choices = {"relu", "gelu"}, .doc = "Feed-forward nonlinearity."},
+      {.section = "model", .key = "causal", .type = T::boolean, .default_value = false,
+       .doc = "Mask keys after the query (position j > i)."},
+      {.section = "model", .key = "init", .type = T::choice, .default_value = "xavier_uniform",
+       .choices = {"xavier_uniform", "xavier_normal", "kaiming_uniform", "normal"},
+       .doc = "Initialisation of weight matrices (biases start at 0)."},
+      {.section = "model", .key = "init_std", .type = T::number, .default_value = 0.02, .min = 0,
+       .min_exclusive = true, .only_when = KeyCondition{"init", {"normal"}},
+       .doc = "Standard deviation of init \"normal\"."},
+      // ---- task ----
+      {.section = "task", .key = "name", .type = T::choice, .required = true,
+       .choices = task_names(), .doc = "Which toy task generates the data (docs/train.md)."},
+      {.section = "task", .key = "seq_len", .type = T::integer,
+       .derived_default = task_seq_len_default(), .min = 1,
+       .doc = "Positions per example, as the model sees them."},
+      {.section = "task", .key = "vocab", .type = T::integer, .default_value = RecallOptions{}.vocab,
+       .min = 1, .only_when = KeyCondition{"name", token_tasks},
+       .doc = "Token ids, special tokens included (the embedding's rows)."},
+      {.section = "task", .key = "shift", .type = T::integer, .default_value = ShiftOptions{}.shift,
+       .min = 0, .only_when = KeyCondition{"name", {"shift"}},
+       .doc = "k in output[i] = input[i - k]; must be below seq_len."},
+      {.section = "task", .key = "pairs", .type = T::integer, .default_value = RecallOptions{}.pairs,
+       .min = 1, .only_when = KeyCondition{"name", {"recall"}},
+       .doc = "Key/value pairs before the query."},
+      {.section = "task", .key = "image_size", .type = T::integer,
+       .default_value = PixelsOptions{}.image_size, .min = 8, .max = 256,
+       .only_when = KeyCondition{"name", {"pixels"}}, .doc = "Side of the square image, in pixels."},
+      {.section = "task", .key = "shapes", .type = T::integer, .default_value = PixelsOptions{}.shapes,
+       .min = 1, .max = 8, .only_when = KeyCondition{"name", {"pixels"}},
+       .doc = "Shapes drawn per image (fewer if they do not fit without overlapping)."},
+      {.section = "task", .key = "eval_seed", .type = T::integer, .default_value = 1234, .min = 0,
+       .doc = "Seed of the held-out batches; must differ from train.seed."},
+      {.section = "task", .key = "eval_batches", .type = T::integer, .default_value = 8, .min = 1,
+       .doc = "Held-out batches (of train.batch_size) per evaluation."},
+      // ---- optimizer ----
+      {.section = "optimizer", .key = "name", .type = T::choice, .default_value = "adam",
+       .choices = all_optimizers, .doc = "Update rule, with PyTorch's semantics."},
+      {.section = "optimizer", .key = "lr", .type = T::number, .default_value = 1e-3, .min = 0,
+       .min_exclusive = true, .doc = "Peak learning rate (the schedule scales it)."},
+      {.section = "optimizer", .key = "weight_decay", .type = T::number, .default_value = 0.0,
+       .min = 0, .doc = "L2 penalty added to the gradient; decoupled (applied to the weights) for adamw."},
+      {.section = "optimizer", .key = "momentum", .type = T::number, .default_value = 0.0, .min = 0,
+       .max = 1, .max_exclusive = true, .only_when = KeyCondition{"name", {"sgd", "rmsprop"}},
+       .doc = "Momentum factor."},
+      {.section = "optimizer", .key = "nesterov", .type = T::boolean, .default_value = false,
+       .only_when = KeyCondition{"name", {"sgd"}},
+       .doc = "Nesterov momentum; needs momentum > 0 and dampening 0."},
+      {.section = "optimizer", .key = "dampening", .type = T::number, .default_value = 0.0, .min = 0,
+       .max = 1, .only_when = KeyCondition{"name", {"sgd"}}, .doc = "Dampening of the momentum."},
+      {.section = "optimizer", .key = "beta1", .type = T::number, .default_value = 0.9, .min = 0,
+       .max = 1, .max_exclusive = true, .only_when = KeyCondition{"name", {"adam", "adamw"}},
+       .doc = "Decay of the first-moment average."},
+      {.section = "optimizer", .key = "beta2", .type = T::number, .default_value = 0.999, .min = 0,
+       .max = 1, .max_exclusive = true, .only_when = KeyCondition{"name", {"adam", "adamw"}},
+       .doc = "Decay of the second-moment average."},
+      {.section = "optimizer", .key = "eps", .type = T::number, .default_value = 1e-8, .min = 0,
+       .min_exclusive = true,
+       .only_when = KeyCondition{"name", {"adam", "adamw", "rmsprop", "adagrad"}},
+       .doc = "Added to the denominator for numerical stability."},
+      {.section = "optimizer", .key = "amsgrad", .type = T::boolean, .default_value = false,
+       .only_when = KeyCondition{"name", {"adam", "adamw"}},
+       .doc = "Use the running maximum of the second moment."},
+      {.section = "optimizer", .key = "alpha", .type = T::number, .default_value = 0.99, .min = 0,
+       .max = 1, .max_exclusive = true, .only_when = KeyCondition{"name", {"rmsprop"}},
+       .doc = "Decay of RMSprop's squared-gradient average."},
+      {.section = "optimizer", .key = "centered", .type = T::boolean, .default_value = false,
+       .only_when = KeyCondition{"name", {"rmsprop"}},
+       .doc = "Normalise by the estimated variance instead of the second moment."},
+      {.section = "optimizer", .key = "no_decay_on_bias_and_norm", .type = T::boolean,
+       .default_value = true,
+       .doc = "Exempt biases and normalisation gains from weight_decay."},
+      // ---- schedule ----
+      {.section = "schedule", .key = "name", .type = T::choice, .default_value = "constant",
+       .choices = {"constant", "step", "exponential", "cosine", "warmup_cosine", "warmup_linear"},
+       .doc = "Learning-rate schedule over train.steps."},
+      {.section = "schedule", .key = "step_size", .type = T::integer, .default_value = 1000,
+       .min = 1, .only_when = KeyCondition{"name", {"step"}},
+       .doc = "Steps between decays by gamma."},
+      {.section = "schedule", .key = "gamma", .type = T::number,
+       .derived_default = "step: 0.1; exponential: 0.999", .min = 0, .min_exclusive = true,
+       .max = 1, .only_when = KeyCondition{"name", {"step", "exponential"}},
+       .doc = "Decay factor: per step_size steps (step) or per step (exponential)."},
+      {.section = "schedule", .key = "warmup_steps", .type = T::integer, .default_value = 100,
+       .min = 0, .only_when = KeyCondition{"name", {"warmup_cosine", "warmup_linear"}},
+       .doc = "Steps of linear warmup from 0 to lr; at most train.steps."},
+      {.section = "schedule", .key = "min_lr", .type = T::number, .default_value = 0.0, .min = 0,
+       .only_when = KeyCondition{"name", {"cosine", "warmup_cosine", "warmup_linear"}},
+       .doc = "Learning rate reached at the last step; at most optimizer.lr."},
+      // ---- train ----
+      {.section = "train", .key = "steps", .type = T::integer, .default_value = 1000, .min = 1,
+       .doc = "Optimiser steps."},
+      {.section = "train", .key = "batch_size", .type = T::integer, .default_value = 32, .min = 1,
+       .doc = "Examples per step."},
+      {.section = "train", .key = "seed", .type = T::integer, .default_value = 0, .min = 0,
+       .doc = "Seed of initialisation, dropout and training batches."},
+      {.section = "train", .key = "threads", .type = T::integer, .default_value = 0, .min = 0,
+       .doc = "Worker threads; 0 uses every core OpenMP reports."},
+      {.section = "train", .key = "eval_interval", .type = T::integer, .default_value = 100,
+       .min = 0, .doc = "Steps between held-out evaluations; 0 evaluates only at the end."},
+      {.section = "train", .key = "log_interval", .type = T::integer, .default_value = 10, .min = 1,
+       .doc = "Steps between training-loss log lines."},
+      {.section = "train", .key = "checkpoint_interval", .type = T::integer, .default_value = 0,
+       .min = 0, .doc = "Steps between checkpoints; 0 writes none during training."},
+      {.section = "train", .key = "out_dir", .type = T::string, .default_value = "runs/default",
+       .doc = "Run folder: resolved config, logs, checkpoints."},
+      {.section = "train", .key = "grad_clip", .type = T::number, .default_value = 0.0, .min = 0,
+       .doc = "Largest global L2 norm of the gradients; 0 disables clipping."},
+  };
+}
+}  // namespace
+
+std::string KeySpec::expected() const {
+  std::string range;
+  if (min && max)
+    range = std::string(min_exclusive ? "(" : "[") + number_text(*min) + ", " + number_text(*max) +
+            (max_exclusive ? ")" : "]");
+  else if (min)
+    range = std::string(min_exclusive ? "> " : ">= ") + number_text(*min);
+  else if (max)
+    range = std::string(max_exclusive ? "< " : "<= ") + number_text(*max);
+  const std::string in = range.empty() ? "" : range[0] == '[' || range[0] == '(' ? " in " : " ";
+  switch (type) {
+    case KeyType::integer: return "an integer" + in + range;
+    case KeyType::number: return "a number" + in + range;
+    case KeyType::boolean: return "true or false";
+    case KeyType::string: return "a non-empty string";
+    case KeyType::choice: return "one of " + quoted_list(choices, ", ");
+    case KeyType::number_or_choice: return quoted_list(choices, ", ") + " or a number" + in + range;
+  }
+  return "";
+}
+
+std::string KeySpec::default_text() const {
+  if (required) return "required";
+  if (!derived_default.empty()) return derived_default;
+  return default_value.dump();
+}
+
+const std::vector<std::string>& config_sections() {
+  static const std::vector<std::string> sections{"model", "task", "optimizer", "schedule", "train"};
+  return sections;
+}
+
+const std::vector<KeySpec>& config_schema() {
+  static const std::vector<KeySpec> schema = build_schema();
+  return schema;
+}
+
+const KeySpec* find_key_spec(const std::string& section, const std::string& key) {
+  for (const KeySpec& spec : config_schema())
+    if (spec.section == section && spec.key == key) return &spec;
+  return nullptr;
+}
+
+std::string config_schema_markdown() {
+  std::ostringstream out;
+  out << "# Config keys\n\n"
+         "Generated from the schema in train/schema.cpp by `config_schema_markdown()`; the "
+         "train tests fail if this file differs. Regenerate it with\n"
+         "`QKV_UPDATE_DOCS=1 build/tests/train_tests \"[docs]\"`.\n";
+  for (const std::string& section : config_sections()) {
+    out << "\n## " << section << "\n\n"
+        << "| Key | Default | Expected | Applies when | Meaning |\n"
+        << "|---|---|---|---|---|\n";
+    for (const KeySpec& spec : config_schema()) {
+      if (spec.section != section) continue;
+      std::string when = "always";
+      if (spec.only_when)
+        when = spec.section + "." + spec.only_when->key + " is " +
+               quoted_list(spec.only_when->values, " or ");
+      std::string expected = spec.expected();
+      // A literal | would end the markdown cell.
+      for (std::string* cell : {&expected, &when})
+        for (size_t p = cell->find('|'); p != std::string::npos; p = cell->find('|', p + 2))
+          cell->replace(p, 1, "\\|");
+      out << "| `" << spec.path() << "` | " << spec.default_text() << " | " << expected << " | "
+          << when << " | " << spec.doc << " |\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace qkv

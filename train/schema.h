@@ -1,0 +1,60 @@
+// The config schema: one table listing every key of a run config, its type, default,
+// allowed values and when it applies. Validation (train/config.cpp), the defaults of the
+// resolved config and the docs table (docs/config_keys.md, rendered by
+// config_schema_markdown) all read this table, so they cannot disagree.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace qkv {
+
+enum class KeyType {
+  integer,
+  number,            // integers are accepted too
+  boolean,
+  string,
+  choice,            // a string from KeySpec::choices
+  number_or_choice,  // a number in range, or a string from KeySpec::choices
+};
+
+// A key that only means something for some settings of a sibling key, e.g.
+// model.additive_hidden applies only when model.scorer is "additive".
+struct KeyCondition {
+  std::string key;                  // sibling key in the same section
+  std::vector<std::string> values;  // the settings under which the key applies
+};
+
+struct KeySpec {
+  std::string section;
+  std::string key;
+  KeyType type = KeyType::integer;
+  nlohmann::json default_value;  // null when the key is required or its default derived
+  std::string derived_default;   // how the default follows from other keys, if it does
+  bool required = false;
+  std::vector<std::string> choices;
+  std::optional<double> min;  // inclusive unless min_exclusive
+  bool min_exclusive = false;
+  std::optional<double> max;  // inclusive unless max_exclusive
+  bool max_exclusive = false;
+  std::optional<KeyCondition> only_when;
+  std::string doc;
+
+  std::string path() const { return section + "." + key; }
+  // What a valid value looks like, e.g. `a number in [0, 1)`, `one of "relu", "gelu"`.
+  std::string expected() const;
+  // The default as the docs show it: the JSON value, the derivation, or "required".
+  std::string default_text() const;
+};
+
+const std::vector<std::string>& config_sections();  // model, task, optimizer, schedule, train
+const std::vector<KeySpec>& config_schema();
+const KeySpec* find_key_spec(const std::string& section, const std::string& key);
+
+// The schema as markdown: one table per section. docs/config_keys.md holds exactly this.
+std::string config_schema_markdown();
+
+}  // namespace qkv

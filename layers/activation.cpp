@@ -18,4 +18,6 @@ Tensor activate(const std::string& name, const Tensor& x) {
   return x;
 }
 
+Activation::Activation(std::string name) : name_(std::move(name)) { check_activation(name_); }
+
 }  // namespace qkv

@@ -45,6 +45,16 @@ std::vector<Tensor> Module::parameters() const {
   return out;
 }
 
+Tensor Module::parameter(const std::string& dotted_name) const {
+  std::string names;
+  for (auto& [name, p] : named_parameters()) {
+    if (name == dotted_name) return p;
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  throw std::invalid_argument("no parameter named '" + dotted_name + "'; the parameters are: " +
+                              (names.empty() ? "(none)" : names));
+}
+
 int64_t Module::parameter_count() const {
   int64_t n = 0;
   for (auto& [_, p] : named_parameters()) n += p.numel();

@@ -18,6 +18,9 @@ class Module {
 
   std::vector<std::pair<std::string, Tensor>> named_parameters() const;
   std::vector<Tensor> parameters() const;
+  // The parameter with this dotted name ("attn.q.weight"); invalid_argument listing the
+  // names when there is none. Writing into its data() sets the weight (tests, loading).
+  Tensor parameter(const std::string& dotted_name) const;
   int64_t parameter_count() const;  // number of scalars
   void zero_grad();
 

@@ -37,7 +37,9 @@ Tensor softmax(const Tensor& x) {
         y.setZero();
         continue;
       }
-      y = (in - m).exp();
+      // Eigen's vectorised exp maps -inf to a tiny positive number (it clamps its input),
+      // so masked entries are set to exactly 0 here.
+      y = (in == kNegInf).select(Scalar(0), (in - m).exp());
       y /= y.sum();
     }
   });

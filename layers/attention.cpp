@@ -1,0 +1,108 @@
+#include "layers/attention.h"
+
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "core/ops.h"
+
+namespace qkv {
+namespace {
+
+// [B, N, H * d_head] -> [B, H, N, d_head]. With one head this is a view.
+Tensor split_heads(const Tensor& x, int64_t heads) {
+  const int64_t b = x.size(0), n = x.size(1), d_head = x.size(2) / heads;
+  if (heads == 1) return reshape(x, {b, 1, n, d_head});
+  return permute(reshape(x, {b, n, heads, d_head}), {0, 2, 1, 3});
+}
+
+// [B, H, N, d_head] -> [B, N, H * d_head].
+Tensor merge_heads(const Tensor& x) {
+  const int64_t b = x.size(0), heads = x.size(1), n = x.size(2), d_head = x.size(3);
+  if (heads == 1) return reshape(x, {b, n, d_head});
+  return reshape(permute(x, {0, 2, 1, 3}), {b, n, heads * d_head});
+}
+
+void require_input(const Tensor& x, int64_t width, const char* what) {
+  if (x.dim() != 3 || x.size(2) != width)
+    throw std::invalid_argument(std::string("MultiHeadAttention: ") + what + " must be [B, N, " +
+                                std::to_string(width) + "], got " + shape_str(x.shape()));
+}
+
+}  // namespace
+
+Tensor attention_mask(int64_t query_length, int64_t key_length, bool causal, const Tensor& key_padding) {
+  Tensor mask;
+  if (causal) {
+    mask = Tensor::zeros({query_length, key_length});
+    for (int64_t i = 0; i < query_length; ++i)
+      for (int64_t j = i + 1; j < key_length; ++j) mask.data()[i * key_length + j] = 1;
+  }
+  if (key_padding.defined()) {
+    const Tensor padding = reshape(key_padding.detach(), {key_padding.size(0), 1, 1, key_length});
+    mask = mask.defined() ? add(mask, padding) : padding;
+  }
+  return mask;
+}
+
+MultiHeadAttention::MultiHeadAttention(const AttentionOptions& options, Generator& gen) : options_(options) {
+  if (options_.d_model <= 0 || options_.heads <= 0)
+    throw std::invalid_argument("MultiHeadAttention: d_model and heads must be positive, got d_model=" +
+                                std::to_string(options_.d_model) + " heads=" + std::to_string(options_.heads));
+  if (options_.d_head == 0) {
+    if (options_.d_model % options_.heads != 0)
+      throw std::invalid_argument("MultiHeadAttention: heads=" + std::to_string(options_.heads) +
+                                  " does not divide d_model=" + std::to_string(options_.d_model) +
+                                  "; choose a divisor or set d_head explicitly");
+    options_.d_head = options_.d_model / options_.heads;
+  }
+  if (options_.d_head < 0) throw std::invalid_argument("MultiHeadAttention: d_head must be positive");
+  if (options_.d_kv_input == 0) options_.d_kv_input = options_.d_model;
+  const int64_t inner = options_.heads * options_.d_head;
+  auto linear = [&](int64_t in, int64_t out) {
+    return std::make_shared<Linear>(LinearOptions{.in_features = in, .out_features = out, .bias = options_.bias}, gen);
+  };
+  q_ = register_module("q", linear(options_.d_model, inner));
+  k_ = register_module("k", linear(options_.d_kv_input, inner));
+  v_ = register_module("v", linear(options_.d_kv_input, inner));
+  out_ = register_module("out", linear(inner, options_.d_model));
+  options_.scorer.heads = options_.heads;
+  options_.scorer.d_q = options_.d_head;
+  options_.scorer.d_k = options_.d_head;
+  scorer_ = register_module("scorer", make_scorer(options_.scorer, gen));
+  dropout_ = register_module("dropout", std::make_shared<Dropout>(options_.dropout, gen));
+}
+
+AttentionResult MultiHeadAttention::forward(const Tensor& x, const Tensor& key_padding) {
+  return forward_cross(x, x, key_padding);
+}
+
+AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, const Tensor& keys_values_input,
+                                                  const Tensor& key_padding) {
+  require_input(queries_input, options_.d_model, "the query input");
+  require_input(keys_values_input, options_.d_kv_input, "the key/value input");
+  const int64_t batch = queries_input.size(0), nq = queries_input.size(1), nk = keys_values_input.size(1);
+  if (keys_values_input.size(0) != batch)
+    throw std::invalid_argument("MultiHeadAttention: query input " + shape_str(queries_input.shape()) +
+                                " and key/value input " + shape_str(keys_values_input.shape()) +
+                                " have different batch sizes");
+  if (key_padding.defined() && key_padding.shape() != Shape{batch, nk})
+    throw std::invalid_argument("MultiHeadAttention: key_padding must be [B, Nk] = " + shape_str({batch, nk}) +
+                                ", got " + shape_str(key_padding.shape()));
+
+  const int64_t h = options_.heads;
+  const Tensor q = split_heads(q_->forward(queries_input), h);  // [B, H, Nq, d_head]
+  const Tensor k = split_heads(k_->forward(keys_values_input), h);
+  const Tensor v = split_heads(v_->forward(keys_values_input), h);
+
+  Tensor scores = scorer_->scores(q, k);  // [B, H, Nq, Nk]
+  const Tensor mask = attention_mask(nq, nk, options_.causal, key_padding);
+  // -inf, not a large negative number: a masked key gets exactly zero weight, and a row
+  // with every key masked gives zero weights (softmax's documented behaviour), not NaN.
+  if (mask.defined()) scores = masked_fill(scores, mask, -std::numeric_limits<Scalar>::infinity());
+  const Tensor weights = softmax(scores);
+  const Tensor heads = matmul(dropout_->forward(weights), v);  // [B, H, Nq, d_head]
+  return {out_->forward(merge_heads(heads)), weights};
+}
+
+}  // namespace qkv

@@ -1,0 +1,59 @@
+// Multi-head attention (Vaswani et al. 2017) with any Scorer:
+//   Q = X_q W_Q, K = X_kv W_K, V = X_kv W_V, split into H heads of width d_head,
+//   weights = softmax over keys of the masked scores, heads = weights V,
+//   output = concat(heads) W_O.
+// Self-attention is forward(x); cross-attention is forward_cross(queries_input, keys_values_input).
+#pragma once
+
+#include <memory>
+
+#include "core/generator.h"
+#include "layers/dropout.h"
+#include "layers/linear.h"
+#include "layers/scorer_registry.h"
+
+namespace qkv {
+
+struct AttentionOptions {
+  int64_t d_model = 0;
+  int64_t heads = 1;
+  int64_t d_head = 0;      // width of each head's q, k, v; 0 means d_model / heads
+  int64_t d_kv_input = 0;  // width of the key/value input of cross-attention; 0 means d_model
+  // The scoring function; heads, d_q and d_k are filled in from the options above.
+  ScorerOptions scorer;
+  bool causal = false;  // query i sees keys j <= i only
+  Scalar dropout = 0;   // on the attention weights, in train mode
+  bool bias = true;     // biases of the four projections
+};
+
+struct AttentionResult {
+  Tensor output;   // [B, Nq, d_model]
+  Tensor weights;  // [B, H, Nq, Nk], before attention dropout; rows sum to 1 (0 if fully masked)
+};
+
+class MultiHeadAttention : public Module {
+ public:
+  // W_Q, W_K, W_V, W_O: Xavier-uniform weights, zero biases; the scorer's own defaults.
+  MultiHeadAttention(const AttentionOptions& options, Generator& gen);
+
+  // key_padding: [B, Nk] of 0/1, 1 where the key is padding (it gets exactly zero weight).
+  AttentionResult forward(const Tensor& x, const Tensor& key_padding = {});
+  AttentionResult forward_cross(const Tensor& queries_input, const Tensor& keys_values_input,
+                                const Tensor& key_padding = {});
+
+  const AttentionOptions& options() const { return options_; }
+  Scorer& scorer() { return *scorer_; }
+
+ private:
+  AttentionOptions options_;
+  std::shared_ptr<Linear> q_, k_, v_, out_;
+  std::shared_ptr<Scorer> scorer_;
+  std::shared_ptr<Dropout> dropout_;
+};
+
+// The mask of keys each query may not see, nonzero where hidden, broadcastable to scores
+// [B, H, Nq, Nk]: causal [Nq, Nk] (j > i), key padding [B, 1, 1, Nk], or their union;
+// undefined when nothing is masked.
+Tensor attention_mask(int64_t query_length, int64_t key_length, bool causal, const Tensor& key_padding);
+
+}  // namespace qkv

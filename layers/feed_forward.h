@@ -1,0 +1,32 @@
+// The position-wise feed-forward block of a Transformer: Linear(d_model -> d_ff), an
+// activation, dropout, Linear(d_ff -> d_model). Both Linears use Xavier-uniform weights
+// and zero biases.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "layers/dropout.h"
+#include "layers/linear.h"
+
+namespace qkv {
+
+struct FeedForwardOptions {
+  int64_t d_model = 0;
+  int64_t d_ff = 0;
+  std::string activation = "relu";  // "relu" | "gelu"
+  Scalar dropout = 0;               // after the activation
+};
+
+class FeedForward : public UnaryModule {
+ public:
+  FeedForward(const FeedForwardOptions& options, Generator& gen);
+  Tensor forward(const Tensor& x) override;  // [.., d_model] -> [.., d_model]
+
+ private:
+  std::string activation_;
+  std::shared_ptr<Linear> in_, out_;
+  std::shared_ptr<Dropout> dropout_;
+};
+
+}  // namespace qkv

@@ -1,0 +1,25 @@
+// LayerNorm over the last axis: y = (x - mean) / sqrt(var + eps) * gain + bias, with the
+// population variance (divide by n), as Ba et al. 2016 and PyTorch. Composed from the ops
+// mean, var, sub, div, sqrt, so its backward is theirs (each gradchecked in core).
+#pragma once
+
+#include "layers/module.h"
+
+namespace qkv {
+
+struct LayerNormOptions {
+  int64_t dim = 0;
+  Scalar eps = Scalar(1e-5);
+};
+
+class LayerNorm : public UnaryModule {
+ public:
+  explicit LayerNorm(const LayerNormOptions& options);  // gain starts at 1, bias at 0
+  Tensor forward(const Tensor& x) override;             // [.., dim] -> [.., dim]
+
+ private:
+  LayerNormOptions options_;
+  Tensor gain_, bias_;
+};
+
+}  // namespace qkv

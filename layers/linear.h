@@ -1,0 +1,32 @@
+// Linear: y = x W + b over the last axis of x, with W stored [in, out] so that the forward
+// pass is one matmul (leading axes of x fold into rows, no transposed copy).
+#pragma once
+
+#include "core/generator.h"
+#include "layers/init.h"
+#include "layers/module.h"
+
+namespace qkv {
+
+struct LinearOptions {
+  int64_t in_features = 0;
+  int64_t out_features = 0;
+  bool bias = true;  // the bias always starts at zero
+  Init weight_init = Init::xavier_uniform();
+};
+
+class Linear : public UnaryModule {
+ public:
+  Linear(const LinearOptions& options, Generator& gen);
+  Tensor forward(const Tensor& x) override;  // [.., in] -> [.., out]
+
+  const LinearOptions& options() const { return options_; }
+  const Tensor& weight() const { return weight_; }  // [in, out]
+  const Tensor& bias() const { return bias_; }      // [out], undefined when options.bias is false
+
+ private:
+  LinearOptions options_;
+  Tensor weight_, bias_;
+};
+
+}  // namespace qkv

@@ -1,0 +1,73 @@
+#include "layers/scorer_registry.h"
+
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+namespace qkv {
+namespace {
+
+struct Registry {
+  std::mutex mutex;
+  std::map<std::string, ScorerFactory> factories;
+};
+
+Registry& registry() {
+  static Registry* r = [] {
+    auto* reg = new Registry;
+    reg->factories["dot"] = [](const ScorerOptions&, Generator&) { return std::make_shared<DotScorer>(); };
+    reg->factories["scaled_dot"] = [](const ScorerOptions& o, Generator&) {
+      return std::make_shared<ScaledDotScorer>(o.scale);
+    };
+    reg->factories["general"] = [](const ScorerOptions& o, Generator& gen) {
+      return std::make_shared<GeneralScorer>(GeneralScorerOptions{.heads = o.heads, .d_q = o.d_q, .d_k = o.d_k}, gen);
+    };
+    reg->factories["additive"] = [](const ScorerOptions& o, Generator& gen) {
+      return std::make_shared<AdditiveScorer>(
+          AdditiveScorerOptions{.heads = o.heads, .d_q = o.d_q, .d_k = o.d_k, .hidden = o.additive_hidden}, gen);
+    };
+    return reg;
+  }();
+  return *r;
+}
+
+std::string kinds_list() {
+  std::string out;
+  for (const std::string& k : scorer_kinds()) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
+
+}  // namespace
+
+void register_scorer(const std::string& kind, ScorerFactory factory) {
+  if (kind.empty() || !factory) throw std::invalid_argument("register_scorer: need a kind name and a factory");
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  r.factories[kind] = std::move(factory);
+}
+
+std::vector<std::string> scorer_kinds() {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  std::vector<std::string> out;
+  for (const auto& [kind, _] : r.factories) out.push_back(kind);
+  return out;
+}
+
+std::shared_ptr<Scorer> make_scorer(const ScorerOptions& options, Generator& gen) {
+  ScorerFactory factory;
+  {
+    Registry& r = registry();
+    std::lock_guard lock(r.mutex);
+    auto it = r.factories.find(options.kind);
+    if (it != r.factories.end()) factory = it->second;
+  }
+  if (!factory)
+    throw std::invalid_argument("unknown scorer kind '" + options.kind + "'; valid kinds: " + kinds_list());
+  std::shared_ptr<Scorer> scorer = factory(options, gen);
+  if (options.relative_bias.kind == "none") return scorer;
+  auto bias = std::make_shared<RelativePositionBias>(options.relative_bias, options.heads, gen);
+  return std::make_shared<RelativeBiasScorer>(std::move(scorer), std::move(bias));
+}
+
+}  // namespace qkv

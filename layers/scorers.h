@@ -1,0 +1,83 @@
+// The attention scoring functions of the seed document (docs/layers.md has the formulas).
+// All map queries [.., Nq, d_q] and keys [.., Nk, d_k] to scores [.., Nq, Nk].
+#pragma once
+
+#include <string>
+
+#include "core/generator.h"
+#include "layers/init.h"
+#include "layers/scorer.h"
+
+namespace qkv {
+
+// Luong dot: score(q, k) = q^T k. Needs d_q == d_k. No parameters.
+class DotScorer : public Scorer {
+ public:
+  Tensor scores(const Tensor& queries, const Tensor& keys) override;
+};
+
+// The factor a ScaledDotScorer multiplies q^T k by.
+struct ScoreScale {
+  enum class Mode { inverse_sqrt_dk, none, factor };
+  Mode mode = Mode::inverse_sqrt_dk;
+  Scalar factor = 1;  // Mode::factor only
+
+  static ScoreScale inverse_sqrt_dk() { return {Mode::inverse_sqrt_dk}; }
+  static ScoreScale none() { return {Mode::none}; }
+  static ScoreScale by(Scalar factor) { return {Mode::factor, factor}; }
+  Scalar value(int64_t d_k) const;
+  std::string str() const;  // "sqrt_dk", "none" or the factor
+};
+// "sqrt_dk" (1/sqrt(d_k)), "none" (1) or a number (that factor); invalid_argument otherwise.
+ScoreScale parse_score_scale(const std::string& text);
+
+// Transformer: score(q, k) = q^T k * scale, scale 1/sqrt(d_k) by default. No parameters.
+class ScaledDotScorer : public Scorer {
+ public:
+  explicit ScaledDotScorer(ScoreScale scale = ScoreScale::inverse_sqrt_dk()) : scale_(scale) {}
+  Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  const ScoreScale& scale() const { return scale_; }
+
+ private:
+  ScoreScale scale_;
+};
+
+struct GeneralScorerOptions {
+  int64_t heads = 1;
+  int64_t d_q = 0;
+  int64_t d_k = 0;
+  Init init = Init::xavier_uniform();
+};
+// Luong general: score(q, k) = q^T W_a k, W_a "weight" [H, d_q, d_k]; d_q may differ from d_k.
+class GeneralScorer : public Scorer {
+ public:
+  GeneralScorer(const GeneralScorerOptions& options, Generator& gen);
+  Tensor scores(const Tensor& queries, const Tensor& keys) override;
+
+ private:
+  GeneralScorerOptions options_;
+  Tensor weight_;
+};
+
+struct AdditiveScorerOptions {
+  int64_t heads = 1;
+  int64_t d_q = 0;
+  int64_t d_k = 0;
+  int64_t hidden = 0;  // the width of tanh's layer; 0 means d_k
+  Init init = Init::xavier_uniform();
+};
+// Bahdanau: score(q, k) = v_a^T tanh(W_a [q; k]). W_a = [W_q; W_k] is split so that
+// W_a [q; k] = q W_q + k W_k: each query and key is projected once and the pairs are formed
+// by broadcasting [.., Nq, 1, h] + [.., 1, Nk, h], never by concatenating every pair.
+// Parameters: "query_weight" [H, d_q, h], "key_weight" [H, d_k, h], "v" [H, h, 1].
+class AdditiveScorer : public Scorer {
+ public:
+  AdditiveScorer(const AdditiveScorerOptions& options, Generator& gen);
+  Tensor scores(const Tensor& queries, const Tensor& keys) override;
+
+ private:
+  AdditiveScorerOptions options_;
+  Tensor query_weight_, key_weight_, v_;
+};
+
+}  // namespace qkv

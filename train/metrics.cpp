@@ -1,0 +1,164 @@
+#include "train/metrics.h"
+
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
+
+namespace qkv {
+namespace {
+using json = nlohmann::json;
+
+// Shortest text that reads back as the same double, so a resumed run's rows are
+// byte-identical to an uninterrupted run's.
+std::string number(double x) { return json(x).dump(); }
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+// The step a kept row belongs to: the jsonl object's "step", or the CSV's first field.
+std::optional<int64_t> row_step(const std::string& line, bool csv) {
+  try {
+    if (csv) return std::stoll(line.substr(0, line.find(',')));
+    const json row = json::parse(line);
+    return row.at("step").get<int64_t>();
+  } catch (const std::exception&) {
+    return std::nullopt;  // a row cut short by a crash
+  }
+}
+
+// Rewrites `path` keeping its header (CSV) and the rows of steps <= last_step.
+void truncate_after(const std::string& path, int64_t last_step, bool csv, const std::string& header) {
+  if (!std::filesystem::exists(path)) {
+    write_file_atomically(path, csv ? header + "\n" : "");
+    return;
+  }
+  std::istringstream in(read_file(path));
+  std::string line, kept;
+  bool first = true;
+  while (std::getline(in, line)) {
+    if (csv && first) {
+      if (line != header)
+        throw std::runtime_error(path + ": its columns differ from this run's (was it written by another "
+                                 "model?); expected the header\n  " + header + "\nfound\n  " + line);
+      kept += line + "\n";
+    } else {
+      const std::optional<int64_t> step = row_step(line, csv);
+      if (step && *step <= last_step) kept += line + "\n";
+    }
+    first = false;
+  }
+  if (csv && first) kept = header + "\n";
+  write_file_atomically(path, kept);
+}
+}  // namespace
+
+GradientNorms gradient_norms(const std::vector<Tensor>& parameters) {
+  GradientNorms norms;
+  double total = 0;
+  for (const Tensor& p : parameters) {
+    const Tensor g = p.grad();
+    double sum = 0;
+    if (g.defined()) {
+      const Scalar* d = g.data();
+      for (int64_t i = 0; i < g.numel(); ++i) sum += static_cast<double>(d[i]) * d[i];
+    }
+    norms.per_parameter.push_back(std::sqrt(sum));
+    total += sum;
+  }
+  norms.global = std::sqrt(total);
+  return norms;
+}
+
+double attention_entropy(const Tensor& weights) {
+  const int64_t keys = weights.size(-1), rows = weights.numel() / keys;
+  const Scalar* w = weights.data();
+  double total = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    double h = 0;
+    for (int64_t k = 0; k < keys; ++k) {
+      const double p = w[r * keys + k];
+      if (p > 0) h -= p * std::log(p);
+    }
+    total += h;
+  }
+  return rows == 0 ? 0.0 : total / static_cast<double>(rows);
+}
+
+Accuracy count_correct(const Tensor& logits, const Indices& targets, int64_t ignore_index) {
+  const int64_t classes = logits.size(-1);
+  if (logits.numel() != static_cast<int64_t>(targets.values.size()) * classes)
+    throw std::invalid_argument("count_correct: logits " + shape_str(logits.shape()) +
+                                " do not match targets " + shape_str(targets.shape));
+  Accuracy a;
+  const Scalar* l = logits.data();
+  for (size_t i = 0; i < targets.values.size(); ++i) {
+    if (targets.values[i] == ignore_index) continue;
+    const Scalar* row = l + static_cast<int64_t>(i) * classes;
+    int64_t best = 0;
+    for (int64_t c = 1; c < classes; ++c)
+      if (row[c] > row[best]) best = c;
+    ++a.scored;
+    if (best == targets.values[i]) ++a.correct;
+  }
+  return a;
+}
+
+MetricsLog::MetricsLog(const std::string& run_dir, const std::vector<std::string>& parameter_names, int64_t layers,
+                       std::optional<int64_t> resume_step)
+    : parameter_names_(parameter_names) {
+  columns_ = {"step", "loss", "accuracy", "lr", "grad_norm"};
+  for (const std::string& name : parameter_names) columns_.push_back("grad_norm/" + name);
+  for (int64_t l = 0; l < layers; ++l) columns_.push_back("attention_entropy/" + std::to_string(l));
+  columns_.insert(columns_.end(), {"step_time", "eval_loss", "eval_accuracy"});
+  std::string header;
+  for (const std::string& c : columns_) header += (header.empty() ? "" : ",") + csv_field(c);
+
+  const std::string jsonl_path = run_dir + "/metrics.jsonl", csv_path = run_dir + "/metrics.csv";
+  if (resume_step) {
+    truncate_after(jsonl_path, *resume_step, /*csv=*/false, header);
+    truncate_after(csv_path, *resume_step, /*csv=*/true, header);
+    jsonl_.open(jsonl_path, std::ios::app);
+    csv_.open(csv_path, std::ios::app);
+  } else {
+    jsonl_.open(jsonl_path, std::ios::trunc);
+    csv_.open(csv_path, std::ios::trunc);
+    csv_ << header << "\n";
+  }
+  if (!jsonl_) throw std::runtime_error("cannot write " + jsonl_path);
+  if (!csv_) throw std::runtime_error("cannot write " + csv_path);
+  csv_.flush();
+}
+
+void MetricsLog::write(const StepMetrics& m) {
+  json row = {{"step", m.step}, {"loss", m.loss}, {"accuracy", m.accuracy}, {"lr", m.lr}, {"grad_norm", m.grad_norm}};
+  json per_parameter = json::object();
+  for (size_t i = 0; i < parameter_names_.size(); ++i) per_parameter[parameter_names_[i]] = m.param_grad_norms.at(i);
+  row["grad_norms"] = per_parameter;  // an object keeps the names; json sorts its keys
+  row["attention_entropy"] = m.attention_entropy;
+  row["step_time"] = m.step_time;
+  if (m.eval_loss) row["eval_loss"] = *m.eval_loss;
+  if (m.eval_accuracy) row["eval_accuracy"] = *m.eval_accuracy;
+  jsonl_ << row.dump() << "\n";
+  jsonl_.flush();
+
+  std::string line = std::to_string(m.step) + "," + number(m.loss) + "," + number(m.accuracy) + "," + number(m.lr) +
+                     "," + number(m.grad_norm);
+  for (double g : m.param_grad_norms) line += "," + number(g);
+  for (double h : m.attention_entropy) line += "," + number(h);
+  line += "," + number(m.step_time);
+  line += "," + (m.eval_loss ? number(*m.eval_loss) : std::string());
+  line += "," + (m.eval_accuracy ? number(*m.eval_accuracy) : std::string());
+  csv_ << line << "\n";
+  csv_.flush();
+}
+
+}  // namespace qkv

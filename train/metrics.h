@@ -1,0 +1,71 @@
+// What a run measures each step, and the two files it goes to in the run folder:
+//   metrics.jsonl  one JSON object per step
+//   metrics.csv    the same, one row per step (a column per parameter and per layer)
+// Both hold the same rows; eval_loss and eval_accuracy are filled at evaluation steps only.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ops.h"
+#include "core/tensor.h"
+
+namespace qkv {
+
+struct StepMetrics {
+  int64_t step = 0;                      // updates done, 1 for the first
+  double loss = 0;                       // of the training batch
+  double accuracy = 0;                   // of the training batch, over scored positions
+  double lr = 0;                         // the rate this update used (first group)
+  double grad_norm = 0;                  // global L2 norm of all gradients, before clipping
+  std::vector<double> param_grad_norms;  // L2 norm per parameter, in named_parameters order
+  std::vector<double> attention_entropy; // per layer, mean over batch, heads and queries (nats)
+  double step_time = 0;                  // seconds for this update (wall clock)
+  std::optional<double> eval_loss;       // at evaluation steps
+  std::optional<double> eval_accuracy;
+};
+
+// Per-parameter gradient L2 norms (accumulated in double) and their global norm; a
+// parameter with no gradient counts 0.
+struct GradientNorms {
+  std::vector<double> per_parameter;
+  double global = 0;
+};
+GradientNorms gradient_norms(const std::vector<Tensor>& parameters);
+
+// Mean Shannon entropy (nats) of the rows of attention weights [.., Nk], each row a
+// distribution over keys; a fully masked row (all zero) counts 0. ln(Nk) is the uniform
+// maximum, 0 means every query looks at a single key.
+double attention_entropy(const Tensor& weights);
+
+// Arg-max predictions of logits [.., C] against targets [..] where target != ignore_index.
+struct Accuracy {
+  int64_t correct = 0;
+  int64_t scored = 0;
+  double value() const { return scored == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(scored); }
+};
+Accuracy count_correct(const Tensor& logits, const Indices& targets, int64_t ignore_index);
+
+class MetricsLog {
+ public:
+  // Opens <run_dir>/metrics.jsonl and metrics.csv. A fresh log truncates them; a resumed
+  // one (resume_step set) keeps the rows of steps <= resume_step and drops later ones, so
+  // the files continue exactly as an uninterrupted run's. Throws std::runtime_error
+  // naming the file when it cannot be written or its CSV columns differ.
+  MetricsLog(const std::string& run_dir, const std::vector<std::string>& parameter_names,
+             int64_t layers, std::optional<int64_t> resume_step);
+
+  void write(const StepMetrics& metrics);  // one row in each file, flushed
+
+  const std::vector<std::string>& csv_columns() const { return columns_; }
+
+ private:
+  std::vector<std::string> parameter_names_;
+  std::vector<std::string> columns_;
+  std::ofstream jsonl_, csv_;
+};
+
+}  // namespace qkv

@@ -1,0 +1,292 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <sstream>
+
+#include "core/autograd.h"
+#include "core/ops.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "optim/clip.h"
+#include "train/build.h"
+#include "train/stop.h"
+
+namespace qkv {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+std::string signal_name(int signal) {
+  if (signal == SIGINT) return "SIGINT";
+  if (signal == SIGTERM) return "SIGTERM";
+  return "signal " + std::to_string(signal);
+}
+
+std::string fixed(double x, int digits) {
+  std::ostringstream s;
+  s.precision(digits);
+  s << std::fixed << x;
+  return s.str();
+}
+
+void collect_dropouts(Module& module, std::vector<Dropout*>& out) {
+  if (auto* d = dynamic_cast<Dropout*>(&module); d && d->p() > 0) out.push_back(d);
+  for (auto& [name, child] : module.children()) collect_dropouts(*child, out);
+}
+
+// Keys a resumed run may change without changing what it computes.
+bool may_change_on_resume(const std::string& section, const std::string& key) {
+  return section == "train" &&
+         (key == "steps" || key == "log_interval" || key == "eval_interval" || key == "checkpoint_interval" ||
+          key == "threads" || key == "out_dir");
+}
+}  // namespace
+
+NonFiniteError::NonFiniteError(int64_t step, std::string parameter, const std::string& message)
+    : std::runtime_error(message), step_(step), parameter_(std::move(parameter)) {}
+
+std::string run_config_path(const std::string& run_dir) { return (fs::path(run_dir) / "config.json").string(); }
+std::string run_checkpoint_path(const std::string& run_dir) {
+  return (fs::path(run_dir) / "checkpoint.safetensors").string();
+}
+
+RunConfig load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides) {
+  if (!fs::is_directory(run_dir)) throw std::runtime_error("--resume " + run_dir + ": no such run folder");
+  const std::string path = run_config_path(run_dir);
+  if (!fs::exists(path))
+    throw std::runtime_error("--resume " + run_dir + ": " + path + " is missing; is this a run folder?");
+  RunConfig config = load_config(path, overrides);
+  // The folder is where the run lives now, even if it was moved since.
+  config.train.out_dir = run_dir;
+  config.resolved["train"]["out_dir"] = run_dir;
+  return config;
+}
+
+Trainer::Trainer(RunConfig config, TrainerOptions options)
+    : config_(std::move(config)), options_(options), run_dir_(config_.train.out_dir), gen_(config_.train.seed) {
+  std::ostream& log = *options_.log;
+  threads_ = configure_threads(config_.train.threads);
+
+  // Build: task, model, optimiser, schedule, held-out set.
+  task_ = make_task(config_.task);
+  model_ = build_model(config_.model, *task_, gen_);
+  model_->keep_attention_weights(true);  // attention entropy, from the training forward pass
+  for (auto& [name, p] : model_->named_parameters()) {
+    parameter_names_.push_back(name);
+    parameters_.push_back(p);
+  }
+  collect_dropouts(*model_, dropouts_);
+  optimizer_ = build_optimizer(config_.optimizer, *model_);
+  schedule_ = build_schedule(config_.schedule, config_.train.steps);
+  held_out_ = held_out_batches(*task_, config_.task.eval_batches, config_.train.batch_size, config_.task.eval_seed);
+
+  // The run folder.
+  const std::string checkpoint = run_checkpoint_path(run_dir_);
+  if (!options_.resume) {
+    for (const char* name : {"checkpoint.safetensors", "metrics.jsonl"})
+      if (fs::exists(fs::path(run_dir_) / name) && !options_.overwrite)
+        throw std::runtime_error("run folder " + run_dir_ + " already holds a run (" + name +
+                                 "); continue it with --resume " + run_dir_ +
+                                 ", choose another folder with --out, or pass --overwrite");
+    fs::create_directories(run_dir_);
+    fs::remove(checkpoint);
+  } else {
+    restore_checkpoint();
+  }
+  write_file_atomically(run_config_path(run_dir_), config_.resolved.dump(2) + "\n");
+  metrics_ = std::make_unique<MetricsLog>(run_dir_, parameter_names_, config_.model.layers,
+                                          options_.resume ? std::optional<int64_t>(step_) : std::nullopt);
+
+  const ModelConfig& m = config_.model;
+  log << "task " << task_->name() << ": seq_len " << task_->seq_len() << ", " << task_->num_classes()
+      << " classes, chance accuracy " << fixed(task_->chance_accuracy(), 3) << "\n"
+      << "model: " << m.scorer << " scorer"
+      << (m.relative_bias == "none" ? "" : " + " + m.relative_bias + " relative bias") << ", " << m.layers
+      << " layers, d_model " << m.d_model << ", " << m.heads << " heads, " << model_->parameter_count()
+      << " parameters\n"
+      << "optimizer " << config_.optimizer.name << " (lr " << config_.optimizer.lr << "), schedule "
+      << config_.schedule.name << ", " << config_.train.steps << " steps of batch " << config_.train.batch_size
+      << "\n"
+      << "threads: " << threads_ << "\n"
+      << "run folder: " << run_dir_ << "\n";
+  if (options_.resume) log << "resuming at step " << step_ << " of " << config_.train.steps << "\n";
+  log << std::flush;
+}
+
+void Trainer::restore_checkpoint() {
+  const std::string path = run_checkpoint_path(run_dir_);
+  if (!fs::exists(path))
+    throw std::runtime_error("--resume " + run_dir_ + ": no checkpoint.safetensors in it (the run saved none "
+                             "yet); start it again instead");
+  // The saved run must be this run, but for keys that do not change what it computes.
+  const SafetensorsContents saved = load_safetensors(path);
+  const json saved_config = json::parse(saved.metadata.at("config"));
+  std::vector<std::string> changed;
+  for (const std::string& section : config_sections()) {
+    const json a = saved_config.value(section, json::object()), b = config_.resolved.value(section, json::object());
+    json keys = a;
+    keys.update(b);
+    for (const auto& [key, unused] : keys.items())
+      if (a.value(key, json()) != b.value(key, json()) && !may_change_on_resume(section, key))
+        changed.push_back(section + "." + key + " (was " + a.value(key, json()).dump() + ", now " +
+                          b.value(key, json()).dump() + ")");
+  }
+  if (!changed.empty()) {
+    std::string list;
+    for (const std::string& c : changed) list += "\n  " + c;
+    throw std::runtime_error("--resume " + run_dir_ +
+                             ": only train.steps and the train intervals, threads and out_dir may change on "
+                             "resume, but these differ from the checkpoint:" + list);
+  }
+  // A schedule that spans the run (cosine, warmup_*) changes with train.steps.
+  const bool same_schedule = json::parse(saved.metadata.at("schedule")) == schedule_->to_json();
+  if (!same_schedule)
+    *options_.log << "note: train.steps changed from " << saved_config["train"]["steps"] << " to "
+                  << config_.train.steps << ", so the " << config_.schedule.name
+                  << " schedule now spans the new length\n";
+  TrainingState state{.model = model_.get(), .optimizer = optimizer_.get(), .generator = &gen_,
+                      .schedule = same_schedule ? schedule_.get() : nullptr};
+  load_checkpoint(path, state);
+  step_ = state.step;
+}
+
+void Trainer::save_checkpoint() {
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const Tensor& p = parameters_[i];
+    for (int64_t k = 0; k < p.numel(); ++k)
+      if (!std::isfinite(p.data()[k]))
+        throw NonFiniteError(step_, parameter_names_[i],
+                             "step " + std::to_string(step_) + ": parameter " + parameter_names_[i] +
+                                 " is not finite; the checkpoint is left as it was");
+  }
+  qkv::save_checkpoint(run_checkpoint_path(run_dir_),
+                       TrainingState{.model = model_.get(), .optimizer = optimizer_.get(), .generator = &gen_,
+                                     .schedule = schedule_.get(), .step = step_, .config = config_.resolved});
+}
+
+SequenceModelOutput Trainer::forward(const Batch& batch) {
+  return batch.features.defined() ? model_->forward(batch.features) : model_->forward(batch.tokens);
+}
+
+// Dropout modules own generators that a checkpoint does not hold: seeding them from the
+// run's generator each step makes their masks a function of the saved state.
+void Trainer::reseed_dropout() {
+  for (Dropout* d : dropouts_) d->generator().seed(gen_.next_u64());
+}
+
+void Trainer::check_finite(double loss, const GradientNorms& norms) const {
+  const int64_t step = step_ + 1;
+  std::string first;
+  for (size_t i = 0; i < norms.per_parameter.size() && first.empty(); ++i)
+    if (!std::isfinite(norms.per_parameter[i])) first = parameter_names_[i];
+  if (std::isfinite(loss) && first.empty()) return;
+  std::string message = "step " + std::to_string(step) + ": ";
+  if (!std::isfinite(loss)) message += "the loss is " + json(loss).dump() + (first.empty() ? "" : "; ");
+  if (!first.empty()) message += "the gradient of " + first + " is not finite (the first in named_parameters order)";
+  message += ". The run stops without applying this step";
+  message += fs::exists(run_checkpoint_path(run_dir_))
+                 ? "; the last good checkpoint is " + run_checkpoint_path(run_dir_) + " (resume from it with a lower optimizer.lr or train.grad_clip)"
+                 : "; no checkpoint was saved before it (try a lower optimizer.lr or set train.grad_clip)";
+  throw NonFiniteError(step, first, message);
+}
+
+EvalResult Trainer::evaluate() {
+  NoGradGuard no_grad;
+  model_->eval();
+  model_->keep_attention_weights(false);
+  double loss_sum = 0;
+  Accuracy total;
+  for (const Batch& batch : held_out_) {
+    const Tensor logits = forward(batch).logits;
+    const Accuracy a = count_correct(logits, batch.targets, kIgnore);
+    loss_sum += static_cast<double>(cross_entropy(logits, batch.targets, kIgnore).item()) * a.scored;
+    total.correct += a.correct;
+    total.scored += a.scored;
+  }
+  model_->keep_attention_weights(true);
+  model_->train();
+  return {.loss = total.scored ? loss_sum / total.scored : 0.0, .accuracy = total.value()};
+}
+
+TrainResult Trainer::run() {
+  const TrainConfig& cfg = config_.train;
+  TrainResult result;
+  Progress progress(*options_.log, {.total_steps = cfg.steps, .first_step = step_, .log_interval = cfg.log_interval,
+                                    .terminal = options_.progress_bar.value_or(isatty(STDOUT_FILENO) != 0)});
+  if (step_ >= cfg.steps) {
+    progress.message("nothing to do: the run has done " + std::to_string(step_) + " of train.steps " +
+                     std::to_string(cfg.steps) + " (raise it with --set train.steps=N)");
+    result.steps = step_;
+    return result;
+  }
+  model_->train();
+  while (step_ < cfg.steps && !stop_requested()) {
+    const auto start = std::chrono::steady_clock::now();
+
+    // 1. Sample a batch and run the model on it.
+    const Batch batch = task_->sample(cfg.batch_size, gen_);
+    reseed_dropout();
+    const SequenceModelOutput out = forward(batch);
+
+    // 2. Loss, and its gradient with respect to every parameter.
+    const Tensor loss = cross_entropy(out.logits, batch.targets, kIgnore);
+    optimizer_->zero_grad();
+    loss.backward();
+
+    // 3. Stop before a non-finite value reaches the weights; clip.
+    const GradientNorms norms = gradient_norms(parameters_);
+    check_finite(loss.item(), norms);
+    if (cfg.grad_clip > 0) clip_grad_norm(parameters_, {.max_norm = cfg.grad_clip});
+
+    // 4. Update at this step's learning rate.
+    schedule_->apply(*optimizer_, step_);
+    optimizer_->step();
+    ++step_;
+
+    // 5. Log: metrics of this step, held-out evaluation when due.
+    StepMetrics m{.step = step_,
+                  .loss = loss.item(),
+                  .accuracy = count_correct(out.logits, batch.targets, kIgnore).value(),
+                  .lr = optimizer_->lr(0),
+                  .grad_norm = norms.global,
+                  .param_grad_norms = norms.per_parameter};
+    for (const Tensor& w : out.attention_weights) m.attention_entropy.push_back(attention_entropy(w));
+    m.step_time = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (due(cfg.eval_interval) || step_ == cfg.steps) {
+      const EvalResult eval = evaluate();
+      m.eval_loss = eval.loss;
+      m.eval_accuracy = eval.accuracy;
+      result.eval = eval;
+    }
+    metrics_->write(m);
+    progress.update(m);
+    if (m.eval_loss)
+      progress.message("eval at step " + std::to_string(step_) + ": loss " + fixed(*m.eval_loss, 4) + ", accuracy " +
+                       fixed(*m.eval_accuracy, 4) + " (chance " + fixed(task_->chance_accuracy(), 4) + ")");
+
+    // 6. Checkpoint when due and at the end.
+    if (due(cfg.checkpoint_interval) || step_ == cfg.steps) {
+      save_checkpoint();
+      if (step_ < cfg.steps) progress.message("checkpoint at step " + std::to_string(step_));
+    }
+  }
+  result.steps = step_;
+  if (step_ < cfg.steps) {  // stopped by a signal
+    save_checkpoint();
+    result.reason = StopReason::interrupted;
+    result.signal = stop_signal();
+    progress.message("stopped on " + signal_name(result.signal) + " after step " + std::to_string(step_) +
+                     "; checkpoint saved. Continue with: train --resume " + run_dir_);
+  } else {
+    progress.message("done: " + std::to_string(step_) + " steps; checkpoint " + run_checkpoint_path(run_dir_));
+  }
+  progress.finish();
+  return result;
+}
+
+}  // namespace qkv

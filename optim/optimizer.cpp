@@ -126,8 +126,8 @@ void Optimizer::check_state(const OptimizerState& state) const {
   const nlohmann::json& meta = state.meta;
   if (!meta.is_object()) fail("metadata is not a JSON object");
   if (!meta.contains("kind") || meta["kind"] != kind_)
-    fail("was saved by optimiser '" + (meta.contains("kind") ? meta["kind"].dump() : std::string("?")) +
-         "', this one is '" + kind_ + "'");
+    fail("was saved by optimiser " + (meta.contains("kind") ? meta["kind"].dump() : std::string("(none)")) +
+         ", this one is \"" + kind_ + "\"");
   if (!meta.contains("groups") || !meta["groups"].is_array() || meta["groups"].size() != groups_.size())
     fail("expected " + std::to_string(groups_.size()) + " parameter groups");
   if (!meta.contains("steps") || !meta["steps"].is_object()) fail("has no per-parameter step counts");

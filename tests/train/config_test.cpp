@@ -226,7 +226,7 @@ TEST_CASE("malformed JSON names the line and column", "[config]") {
   CHECK(p.column == 2);
 }
 
-TEST_CASE("--set overrides any key and is validated the same way", "[config]") {
+TEST_CASE("command-line --set overrides any key and is validated the same way", "[config]") {
   const RunConfig c = resolve_config(
       kMinimal, "run.json",
       {"optimizer.lr=3e-4", "model.scorer=additive", "model.causal=true", "train.out_dir=\"x y\"",
@@ -259,7 +259,7 @@ TEST_CASE("--set overrides any key and is validated the same way", "[config]") {
   CHECK(resolve_config(json::object(), "run.json", {"task.name=sort"}).task.name == "sort");
 }
 
-TEST_CASE("--set arguments are collected from a command line", "[config]") {
+TEST_CASE("command-line --set arguments are collected from a command line", "[config]") {
   const char* argv[] = {"train", "cfg.json", "--set", "a.b=1", "--threads", "--set=c.d=x"};
   CHECK(set_arguments(6, argv) == std::vector<std::string>{"a.b=1", "c.d=x"});
   const char* dangling[] = {"train", "--set"};

@@ -1,0 +1,45 @@
+// Checkpoints: everything a run needs to continue exactly where it stopped, in one
+// safetensors file.
+//   tensors       "model.<parameter name>", "optim.<parameter name>.<slot>"
+//   __metadata__  "format": "qkv.checkpoint.v1", "step": decimal, "config": JSON,
+//                 "optimizer": JSON (kind, groups' rates, per-parameter update counts),
+//                 "generator": JSON array of the 4 state words as decimal strings,
+//                 "schedule": JSON (the schedule's to_json(); its position is "step")
+//
+// Saving is atomic: a crash mid-save leaves the previous file intact. Loading checks the
+// whole file against the model, optimiser, generator and schedule before it changes any
+// of them; any problem is one CheckpointError naming the file, the tensor and the problem.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
+
+namespace qkv {
+
+class Module;
+class Optimizer;
+class Generator;
+class Schedule;
+
+// What a checkpoint saves and restores. Only `model` is required: a checkpoint loaded
+// without an optimiser (say, for evaluation) ignores the optimiser state in the file.
+struct TrainingState {
+  Module* model = nullptr;
+  Optimizer* optimizer = nullptr;
+  Generator* generator = nullptr;
+  // Saved as its description. On load it must equal the saved one (a different schedule
+  // would not continue the same run); its position is `step`.
+  const Schedule* schedule = nullptr;
+  int64_t step = 0;                 // updates done so far
+  nlohmann::json config = nullptr;  // the run's resolved configuration
+};
+
+void save_checkpoint(const std::string& path, const TrainingState& state);
+// Restores model parameters, optimiser state, generator state, step and config in place.
+void load_checkpoint(const std::string& path, TrainingState& state);
+
+}  // namespace qkv

@@ -1,0 +1,293 @@
+#include "io/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+namespace qkv {
+
+static_assert(std::endian::native == std::endian::little,
+              "qkv's safetensors reader and writer assume a little-endian machine");
+
+namespace {
+
+constexpr const char* kOwnDtype = sizeof(Scalar) == 4 ? "F32" : "F64";
+constexpr size_t kMaxNesting = 16;  // a valid header nests 3 levels
+constexpr size_t kMaxRank = 64;
+
+[[noreturn]] void fail(const std::string& source, const std::string& what) {
+  throw CheckpointError("safetensors file '" + source + "': " + what);
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+struct Entry {
+  std::string name;
+  size_t dtype_size;
+  Shape shape;
+  uint64_t begin, end;
+};
+
+uint64_t unsigned_field(const nlohmann::json& v, const std::string& source, const std::string& what) {
+  if (!v.is_number_unsigned()) fail(source, what + " must be a non-negative integer, got " + v.dump());
+  return v.get<uint64_t>();
+}
+
+Entry parse_entry(const std::string& name, const nlohmann::json& e, uint64_t data_size, const std::string& source) {
+  const std::string where = "tensor '" + name + "': ";
+  if (!e.is_object()) fail(source, where + "entry must be an object, got " + e.dump());
+  for (auto& [key, _] : e.items())
+    if (key != "dtype" && key != "shape" && key != "data_offsets") fail(source, where + "unknown field '" + key + "'");
+  if (!e.contains("dtype") || !e["dtype"].is_string()) fail(source, where + "missing string field 'dtype'");
+  if (!e.contains("shape") || !e["shape"].is_array()) fail(source, where + "missing array field 'shape'");
+  if (!e.contains("data_offsets") || !e["data_offsets"].is_array() || e["data_offsets"].size() != 2)
+    fail(source, where + "missing field 'data_offsets' of two integers");
+
+  Entry out{name, 0, {}, 0, 0};
+  const std::string dtype = e["dtype"];
+  if (dtype == "F32") out.dtype_size = 4;
+  else if (dtype == "F64") out.dtype_size = 8;
+  else fail(source, where + "dtype '" + dtype + "' is not supported (qkv reads F32 and F64)");
+
+  if (e["shape"].size() > kMaxRank)
+    fail(source, where + "rank " + std::to_string(e["shape"].size()) + " exceeds " + std::to_string(kMaxRank));
+  // Counted in uint64 against the data section, so no product can overflow unnoticed.
+  const uint64_t max_numel = data_size / out.dtype_size;
+  uint64_t numel = 1;
+  bool too_big = false;
+  for (const auto& d : e["shape"]) {
+    const uint64_t dim = unsigned_field(d, source, where + "shape dimension");
+    if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      fail(source, where + "shape dimension " + std::to_string(dim) + " is too large");
+    out.shape.push_back(static_cast<int64_t>(dim));
+    if (dim == 0) numel = 0, too_big = false;
+    else if (numel != 0 && (too_big || numel > max_numel / dim)) too_big = true;
+    else numel *= dim;
+  }
+  if (too_big)
+    fail(source, where + "shape " + shape_str(out.shape) + " holds more elements than the " +
+                     std::to_string(data_size) + "-byte data section");
+
+  out.begin = unsigned_field(e["data_offsets"][0], source, where + "data_offsets[0]");
+  out.end = unsigned_field(e["data_offsets"][1], source, where + "data_offsets[1]");
+  const std::string offsets = "data_offsets [" + std::to_string(out.begin) + ", " + std::to_string(out.end) + "]";
+  if (out.begin > out.end) fail(source, where + offsets + " end before they begin");
+  if (out.end > data_size)
+    fail(source, where + offsets + " run past the end of the " + std::to_string(data_size) + "-byte data section");
+  if (out.end - out.begin != numel * out.dtype_size)
+    fail(source, where + offsets + " span " + std::to_string(out.end - out.begin) + " bytes, but shape " +
+                     shape_str(out.shape) + " of " + dtype + " needs " + std::to_string(numel * out.dtype_size));
+  return out;
+}
+
+// Parses the header JSON, refusing deep nesting and duplicate tensor names, which a
+// plain parse would accept (the last duplicate silently winning).
+nlohmann::json parse_header(std::string_view text, const std::string& source) {
+  bool too_deep = false;
+  std::string duplicate;
+  std::set<std::string> keys;
+  auto guard = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (static_cast<size_t>(depth) > kMaxNesting) {
+      too_deep = true;
+      return false;
+    }
+    if (event == nlohmann::json::parse_event_t::key && depth == 1 && !keys.insert(parsed.get<std::string>()).second)
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(text.begin(), text.end(), guard);
+  } catch (const nlohmann::json::exception& e) {
+    fail(source, std::string("header is not valid JSON: ") + e.what());
+  }
+  if (too_deep) fail(source, "header nests deeper than " + std::to_string(kMaxNesting) + " levels");
+  if (!duplicate.empty()) fail(source, "header names '" + duplicate + "' twice");
+  return header;
+}
+
+template <class From>
+void convert_into(Scalar* out, const char* bytes, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    From v;
+    std::memcpy(&v, bytes + i * sizeof(From), sizeof(From));
+    out[i] = static_cast<Scalar>(v);
+  }
+}
+
+}  // namespace
+
+std::string encode_safetensors(const NamedTensors& tensors, const StringMap& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::set<std::string> names;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    if (name.empty() || name == "__metadata__")
+      throw std::invalid_argument("encode_safetensors: invalid tensor name '" + name + "'");
+    if (!names.insert(name).second) throw std::invalid_argument("encode_safetensors: tensor '" + name + "' appears twice");
+    if (!t.defined()) throw std::invalid_argument("encode_safetensors: tensor '" + name + "' is undefined");
+    const uint64_t bytes = sizeof(Scalar) * static_cast<uint64_t>(t.numel());
+    header[name] = {{"dtype", kOwnDtype}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned in the file
+
+  std::string out(8, '\0');
+  const uint64_t n = text.size();
+  std::memcpy(out.data(), &n, 8);
+  out.reserve(8 + text.size() + offset);
+  out += text;
+  for (const auto& [_, t] : tensors) out.append(reinterpret_cast<const char*>(t.data()), sizeof(Scalar) * t.numel());
+  return out;
+}
+
+SafetensorsContents decode_safetensors(std::string_view bytes, const std::string& source) {
+  if (bytes.size() < 8)
+    fail(source, "file is " + std::to_string(bytes.size()) + " bytes, too short for the 8-byte header length");
+  uint64_t header_size;
+  std::memcpy(&header_size, bytes.data(), 8);
+  if (header_size > kMaxSafetensorsHeader)
+    fail(source, "header length " + std::to_string(header_size) + " exceeds the limit of " +
+                     std::to_string(kMaxSafetensorsHeader) + " bytes");
+  if (header_size > bytes.size() - 8)
+    fail(source, "header length " + std::to_string(header_size) + " runs past the end of the " +
+                     std::to_string(bytes.size()) + "-byte file");
+  const nlohmann::json header = parse_header(bytes.substr(8, header_size), source);
+  if (!header.is_object()) fail(source, "header must be a JSON object, got " + std::string(header.type_name()));
+
+  const std::string_view data = bytes.substr(8 + header_size);
+  SafetensorsContents out;
+  std::vector<Entry> entries;
+  for (auto& [name, value] : header.items()) {
+    if (name == "__metadata__") {
+      if (!value.is_object()) fail(source, "__metadata__ must be an object of strings");
+      for (auto& [key, v] : value.items()) {
+        if (!v.is_string()) fail(source, "__metadata__ entry '" + key + "' is not a string");
+        out.metadata[key] = v.get<std::string>();
+      }
+      continue;
+    }
+    entries.push_back(parse_entry(name, value, data.size(), source));
+  }
+
+  // The tensors must tile the data section: sorted by offset, each starts where the
+  // previous ended, and the last ends at the end of the file.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t expected = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    if (e.begin < expected)
+      fail(source, "tensor '" + e.name + "': data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                       "] overlap tensor '" + entries[i - 1].name + "'");
+    if (e.begin > expected)
+      fail(source, "tensor '" + e.name + "': data_offsets begin at " + std::to_string(e.begin) +
+                       ", leaving a gap after byte " + std::to_string(expected));
+    expected = e.end;
+  }
+  if (expected != data.size())
+    fail(source, "tensors cover " + std::to_string(expected) + " bytes of the " + std::to_string(data.size()) +
+                     "-byte data section");
+
+  for (const Entry& e : entries) {
+    Tensor t = Tensor::empty(e.shape);
+    const char* src = data.data() + e.begin;
+    if (e.dtype_size == sizeof(Scalar)) {
+      if (t.numel() > 0) std::memcpy(t.data(), src, e.end - e.begin);
+    } else if (e.dtype_size == 4) {
+      convert_into<float>(t.data(), src, t.numel());
+    } else {
+      convert_into<double>(t.data(), src, t.numel());
+    }
+    out.tensors.emplace_back(e.name, std::move(t));
+  }
+  return out;
+}
+
+void write_file_atomically(const std::string& path, std::string_view bytes) {
+  namespace fs = std::filesystem;
+  static std::atomic<uint64_t> counter{0};
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::string tmp_name = ".";
+  tmp_name += target.filename().string();
+  tmp_name += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  const std::string tmp = (dir / tmp_name).string();
+  auto fail_write = [&](const std::string& what, int fd) {
+    const std::string reason = errno_text();
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw CheckpointError("cannot write '" + path + "': " + what + ": " + reason);
+  };
+
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const std::string reason = errno_text();
+    throw CheckpointError("cannot write '" + path + "': cannot create '" + tmp + "': " + reason);
+  }
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail_write("writing '" + tmp + "' failed", fd);
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) fail_write("flushing '" + tmp + "' to disk failed", fd);
+  if (::close(fd) != 0) fail_write("closing '" + tmp + "' failed", -1);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail_write("renaming '" + tmp + "' over it failed", -1);
+  // Makes the rename itself durable; a filesystem that cannot sync a directory still has
+  // the complete file, so a failure here is not an error.
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+std::string read_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw CheckpointError("cannot read '" + path + "': " + errno_text());
+  struct stat info;
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    throw CheckpointError("cannot read '" + path + "': not a regular file");
+  }
+  std::string out(static_cast<size_t>(info.st_size), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string reason = errno_text();
+      ::close(fd);
+      throw CheckpointError("cannot read '" + path + "': " + reason);
+    }
+    if (n == 0) break;  // the file shrank while we read it
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  out.resize(got);
+  return out;
+}
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const StringMap& metadata) {
+  write_file_atomically(path, encode_safetensors(tensors, metadata));
+}
+
+SafetensorsContents load_safetensors(const std::string& path) { return decode_safetensors(read_file(path), path); }
+
+}  // namespace qkv

@@ -1,0 +1,55 @@
+// The safetensors format (https://huggingface.co/docs/safetensors): an 8-byte
+// little-endian header length N, N bytes of JSON header
+//   {"name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...,
+//    "__metadata__": {"key": "value", ...}}
+// then the raw little-endian data; offsets count from the start of the data section.
+//
+// qkv writes F32 from the float build and F64 from the double build, and reads either,
+// converting to Scalar (F32 -> F64 is exact; F64 -> F32 rounds). Reading validates every
+// byte before it returns: any problem is one CheckpointError naming the file, the tensor
+// and the problem, whatever the file holds.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace qkv {
+
+// A checkpoint or safetensors file that cannot be written, read, or trusted.
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using StringMap = std::map<std::string, std::string>;
+
+struct SafetensorsContents {
+  NamedTensors tensors;  // in the order of their data in the file
+  StringMap metadata;
+};
+
+constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;  // bytes; larger headers are refused
+
+// The file's bytes: header (padded with spaces to a multiple of 8 bytes) then data, in the
+// order given. Names must be unique, non-empty and not "__metadata__".
+std::string encode_safetensors(const NamedTensors& tensors, const StringMap& metadata = {});
+// Parses and validates `bytes`; `source` names the file in error messages.
+SafetensorsContents decode_safetensors(std::string_view bytes, const std::string& source);
+
+// Atomic: written to a temporary file in the same directory, flushed to disk, renamed.
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const StringMap& metadata = {});
+SafetensorsContents load_safetensors(const std::string& path);
+
+// The file primitives behind them, for other formats: CheckpointError naming the path.
+void write_file_atomically(const std::string& path, std::string_view bytes);
+std::string read_file(const std::string& path);
+
+}  // namespace qkv

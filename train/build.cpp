@@ -13,7 +13,8 @@
 namespace qkv {
 
 SequenceModelOptions sequence_model_options(const ModelConfig& m, const Task& task) {
-  ScorerOptions scorer{.kind = m.scorer};
+  ScorerOptions scorer;
+  scorer.kind = m.scorer;
   // ModelConfig::scale is already resolved (sqrt_dk -> 1/sqrt(d_head)); pass it as a factor
   // so that the model scores exactly what the config says.
   if (m.scorer == "scaled_dot") scorer.scale = ScoreScale::by(static_cast<Scalar>(m.scale));

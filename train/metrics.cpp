@@ -139,10 +139,10 @@ MetricsLog::MetricsLog(const std::string& run_dir, const std::vector<std::string
 }
 
 void MetricsLog::write(const StepMetrics& m) {
-  json row = {{"step", m.step}, {"loss", m.loss}, {"accuracy", m.accuracy}, {"lr", m.lr}, {"grad_norm", m.grad_norm}};
-  json per_parameter = json::object();
+  nlohmann::ordered_json row = {{"step", m.step}, {"loss", m.loss}, {"accuracy", m.accuracy}, {"lr", m.lr}, {"grad_norm", m.grad_norm}};
+  nlohmann::ordered_json per_parameter = nlohmann::ordered_json::object();
   for (size_t i = 0; i < parameter_names_.size(); ++i) per_parameter[parameter_names_[i]] = m.param_grad_norms.at(i);
-  row["grad_norms"] = per_parameter;  // an object keeps the names; json sorts its keys
+  row["grad_norms"] = per_parameter;  // in named_parameters order
   row["attention_entropy"] = m.attention_entropy;
   row["step_time"] = m.step_time;
   if (m.eval_loss) row["eval_loss"] = *m.eval_loss;

@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "optim/clip.h"
 #include "train/build.h"
+#include "train/schema.h"
 #include "train/stop.h"
 
 namespace qkv {
@@ -186,12 +187,13 @@ void Trainer::check_finite(double loss, const GradientNorms& norms) const {
     if (!std::isfinite(norms.per_parameter[i])) first = parameter_names_[i];
   if (std::isfinite(loss) && first.empty()) return;
   std::string message = "step " + std::to_string(step) + ": ";
-  if (!std::isfinite(loss)) message += "the loss is " + json(loss).dump() + (first.empty() ? "" : "; ");
+  if (!std::isfinite(loss)) message += "the loss is " + std::to_string(loss) + (first.empty() ? "" : "; ");
   if (!first.empty()) message += "the gradient of " + first + " is not finite (the first in named_parameters order)";
-  message += ". The run stops without applying this step";
+  message += ". The run stops without applying this step; ";
   message += fs::exists(run_checkpoint_path(run_dir_))
-                 ? "; the last good checkpoint is " + run_checkpoint_path(run_dir_) + " (resume from it with a lower optimizer.lr or train.grad_clip)"
-                 : "; no checkpoint was saved before it (try a lower optimizer.lr or set train.grad_clip)";
+                 ? "the last good checkpoint stays in " + run_checkpoint_path(run_dir_)
+                 : "no checkpoint was saved before it";
+  message += ". Try a lower optimizer.lr or set train.grad_clip.";
   throw NonFiniteError(step, first, message);
 }
 
@@ -249,12 +251,13 @@ TrainResult Trainer::run() {
     ++step_;
 
     // 5. Log: metrics of this step, held-out evaluation when due.
-    StepMetrics m{.step = step_,
-                  .loss = loss.item(),
-                  .accuracy = count_correct(out.logits, batch.targets, kIgnore).value(),
-                  .lr = optimizer_->lr(0),
-                  .grad_norm = norms.global,
-                  .param_grad_norms = norms.per_parameter};
+    StepMetrics m;
+    m.step = step_;
+    m.loss = loss.item();
+    m.accuracy = count_correct(out.logits, batch.targets, kIgnore).value();
+    m.lr = optimizer_->lr(0);
+    m.grad_norm = norms.global;
+    m.param_grad_norms = norms.per_parameter;
     for (const Tensor& w : out.attention_weights) m.attention_entropy.push_back(attention_entropy(w));
     m.step_time = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (due(cfg.eval_interval) || step_ == cfg.steps) {

@@ -1,0 +1,173 @@
+// The train program end to end, run as a child process: exact resume, Ctrl-C, the
+// non-finite guard and command-line errors, each judged by exit code, files and messages.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "qkv.h"
+#include "train_test_util.h"
+
+using namespace qkv;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+struct Outcome {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs `prefix train args` through the shell, capturing stdout and stderr.
+Outcome run_train(const std::string& args, const std::string& dir, const std::string& prefix = "") {
+  const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
+  const std::string command = prefix + " '" QKV_TRAIN_BINARY "' " + args + " > '" + out + "' 2> '" + err + "'";
+  const int status = std::system(command.c_str());
+  Outcome o;
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  o.out = qkv_test::slurp(out);
+  o.err = qkv_test::slurp(err);
+  return o;
+}
+
+// A small run with dropout (its masks must resume too) and a step schedule.
+std::string write_config(const std::string& dir) {
+  const json config = {
+      {"model", {{"d_model", 16}, {"heads", 2}, {"layers", 2}, {"dropout", 0.1}}},
+      {"task", {{"name", "reverse"}, {"seq_len", 9}, {"vocab", 12}, {"eval_batches", 2}}},
+      {"optimizer", {{"name", "adamw"}, {"lr", 0.005}}},
+      {"schedule", {{"name", "step"}, {"step_size", 7}, {"gamma", 0.5}}},
+      {"train", {{"steps", 16}, {"batch_size", 8}, {"eval_interval", 4}, {"checkpoint_interval", 3},
+                 {"threads", 1}, {"grad_clip", 0.5}}}};
+  const std::string path = dir + "/run.json";
+  std::ofstream(path) << config.dump(2);
+  return path;
+}
+
+NamedTensors model_tensors(const std::string& checkpoint) {
+  NamedTensors model;
+  for (auto& [name, t] : load_safetensors(checkpoint).tensors)
+    if (name.rfind("model.", 0) == 0 || name.rfind("optim.", 0) == 0) model.emplace_back(name, t);
+  return model;
+}
+
+// The metrics rows without the wall-clock column.
+std::vector<json> rows_without_time(const std::string& run_dir) {
+  auto rows = qkv_test::jsonl_rows(run_dir + "/metrics.jsonl");
+  for (json& r : rows) r.erase("step_time");
+  return rows;
+}
+}  // namespace
+
+TEST_CASE("train: N steps, then --resume for N more, gives the 2N-step run bit for bit", "[trainer][program]") {
+  const std::string dir = qkv_test::scratch_dir("program_resume");
+  const std::string config = write_config(dir);
+  const Outcome whole = run_train("'" + config + "' --out '" + dir + "/whole'", dir);
+  INFO(whole.err);
+  REQUIRE(whole.exit_code == 0);
+  // 8 steps: a multiple of eval_interval, so both runs evaluate at step 8; the last
+  // checkpoint interval (6) is not the end: the end saves its own.
+  const Outcome half = run_train("'" + config + "' --set train.steps=8 --out '" + dir + "/half'", dir);
+  REQUIRE(half.exit_code == 0);
+  const Outcome resumed = run_train("--resume '" + dir + "/half' --set train.steps=16", dir);
+  INFO(resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(resumed.out.find("resuming at step 8 of 16") != std::string::npos);
+
+  const NamedTensors a = model_tensors(dir + "/whole/checkpoint.safetensors");
+  const NamedTensors b = model_tensors(dir + "/half/checkpoint.safetensors");
+  REQUIRE(a.size() == b.size());
+  REQUIRE(a.size() > 20);
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].first);
+    REQUIRE(a[i].first == b[i].first);
+    const std::vector<Scalar> x = a[i].second.to_vector(), y = b[i].second.to_vector();
+    CHECK(std::memcmp(x.data(), y.data(), x.size() * sizeof(Scalar)) == 0);
+  }
+  CHECK(rows_without_time(dir + "/whole") == rows_without_time(dir + "/half"));
+  // The run folder's config now says 16 steps, the rest unchanged.
+  json expected = json::parse(qkv_test::slurp(dir + "/whole/config.json"));
+  expected["train"]["out_dir"] = dir + "/half";
+  CHECK(json::parse(qkv_test::slurp(dir + "/half/config.json")) == expected);
+}
+
+TEST_CASE("train: Ctrl-C finishes the step, saves a checkpoint, exits 130; --resume continues", "[trainer][program]") {
+  const std::string dir = qkv_test::scratch_dir("program_sigint");
+  const std::string config = write_config(dir);
+  // Long enough that SIGINT arrives mid-run.
+  const Outcome stopped = run_train("'" + config + "' --set train.steps=1000000 --out '" + dir + "/run'", dir,
+                                    "timeout --preserve-status -s INT 2");
+  INFO(stopped.out + stopped.err);
+  CHECK(stopped.exit_code == 130);
+  CHECK(stopped.out.find("stopped on SIGINT") != std::string::npos);
+  REQUIRE(fs::exists(dir + "/run/checkpoint.safetensors"));
+  const int64_t step = std::stoll(load_safetensors(dir + "/run/checkpoint.safetensors").metadata.at("step"));
+  CHECK(step > 0);
+  // The metrics end at the checkpoint's step.
+  CHECK(int64_t(qkv_test::jsonl_rows(dir + "/run/metrics.jsonl").size()) == step);
+
+  const Outcome resumed =
+      run_train("--resume '" + dir + "/run' --set train.steps=" + std::to_string(step + 3), dir);
+  INFO(resumed.err);
+  CHECK(resumed.exit_code == 0);
+  const auto rows = qkv_test::jsonl_rows(dir + "/run/metrics.jsonl");
+  REQUIRE(int64_t(rows.size()) == step + 3);
+  for (size_t i = 0; i < rows.size(); ++i) CHECK(rows[i]["step"] == int64_t(i) + 1);
+}
+
+TEST_CASE("train: a non-finite loss stops with the step and parameter, exit 3, checkpoint kept", "[trainer][program]") {
+  const std::string dir = qkv_test::scratch_dir("program_nonfinite");
+  const std::string config = write_config(dir);
+  const Outcome o = run_train("'" + config + "' --set optimizer.lr=1e30 --set train.checkpoint_interval=1 --out '" +
+                                  dir + "/run'", dir);
+  INFO(o.err);
+  CHECK(o.exit_code == 3);
+  CHECK(o.err.find("non-finite values: step ") != std::string::npos);
+  CHECK(o.err.find("the gradient of ") != std::string::npos);
+  CHECK(o.err.find("embed.weight") != std::string::npos);  // the first parameter
+  CHECK(o.err.find("the last good checkpoint stays") != std::string::npos);
+  REQUIRE(fs::exists(dir + "/run/checkpoint.safetensors"));
+  for (auto& [name, t] : model_tensors(dir + "/run/checkpoint.safetensors"))
+    for (Scalar x : t.to_vector()) REQUIRE(std::isfinite(x));
+}
+
+TEST_CASE("train: command-line and config errors exit non-zero with the message on stderr", "[trainer][program]") {
+  const std::string dir = qkv_test::scratch_dir("program_errors");
+  const std::string config = write_config(dir);
+
+  const Outcome help = run_train("--help", dir);
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("--resume") != std::string::npos);
+  CHECK(help.out.find("Exit codes") != std::string::npos);
+
+  const Outcome none = run_train("", dir);
+  CHECK(none.exit_code == 2);
+  CHECK(none.err.find("give a CONFIG file") != std::string::npos);
+
+  const Outcome both = run_train("'" + config + "' --resume '" + dir + "'", dir);
+  CHECK(both.exit_code == 2);
+  CHECK(both.err.find("not both") != std::string::npos);
+
+  const Outcome unknown_flag = run_train("'" + config + "' --bogus", dir);
+  CHECK(unknown_flag.exit_code == 2);
+
+  const Outcome missing = run_train("'" + dir + "/nope.json'", dir);
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("nope.json: cannot open the config file") != std::string::npos);
+
+  const Outcome bad = run_train("'" + config + "' --set model.dropuot=0.1 --set train.steps=0 --out '" + dir + "/x'", dir);
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("2 problems in the config") != std::string::npos);
+  CHECK(bad.err.find("did you mean \"dropout\"") != std::string::npos);
+  CHECK(bad.err.find("train.steps: expected an integer >= 1, found 0") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir + "/x"));  // nothing written before the config is valid
+
+  const Outcome no_run = run_train("--resume '" + dir + "/absent'", dir);
+  CHECK(no_run.exit_code == 1);
+  CHECK(no_run.err.find("no such run folder") != std::string::npos);
+}

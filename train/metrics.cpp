@@ -120,7 +120,7 @@ MetricsLog::MetricsLog(const std::string& run_dir, const std::vector<std::string
   for (int64_t l = 0; l < layers; ++l) columns_.push_back("attention_entropy/" + std::to_string(l));
   columns_.insert(columns_.end(), {"step_time", "eval_loss", "eval_accuracy"});
   std::string header;
-  for (const std::string& c : columns_) header += (header.empty() ? "" : ",") + csv_field(c);
+  for (const std::string& c : columns_) header.append(header.empty() ? "" : ",").append(csv_field(c));
 
   const std::string jsonl_path = run_dir + "/metrics.jsonl", csv_path = run_dir + "/metrics.csv";
   if (resume_step) {
@@ -150,13 +150,14 @@ void MetricsLog::write(const StepMetrics& m) {
   jsonl_ << row.dump() << "\n";
   jsonl_.flush();
 
-  std::string line = std::to_string(m.step) + "," + number(m.loss) + "," + number(m.accuracy) + "," + number(m.lr) +
-                     "," + number(m.grad_norm);
-  for (double g : m.param_grad_norms) line += "," + number(g);
-  for (double h : m.attention_entropy) line += "," + number(h);
-  line += "," + number(m.step_time);
-  line += "," + (m.eval_loss ? number(*m.eval_loss) : std::string());
-  line += "," + (m.eval_accuracy ? number(*m.eval_accuracy) : std::string());
+  std::string line = std::to_string(m.step);
+  const auto field = [&line](const std::string& text) { line.append(",").append(text); };
+  for (double x : {m.loss, m.accuracy, m.lr, m.grad_norm}) field(number(x));
+  for (double g : m.param_grad_norms) field(number(g));
+  for (double h : m.attention_entropy) field(number(h));
+  field(number(m.step_time));
+  field(m.eval_loss ? number(*m.eval_loss) : std::string());
+  field(m.eval_accuracy ? number(*m.eval_accuracy) : std::string());
   csv_ << line << "\n";
   csv_.flush();
 }

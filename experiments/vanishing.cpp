@@ -205,7 +205,9 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
 
   // ---- part 2: training ----
   Table summary({"d_k", "scaling", "seed", "final_accuracy", "step_reaching_90", "final_entropy",
-                 "final_dead_fraction", "chance_accuracy", "ms_per_step"});
+                 "final_dead_fraction", "chance_accuracy"});
+  // Timings vary run to run, so they live apart from the results, which must not.
+  Table timing({"d_k", "scaling", "seed", "ms_per_step"});
   if (options.run_training) {
     for (int64_t d_k : options.training.d_ks) {
       for (bool scaled : {true, false}) {
@@ -224,8 +226,8 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
           const CurvePoint& last = row.result.curve.back();
           summary.add_row({d_k, scaling_name(scaled), static_cast<int64_t>(row.seed), last.eval_accuracy,
                            row.result.step_reaching_90 < 0 ? std::string("never") : std::to_string(row.result.step_reaching_90),
-                           last.mean_entropy, last.dead_fraction, row.result.chance_accuracy,
-                           row.result.seconds_per_step * 1e3});
+                           last.mean_entropy, last.dead_fraction, row.result.chance_accuracy});
+          timing.add_row({d_k, scaling_name(scaled), static_cast<int64_t>(row.seed), row.result.seconds_per_step * 1e3});
           log << "train d_k=" << d_k << " " << scaling_name(scaled) << " seed " << row.seed << ": accuracy "
               << last.eval_accuracy << ", 90% at "
               << (row.result.step_reaching_90 < 0 ? std::string("never") : std::to_string(row.result.step_reaching_90))
@@ -239,6 +241,7 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
       }
     }
     summary.save(dir + "/training");
+    timing.save(dir + "/timing");
     plot_training(dir, options.training.d_ks, training_images);
   }
 
@@ -273,7 +276,9 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
        << b.model.positional << " positions, Adam lr " << b.lr << ", batch " << b.batch_size << ", "
        << b.steps << " steps, " << options.training.seeds << " seeds per setting; held-out accuracy every "
        << b.eval_interval << " steps on " << b.eval_batches << " batches from another seed.\n\n"
-       << summary.markdown() << "\n";
+       << summary.markdown() << "\n"
+       << "Time per training step (ms; varies with the machine and its load, unlike everything above):\n\n"
+       << timing.markdown() << "\n";
     for (const auto& img : training_images) md << "![" << img << "](" << img << ")\n\n";
     md << "### Attention of the trained models (last layer, one held-out input)\n\n";
     for (const auto& img : heatmaps) md << "![" << img << "](" << img << ")\n\n";

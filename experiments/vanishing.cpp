@@ -181,6 +181,33 @@ std::string verdict(const std::vector<InitProbeRow>& rows) {
   }
   return os.str();
 }
+// The training outcome per setting in words, next to what the seed leads one to expect.
+std::string training_verdict(const std::vector<VanishingTrainingRow>& rows, const std::vector<int64_t>& d_ks) {
+  std::ostringstream os;
+  os << "Expected: the scaled model learns at every d_k; without scaling it learns more slowly as d_k grows "
+        "and, at the largest, stays near chance within the budget. Measured:\n\n";
+  for (int64_t d_k : d_ks) {
+    os << "- d_k=" << d_k << ":";
+    for (bool scaled : {true, false}) {
+      int64_t runs = 0, reached = 0;
+      double accuracy = 0, chance = 0, dead = 0;
+      for (const auto& r : rows) {
+        if (r.d_k != d_k || r.scaled != scaled) continue;
+        ++runs;
+        reached += r.result.step_reaching_90 >= 0;
+        accuracy += r.result.curve.back().eval_accuracy;
+        dead += r.result.curve.back().dead_fraction;
+        chance = r.result.chance_accuracy;
+      }
+      if (!runs) continue;
+      os << " " << scaling_name(scaled) << " reached 90% in " << reached << " of " << runs
+         << " runs, final accuracy " << accuracy / static_cast<double>(runs) << " (chance " << chance
+         << "), dead rows " << dead / static_cast<double>(runs) << (scaled ? ";" : ".");
+    }
+    os << "\n";
+  }
+  return os.str();
+}
 }  // namespace
 
 VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::ostream& log) {
@@ -277,15 +304,18 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
        << b.steps << " steps, " << options.training.seeds << " seeds per setting; held-out accuracy every "
        << b.eval_interval << " steps on " << b.eval_batches << " batches from another seed.\n\n"
        << summary.markdown() << "\n"
+       << training_verdict(result.training, options.training.d_ks) << "\n"
        << "Time per training step (ms; varies with the machine and its load, unlike everything above):\n\n"
        << timing.markdown() << "\n";
     for (const auto& img : training_images) md << "![" << img << "](" << img << ")\n\n";
     md << "### Attention of the trained models (last layer, one held-out input)\n\n";
     for (const auto& img : heatmaps) md << "![" << img << "](" << img << ")\n\n";
   }
-  if (!gnuplot_available())
+  if (!gnuplot_available()) {
+    log << "gnuplot not found: wrote the data and the gnuplot scripts, but no PNGs\n";
     md << "_gnuplot was not found: the data and the gnuplot scripts (`*.gp`) are written, the PNGs are not. "
           "Install gnuplot-nox and run `gnuplot NAME.gp` in this folder._\n";
+  }
   write_file_atomically(dir + "/report.md", md.str());
   return result;
 }

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-./build/examples/demo
+./build/examples/vanishing configs/vanishing.json

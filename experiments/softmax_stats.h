@@ -1,0 +1,29 @@
+// What the seed says vanishes, measured: statistics of attention weights and of the
+// softmax Jacobian, row by row.
+#pragma once
+
+#include "core/tensor.h"
+
+namespace qkv {
+
+struct SoftmaxStats {
+  double mean_entropy = 0;         // nats; at most ln(N) for N keys
+  double mean_max_weight = 0;      // largest weight of a row, averaged over rows
+  double saturated_fraction = 0;   // rows whose largest weight exceeds 0.99
+  double mean_jacobian_norm = 0;   // Frobenius norm of diag(w) - w w^T, averaged over rows
+  double dead_fraction = 0;        // rows whose Jacobian norm is below 1e-3
+  int64_t rows = 0;
+};
+
+// weights: softmax outputs [.., N]; each row must sum to one (fully masked rows of zeros
+// are skipped).
+SoftmaxStats softmax_stats(const Tensor& weights);
+
+// ||diag(w) - w w^T||_F for one row, from the closed form
+// sum w^2 - 2 sum w^3 + (sum w^2)^2.
+double softmax_jacobian_norm(const Scalar* w, int64_t n);
+
+constexpr double kSaturatedWeight = 0.99;
+constexpr double kDeadJacobianNorm = 1e-3;
+
+}  // namespace qkv

@@ -1,0 +1,53 @@
+// The headline experiment: what happens to attention without the 1/sqrt(d_k) scale.
+// Part 1 probes untrained attention over a sweep of d_k and scorers (init_probe.h);
+// part 2 trains a small transformer scaled and unscaled at each d_k (training_probe.h).
+// Everything lands in one run folder: CSV and JSON tables, gnuplot scripts and PNGs, and a
+// report.md that reads on its own.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "experiments/init_probe.h"
+#include "experiments/training_probe.h"
+
+namespace qkv {
+
+struct VanishingTrainingOptions {
+  std::vector<int64_t> d_ks{4, 16, 64, 256, 1024};
+  int64_t seeds = 2;          // training runs per (d_k, scaling)
+  TrainingProbeOptions base;  // model and task; scorer and d_head are set per run
+};
+
+struct VanishingOptions {
+  InitProbeOptions probe;
+  VanishingTrainingOptions training;
+  bool run_training = true;
+  std::string out_dir = "runs/vanishing";
+  std::string config_source;  // the config file, quoted in the report
+};
+
+// The default experiment: what configs/vanishing.json spells out.
+VanishingOptions default_vanishing_options();
+// The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
+// listing every problem (file, JSON path, expected, found) otherwise.
+VanishingOptions load_vanishing_options(const std::string& path);
+
+struct VanishingTrainingRow {
+  int64_t d_k = 0;
+  bool scaled = true;
+  uint64_t seed = 0;
+  TrainingProbeResult result;
+};
+
+struct VanishingResult {
+  std::vector<InitProbeRow> probe;
+  std::vector<VanishingTrainingRow> training;
+};
+
+// Runs both parts, writes everything under options.out_dir, and returns the numbers.
+// `log` receives one line per finished setting.
+VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::ostream& log);
+
+}  // namespace qkv

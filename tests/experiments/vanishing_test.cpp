@@ -1,0 +1,147 @@
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "experiments/init_probe.h"
+#include "experiments/softmax_stats.h"
+#include "experiments/vanishing.h"
+#include "qkv.h"
+
+using namespace qkv;
+namespace fs = std::filesystem;
+
+namespace {
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+fs::path scratch(const std::string& name) {
+  fs::path p = fs::path(QKV_BINARY_DIR) / "test-scratch" / name;
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+const InitProbeRow& row_of(const std::vector<InitProbeRow>& rows, const std::string& scorer, int64_t d_k) {
+  for (const auto& r : rows)
+    if (r.scorer == scorer && r.d_k == d_k) return r;
+  throw std::logic_error("no row");
+}
+}  // namespace
+
+TEST_CASE("softmax statistics by hand", "[experiments]") {
+  // Uniform row over 4: entropy ln 4, max 1/4, Jacobian norm^2 = 4/16 - 2*4/64 + (4/16)^2 = 0.1875.
+  Tensor uniform = Tensor::full({1, 4}, 0.25f);
+  SoftmaxStats s = softmax_stats(uniform);
+  CHECK(s.mean_entropy == Approx(std::log(4.0)));
+  CHECK(s.mean_max_weight == Approx(0.25));
+  CHECK(s.mean_jacobian_norm == Approx(std::sqrt(0.1875)));
+  CHECK(s.dead_fraction == 0);
+  // The closed form agrees with the explicit Frobenius norm of diag(w) - w w^T.
+  const std::vector<Scalar> w{0.7f, 0.2f, 0.1f};
+  double explicit_sq = 0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) {
+      const double jij = (i == j ? w[i] : 0) - static_cast<double>(w[i]) * w[j];
+      explicit_sq += jij * jij;
+    }
+  CHECK(softmax_jacobian_norm(w.data(), 3) == Approx(std::sqrt(explicit_sq)));
+  // A one-hot row is saturated and dead.
+  SoftmaxStats hot = softmax_stats(Tensor::from({1, 0, 0}, {1, 3}));
+  CHECK(hot.saturated_fraction == 1);
+  CHECK(hot.dead_fraction == 1);
+}
+
+TEST_CASE("small sweep: unscaled scores spread like sqrt(d_k) and the softmax saturates; scaled stays put",
+          "[experiments]") {
+  InitProbeOptions o;
+  o.d_ks = {4, 64, 1024};
+  o.scorers = {"scaled_dot", "dot"};
+  o.seeds = 8;
+  const auto rows = run_init_probe(o);
+  for (int64_t d_k : o.d_ks) {
+    const auto& dot = row_of(rows, "dot", d_k);
+    INFO("d_k " << d_k);
+    CHECK(dot.score_std == Approx(std::sqrt(static_cast<double>(d_k))).epsilon(0.15));
+    CHECK(row_of(rows, "scaled_dot", d_k).score_std == Approx(1).epsilon(0.15));
+  }
+  for (size_t i = 1; i < o.d_ks.size(); ++i) {
+    const auto& lo = row_of(rows, "dot", o.d_ks[i - 1]);
+    const auto& hi = row_of(rows, "dot", o.d_ks[i]);
+    CHECK(hi.mean_entropy < lo.mean_entropy);
+    CHECK(hi.mean_jacobian_norm < lo.mean_jacobian_norm);
+    CHECK(hi.dead_fraction >= lo.dead_fraction);
+  }
+  CHECK(row_of(rows, "dot", 1024).dead_fraction > 0.3);
+  double lo_j = 1e9, hi_j = 0, lo_e = 1e9, hi_e = 0;
+  for (int64_t d_k : o.d_ks) {
+    const auto& s = row_of(rows, "scaled_dot", d_k);
+    lo_j = std::min(lo_j, s.mean_jacobian_norm);
+    hi_j = std::max(hi_j, s.mean_jacobian_norm);
+    lo_e = std::min(lo_e, s.mean_entropy);
+    hi_e = std::max(hi_e, s.mean_entropy);
+    CHECK(s.dead_fraction == 0);
+  }
+  CHECK(hi_j / lo_j < 1.15);
+  CHECK(hi_e / lo_e < 1.1);
+}
+
+TEST_CASE("two runs of a small vanishing experiment give identical CSVs", "[experiments]") {
+  VanishingOptions o = default_vanishing_options();
+  o.probe.d_ks = {4, 64};
+  o.probe.scorers = {"scaled_dot", "dot", "general", "additive"};
+  o.probe.seeds = 3;
+  o.training.d_ks = {8};
+  o.training.seeds = 1;
+  o.training.base.steps = 6;
+  o.training.base.eval_interval = 3;
+  o.training.base.batch_size = 4;
+  o.training.base.eval_batches = 1;
+  std::ostringstream log;
+  for (const char* name : {"a", "b"}) {
+    o.out_dir = scratch(std::string("vanishing_") + name).string();
+    run_vanishing_experiment(o, log);
+  }
+  const fs::path a = scratch("unused").parent_path() / "vanishing_a";
+  const fs::path b = a.parent_path() / "vanishing_b";
+  for (const char* file : {"probe.csv", "training.csv", "curve_dk8_scaled.csv", "curve_dk8_unscaled.csv"}) {
+    INFO(file);
+    const std::string first = slurp(a / file);
+    CHECK_FALSE(first.empty());
+    CHECK(first == slurp(b / file));
+  }
+  CHECK(fs::exists(a / "report.md"));
+  CHECK(fs::exists(a / "jacobian_norm.gp"));
+  CHECK_THAT(slurp(a / "report.md"), Catch::Contains("What vanishes and what does not"));
+}
+
+TEST_CASE("a bad vanishing config names the file, the path, what was expected and found", "[experiments]") {
+  const fs::path dir = scratch("vanishing_config");
+  auto write = [&](const std::string& text) {
+    std::ofstream(dir / "bad.json") << text;
+    return (dir / "bad.json").string();
+  };
+  auto message = [&](const std::string& text) {
+    try {
+      load_vanishing_options(write(text));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(message(R"({"probe": {"seedz": 3}})"),
+             Catch::Contains("bad.json") && Catch::Contains("probe.seedz: unknown key") &&
+                 Catch::Contains("did you mean \"seeds\""));
+  CHECK_THAT(message(R"({"probe": {"d_k": [4, "x"]}})"),
+             Catch::Contains("probe.d_k: expected a non-empty array of integers") && Catch::Contains("string \"x\""));
+  CHECK_THAT(message(R"({"probe": {"scorers": ["dott"]}})"), Catch::Contains("probe.scorers: expected"));
+  CHECK_THAT(message(R"({"training": {"lr": -1}})"), Catch::Contains("training.lr: expected a number in"));
+  CHECK_THAT(message(R"({"training": {"task_options": {"seq_len": 1}}})"), Catch::Contains("training.task_options"));
+  CHECK_THAT(message("{\n  \"probe\": [1,\n}"), Catch::Contains("bad.json:3:"));
+  CHECK(load_vanishing_options(QKV_SOURCE_DIR "/configs/vanishing.json").probe.d_ks.size() == 5);
+}

@@ -13,10 +13,7 @@ using namespace qkv;
 namespace fs = std::filesystem;
 
 TEST_CASE("every config in configs/ lowers the loss in a short run", "[trainer][configs]") {
-  std::vector<fs::path> configs;
-  for (const auto& entry : fs::directory_iterator(fs::path(QKV_SOURCE_DIR) / "configs"))
-    if (entry.path().extension() == ".json") configs.push_back(entry.path());
-  std::sort(configs.begin(), configs.end());
+  const std::vector<fs::path> configs = qkv_test::run_config_paths();
   REQUIRE(configs.size() >= 12);  // example + 5 scorers + 6 tasks
 
   for (const fs::path& path : configs) {

@@ -1,6 +1,7 @@
 // Helpers shared by the trainer tests: scratch run folders and reading metrics files.
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -33,6 +34,22 @@ inline std::vector<nlohmann::json> jsonl_rows(const std::string& path) {
   std::vector<nlohmann::json> rows;
   for (const std::string& line : lines_of(path)) rows.push_back(nlohmann::json::parse(line));
   return rows;
+}
+
+// The run configs in configs/: the JSON files with a top-level "task" section (task.name
+// is required in a run config). Other programs keep their own configs there too (the
+// vanishing-gradient experiment's configs/vanishing.json has sections probe and
+// training); those are not run configs and are left out.
+inline std::vector<std::filesystem::path> run_config_paths() {
+  std::vector<std::filesystem::path> paths;
+  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(QKV_SOURCE_DIR) / "configs")) {
+    if (entry.path().extension() != ".json") continue;
+    std::ifstream in(entry.path());
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("task")) paths.push_back(entry.path());
+  }
+  std::sort(paths.begin(), paths.end());
+  return paths;
 }
 
 inline std::string slurp(const std::string& path) {

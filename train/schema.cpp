@@ -242,12 +242,11 @@ const KeySpec* find_key_spec(const std::string& section, const std::string& key)
 
 std::string config_schema_markdown() {
   std::ostringstream out;
-  out << "# Config keys\n\n"
-         "Generated from the schema in train/schema.cpp by `config_schema_markdown()`; the "
-         "train tests fail if this file differs. Regenerate it with\n"
+  out << "Generated from the schema in train/schema.cpp by `config_schema_markdown()`; the "
+         "train tests fail if README's table differs. Regenerate it with\n"
          "`QKV_UPDATE_DOCS=1 build/tests/train_tests \"[docs]\"`.\n";
   for (const std::string& section : config_sections()) {
-    out << "\n## " << section << "\n\n"
+    out << "\n#### " << section << "\n\n"
         << "| Key | Default | Expected | Applies when | Meaning |\n"
         << "|---|---|---|---|---|\n";
     for (const KeySpec& spec : config_schema()) {

@@ -1,6 +1,6 @@
 // The config schema: one table listing every key of a run config, its type, default,
 // allowed values and when it applies. Validation (train/config.cpp), the defaults of the
-// resolved config and the docs table (docs/config_keys.md, rendered by
+// resolved config and the README config key table (rendered by
 // config_schema_markdown) all read this table, so they cannot disagree.
 #pragma once
 
@@ -54,7 +54,8 @@ const std::vector<std::string>& config_sections();  // model, task, optimizer, s
 const std::vector<KeySpec>& config_schema();
 const KeySpec* find_key_spec(const std::string& section, const std::string& key);
 
-// The schema as markdown: one table per section. docs/config_keys.md holds exactly this.
+// The schema as markdown: one table per section. README.md holds exactly this between
+// the markers <!-- config-keys:begin --> and <!-- config-keys:end -->.
 std::string config_schema_markdown();
 
 }  // namespace qkv

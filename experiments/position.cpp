@@ -28,12 +28,12 @@ PositionOptions default_position_options() {
   PositionOptions o;
   TrainingProbeOptions& t = o.base;
   t.task = "shift";
-  t.task_options = {{"seq_len", 12}, {"vocab", 10}, {"shift", 2}};
+  t.task_options = {{"seq_len", 16}, {"vocab", 16}, {"shift", 3}};
   t.model.d_model = 32;
   t.model.heads = 2;
   t.model.layers = 2;
   t.model.d_ff = 64;
-  t.steps = 600;
+  t.steps = 1000;
   t.batch_size = 32;
   t.lr = 3e-3;
   t.eval_interval = 25;
@@ -217,8 +217,8 @@ void plot_accuracy(const std::string& dir, const PositionOptions& options, const
   os << "set yrange [0:1.02]\nset xlabel 'step'\nset ylabel 'held-out accuracy'\n"
      << "set title 'Task " << options.base.task << " " << options.base.task_options.dump() << ": positional variants'\nplot ";
   for (size_t i = 0; i < result.rows.size(); ++i)
-    os << (i ? ", " : "") << "'curve_" << result.rows[i].variant << ".csv' skip 1 using 1:4 with lines lw 2 lc "
-       << i + 1 << " title '" << result.rows[i].variant << "'";
+    os << (i ? ", " : "") << "'curve_" << result.rows[i].variant << ".csv' skip 1 using 1:4 with lines lw 2 lc rgb '"
+       << line_color(i) << "' title '" << result.rows[i].variant << "'";
   os << ", " << result.ceiling.accuracy << " with lines dt 2 lw 2 lc rgb 'black' title 'order-blind ceiling'"
      << ", " << result.chance_accuracy << " with lines dt 3 lw 2 lc rgb 'gray40' title 'chance'\n";
   if (render_plot(dir + "/accuracy", os.str(), 1000, 600)) images.push_back("accuracy.png");
@@ -302,7 +302,9 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
      << "embeddings), `relative` (no absolute encoding; scaled_dot scores plus a learned bias per head and relative "
      << "distance, clipped to [-" << options.relative_window << ", " << options.relative_window << "]).\n\n"
      << table.markdown() << "\n"
-     << "`chance_accuracy` is the task's input-blind guesser; `order_blind_ceiling` is the best accuracy any "
+     << "`chance_accuracy` is the task's input-blind guesser, which still knows each position's index (for shift, "
+     << "that the first k targets are the filler), so the order-blind ceiling can lie below it; "
+     << "`order_blind_ceiling` is the best accuracy any "
      << "predictor can reach from the multiset of input tokens plus the token at its own position "
      << "(" << result.ceiling.method;
   if (result.ceiling.standard_error > 0) md << "; standard error " << result.ceiling.standard_error;

@@ -15,17 +15,17 @@ namespace fs = std::filesystem;
 
 ScorerComparisonOptions default_scorer_comparison_options() {
   ScorerComparisonOptions o;
-  o.tasks = {{"recall", {{"pairs", 4}, {"vocab", 17}}, 0}, {"reverse", {{"seq_len", 11}, {"vocab", 12}}, 0}};
+  o.tasks = {{"recall", {{"pairs", 4}, {"vocab", 17}}, 2000}, {"sort", {{"seq_len", 17}, {"vocab", 16}}, 1000}};
   TrainingProbeOptions& t = o.base;
   t.model.d_model = 32;
   t.model.heads = 2;
   t.model.layers = 2;
   t.model.d_ff = 64;
   t.model.positional = "sinusoidal";
-  t.steps = 600;
+  t.steps = 1000;
   t.batch_size = 32;
   t.lr = 3e-3;
-  t.eval_interval = 25;
+  t.eval_interval = 50;
   t.eval_batches = 8;
   return o;
 }
@@ -129,8 +129,8 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
     plot << "set yrange [0:1.02]\nset xlabel 'step'\nset ylabel 'held-out accuracy'\nset title 'Task " << task.task
          << " " << task.task_options.dump() << ": scorers'\nplot ";
     for (size_t i = 0; i < options.scorers.size(); ++i)
-      plot << (i ? ", " : "") << "'" << curve_stem(task.task, options.scorers[i]) << ".csv' skip 1 using 1:4 with lines lw 2 lc "
-           << i + 1 << " title '" << options.scorers[i] << "'";
+      plot << (i ? ", " : "") << "'" << curve_stem(task.task, options.scorers[i]) << ".csv' skip 1 using 1:4 with lines lw 2 lc rgb '"
+           << line_color(i) << "' title '" << options.scorers[i] << "'";
     plot << ", " << rows.back().result.chance_accuracy << " with lines dt 3 lw 2 lc rgb 'gray40' title 'chance'\n";
     if (render_plot(dir + "/accuracy_" + task.task, plot.str(), 1000, 600)) images.push_back("accuracy_" + task.task + ".png");
   }

@@ -50,6 +50,7 @@ PositionOptions load_position_options(const std::string& path) {
   root.object("task_options", o.base.task_options);
   root.string_list("variants", o.variants, position_variant_names());
   root.integer("relative_window", o.relative_window, 1, 4096);
+  root.integer("seeds", o.seeds, 1, 1000);
   JsonReader model = root.child("model");
   read_model_keys(model, o.base.model);
   model.check_unknown_keys();
@@ -211,14 +212,27 @@ std::string tokens_text(const Indices& values, int64_t n) {
   return os.str();
 }
 
+std::string curve_stem(const PositionRow& row) {
+  return "curve_" + row.variant + "_seed" + std::to_string(row.seed);
+}
+
 void plot_accuracy(const std::string& dir, const PositionOptions& options, const PositionResult& result,
                    std::vector<std::string>& images) {
   std::ostringstream os;
   os << "set yrange [0:1.02]\nset xlabel 'step'\nset ylabel 'held-out accuracy'\n"
-     << "set title 'Task " << options.base.task << " " << options.base.task_options.dump() << ": positional variants'\nplot ";
-  for (size_t i = 0; i < result.rows.size(); ++i)
-    os << (i ? ", " : "") << "'curve_" << result.rows[i].variant << ".csv' skip 1 using 1:4 with lines lw 2 lc rgb '"
-       << line_color(i) << "' title '" << result.rows[i].variant << "'";
+     << "set title 'Task " << options.base.task << " " << options.base.task_options.dump() << ": positional variants, " << options.seeds
+     << " seed(s) each'\nplot ";
+  // One colour per variant, every seed's curve in it; the key names each variant once.
+  std::vector<std::string> variants;
+  for (size_t i = 0; i < result.rows.size(); ++i) {
+    const PositionRow& row = result.rows[i];
+    const auto at = std::find(variants.begin(), variants.end(), row.variant);
+    const bool first = at == variants.end();
+    if (first) variants.push_back(row.variant);
+    os << (i ? ", " : "") << "'" << curve_stem(row) << ".csv' skip 1 using 1:4 with lines lw 2 lc rgb '"
+       << line_color(static_cast<size_t>(std::find(variants.begin(), variants.end(), row.variant) - variants.begin()))
+       << "' " << (first ? "title '" + row.variant + "'" : std::string("notitle"));
+  }
   os << ", " << result.ceiling.accuracy << " with lines dt 2 lw 2 lc rgb 'black' title 'order-blind ceiling'"
      << ", " << result.chance_accuracy << " with lines dt 3 lw 2 lc rgb 'gray40' title 'chance'\n";
   if (render_plot(dir + "/accuracy", os.str(), 1000, 600)) images.push_back("accuracy.png");
@@ -230,7 +244,7 @@ std::string verdict(const PositionResult& result, double eval_positions) {
     const double acc = row.result.curve.back().eval_accuracy;
     // Binomial standard error of the held-out estimate (positions treated as independent).
     const double eval_se = std::sqrt(std::max(acc * (1 - acc), 1e-12) / eval_positions);
-    os << "- **" << row.variant << "**: final held-out accuracy " << acc;
+    os << "- **" << row.variant << "**, seed " << row.seed << ": final held-out accuracy " << acc;
     if (acc > result.ceiling.accuracy + 2 * (eval_se + result.ceiling.standard_error))
       os << ", above the order-blind ceiling " << result.ceiling.accuracy << ": it uses order";
     else if (acc > result.ceiling.accuracy)
@@ -254,30 +268,36 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
   log << "order-blind ceiling " << result.ceiling.accuracy << " (se " << result.ceiling.standard_error << "), chance "
       << result.chance_accuracy << "\n";
 
-  Table table({"variant", "final_accuracy", "step_reaching_90", "chance_accuracy", "order_blind_ceiling",
+  Table table({"variant", "seed", "final_accuracy", "step_reaching_90", "chance_accuracy", "order_blind_ceiling",
                "equivariance_error", "parameter_count"});
-  Table timing({"variant", "ms_per_step_median", "ms_per_step_mean"});
+  Table timing({"variant", "seed", "ms_per_step_median", "ms_per_step_mean"});
   std::vector<std::string> images, heatmaps;
   for (const std::string& variant : options.variants) {
-    const TrainingProbeOptions t = position_variant_options(options.base, variant, options.relative_window);
-    PositionRow row{variant, run_training_probe(t), 0};
-    row.equivariance_error = permutation_equivariance_error(*row.result.model, *task, options.equivariance_batches,
-                                                            options.base.batch_size, options.equivariance_seed);
-    const double acc = row.result.curve.back().eval_accuracy;
-    table.add_row({variant, acc, step_text(row.result.step_reaching_90), result.chance_accuracy, result.ceiling.accuracy,
-                   row.equivariance_error, row.result.parameter_count});
-    timing.add_row({variant, row.result.median_seconds_per_step * 1e3, row.result.seconds_per_step * 1e3});
-    curve_table(row.result.curve).save(dir + "/curve_" + variant);
-    for (size_t layer = 0; layer < row.result.sample_attention.size(); ++layer) {
-      const std::string stem = "attention_" + variant + "_layer" + std::to_string(layer);
-      if (write_heatmap(dir + "/" + stem, row.result.sample_attention[layer],
-                        variant + ", layer " + std::to_string(layer)))
-        heatmaps.push_back(stem + ".png");
+    for (int64_t s = 0; s < options.seeds; ++s) {
+      TrainingProbeOptions t = position_variant_options(options.base, variant, options.relative_window);
+      t.seed = options.base.seed + static_cast<uint64_t>(s);
+      PositionRow row{variant, t.seed, run_training_probe(t), 0};
+      row.equivariance_error = permutation_equivariance_error(*row.result.model, *task, options.equivariance_batches,
+                                                              options.base.batch_size, options.equivariance_seed);
+      const double acc = row.result.curve.back().eval_accuracy;
+      const auto seed = static_cast<int64_t>(row.seed);
+      table.add_row({variant, seed, acc, step_text(row.result.step_reaching_90), result.chance_accuracy,
+                     result.ceiling.accuracy, row.equivariance_error, row.result.parameter_count});
+      timing.add_row({variant, seed, row.result.median_seconds_per_step * 1e3, row.result.seconds_per_step * 1e3});
+      curve_table(row.result.curve).save(dir + "/" + curve_stem(row));
+      // Heatmaps of the first seed's model: every layer, every head.
+      for (size_t layer = 0; s == 0 && layer < row.result.sample_attention.size(); ++layer) {
+        const std::string stem = "attention_" + variant + "_layer" + std::to_string(layer);
+        if (write_heatmap(dir + "/" + stem, row.result.sample_attention[layer],
+                          variant + ", layer " + std::to_string(layer) + ", seed " + std::to_string(row.seed)))
+          heatmaps.push_back(stem + ".png");
+      }
+      log << variant << " seed " << row.seed << ": accuracy " << acc << ", 90% at "
+          << step_text(row.result.step_reaching_90) << ", equivariance error " << row.equivariance_error << ", "
+          << row.result.median_seconds_per_step * 1e3 << " ms/step (median)\n";
+      row.result.model.reset();  // the checks are done; keep only the numbers
+      result.rows.push_back(std::move(row));
     }
-    log << variant << ": accuracy " << acc << ", 90% at " << step_text(row.result.step_reaching_90)
-        << ", equivariance error " << row.equivariance_error << ", " << row.result.median_seconds_per_step * 1e3
-        << " ms/step (median)\n";
-    result.rows.push_back(std::move(row));
   }
   table.save(dir + "/position");
   timing.save(dir + "/timing");
@@ -296,7 +316,8 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
      << "Generated by `position` from `" << options.config_source << "`; every figure below was computed by this run.\n\n"
      << "Task `" << b.task << "` (" << b.task_options.dump() << "), a " << b.model.layers << "-layer pre-LN transformer, d_model "
      << b.model.d_model << ", " << b.model.heads << " heads, d_ff " << b.model.d_ff << ", Adam lr " << b.lr << ", batch "
-     << b.batch_size << ", " << b.steps << " steps, seed " << b.seed << "; held-out accuracy every " << b.eval_interval
+     << b.batch_size << ", " << b.steps << " steps, " << options.seeds << " seed(s) per variant from " << b.seed
+     << "; held-out accuracy every " << b.eval_interval
      << " steps on " << b.eval_batches << " batches (" << eval_positions << " scored positions) from another seed. "
      << "Variants: `none` (no positional encoding), `sinusoidal` and `learned` (absolute encodings added to the "
      << "embeddings), `relative` (no absolute encoding; scaled_dot scores plus a learned bias per head and relative "
@@ -325,7 +346,7 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
      << "Per-step time (not part of the comparison; the machine may be shared): median ms/step\n\n"
      << timing.markdown() << "\n"
      << "## Attention of the trained models\n\n"
-     << "Every layer and head on one held-out input, input tokens `"
+     << "The first seed's model of each variant, every layer and head, on one held-out input, input tokens `"
      << (result.rows.empty() ? std::string() : tokens_text(result.rows.front().result.sample_input.tokens, task->seq_len()))
      << "`, targets `"
      << (result.rows.empty() ? std::string() : tokens_text(result.rows.front().result.sample_input.targets, task->seq_len()))

@@ -20,6 +20,7 @@ namespace qkv {
 struct PositionOptions {
   std::vector<std::string> variants{"none", "sinusoidal", "learned", "relative"};
   int64_t relative_window = 8;  // "relative": distances beyond [-window, window] share a bias
+  int64_t seeds = 3;            // training runs per variant, seeds base.seed, base.seed + 1, ..
   TrainingProbeOptions base;    // task, model and budget; positional and scorer set per variant
   int64_t equivariance_batches = 4;
   uint64_t equivariance_seed = 7;
@@ -62,6 +63,7 @@ double permutation_equivariance_error(SequenceModel& model, const Task& task, in
 
 struct PositionRow {
   std::string variant;
+  uint64_t seed = 0;
   TrainingProbeResult result;
   double equivariance_error = 0;
 };
@@ -72,8 +74,8 @@ struct PositionResult {
   double chance_accuracy = 0;
 };
 
-// Trains every variant, writes everything under options.out_dir, and returns the
-// numbers. `log` receives one line per finished variant.
+// Trains every variant with every seed, writes everything under options.out_dir, and returns the
+// numbers. `log` receives one line per finished run.
 PositionResult run_position_experiment(const PositionOptions& options, std::ostream& log);
 
 }  // namespace qkv

@@ -1,5 +1,6 @@
 #include "experiments/scorer_comparison.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -37,6 +38,7 @@ ScorerComparisonOptions load_scorer_comparison_options(const std::string& path) 
   root.string("out_dir", o.out_dir);
   root.string_list("scorers", o.scorers, comparison_scorer_names());
   root.integer("relative_window", o.relative_window, 1, 4096);
+  root.integer("seeds", o.seeds, 1, 1000);
   root.string("positional", o.base.model.positional, {"none", "sinusoidal", "learned"});
   std::vector<JsonReader> tasks = root.object_list("tasks");
   if (!tasks.empty()) o.tasks.assign(tasks.size(), {});
@@ -66,31 +68,33 @@ ScorerComparisonOptions load_scorer_comparison_options(const std::string& path) 
 }
 
 Table scorer_results_table(const std::vector<ScorerComparisonRow>& rows) {
-  Table t({"task", "scorer", "final_accuracy", "final_eval_loss", "step_reaching_90", "chance_accuracy",
+  Table t({"task", "scorer", "seed", "final_accuracy", "final_eval_loss", "step_reaching_90", "chance_accuracy",
            "parameter_count"});
   for (const auto& r : rows) {
     const CurvePoint& last = r.result.curve.back();
-    t.add_row({r.task, r.scorer, last.eval_accuracy, last.eval_loss, step_text(r.result.step_reaching_90),
+    t.add_row({r.task, r.scorer, static_cast<int64_t>(r.seed), last.eval_accuracy, last.eval_loss, step_text(r.result.step_reaching_90),
                r.result.chance_accuracy, r.result.parameter_count});
   }
   return t;
 }
 
 Table scorer_timing_table(const std::vector<ScorerComparisonRow>& rows) {
-  Table t({"task", "scorer", "ms_per_step_median", "ms_per_step_mean"});
+  Table t({"task", "scorer", "seed", "ms_per_step_median", "ms_per_step_mean"});
   for (const auto& r : rows)
-    t.add_row({r.task, r.scorer, r.result.median_seconds_per_step * 1e3, r.result.seconds_per_step * 1e3});
+    t.add_row({r.task, r.scorer, static_cast<int64_t>(r.seed), r.result.median_seconds_per_step * 1e3, r.result.seconds_per_step * 1e3});
   return t;
 }
 
 namespace {
-std::string curve_stem(const std::string& task, const std::string& scorer) { return "curve_" + task + "_" + scorer; }
+std::string curve_stem(const ScorerComparisonRow& row) {
+  return "curve_" + row.task + "_" + row.scorer + "_seed" + std::to_string(row.seed);
+}
 
 // What the report prints: the results with the median time per step beside them.
 Table report_table(const std::vector<ScorerComparisonRow>& rows) {
-  Table t({"task", "scorer", "final_accuracy", "step_reaching_90", "ms_per_step_median", "parameter_count"});
+  Table t({"task", "scorer", "seed", "final_accuracy", "step_reaching_90", "ms_per_step_median", "parameter_count"});
   for (const auto& r : rows)
-    t.add_row({r.task, r.scorer, r.result.curve.back().eval_accuracy, step_text(r.result.step_reaching_90),
+    t.add_row({r.task, r.scorer, static_cast<int64_t>(r.seed), r.result.curve.back().eval_accuracy, step_text(r.result.step_reaching_90),
                r.result.median_seconds_per_step * 1e3, r.result.parameter_count});
   return t;
 }
@@ -111,26 +115,35 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
   std::vector<ScorerComparisonRow> rows;
   std::vector<std::string> images;
   for (const ScorerComparisonTask& task : options.tasks) {
+    const size_t first_row = rows.size();
     for (const std::string& scorer : options.scorers) {
-      TrainingProbeOptions t = options.base;
-      t.task = task.task;
-      t.task_options = task.task_options;
-      if (task.steps > 0) t.steps = task.steps;
-      t.model.scorer = comparison_scorer(scorer, options.relative_window);
-      ScorerComparisonRow row{task.task, scorer, run_training_probe(t)};
-      row.result.model.reset();  // only the numbers are needed
-      curve_table(row.result.curve).save(dir + "/" + curve_stem(task.task, scorer));
-      log << task.task << " " << scorer << ": accuracy " << row.result.curve.back().eval_accuracy << ", 90% at "
-          << step_text(row.result.step_reaching_90) << ", " << row.result.median_seconds_per_step * 1e3
-          << " ms/step (median), " << row.result.parameter_count << " parameters\n";
-      rows.push_back(std::move(row));
+      for (int64_t s = 0; s < options.seeds; ++s) {
+        TrainingProbeOptions t = options.base;
+        t.task = task.task;
+        t.task_options = task.task_options;
+        if (task.steps > 0) t.steps = task.steps;
+        t.model.scorer = comparison_scorer(scorer, options.relative_window);
+        t.seed = options.base.seed + static_cast<uint64_t>(s);
+        ScorerComparisonRow row{task.task, scorer, t.seed, run_training_probe(t)};
+        row.result.model.reset();  // only the numbers are needed
+        curve_table(row.result.curve).save(dir + "/" + curve_stem(row));
+        log << task.task << " " << scorer << " seed " << row.seed << ": accuracy " << row.result.curve.back().eval_accuracy
+            << ", 90% at " << step_text(row.result.step_reaching_90) << ", " << row.result.median_seconds_per_step * 1e3
+            << " ms/step (median), " << row.result.parameter_count << " parameters\n";
+        rows.push_back(std::move(row));
+      }
     }
+    // One colour per scorer, every seed's curve in it; the key names each scorer once.
     std::ostringstream plot;
     plot << "set yrange [0:1.02]\nset xlabel 'step'\nset ylabel 'held-out accuracy'\nset title 'Task " << task.task
-         << " " << task.task_options.dump() << ": scorers'\nplot ";
-    for (size_t i = 0; i < options.scorers.size(); ++i)
-      plot << (i ? ", " : "") << "'" << curve_stem(task.task, options.scorers[i]) << ".csv' skip 1 using 1:4 with lines lw 2 lc rgb '"
-           << line_color(i) << "' title '" << options.scorers[i] << "'";
+         << " " << task.task_options.dump() << ": scorers, " << options.seeds << " seed(s) each'\nplot ";
+    for (size_t i = first_row; i < rows.size(); ++i) {
+      const auto scorer_index = static_cast<size_t>(
+          std::find(options.scorers.begin(), options.scorers.end(), rows[i].scorer) - options.scorers.begin());
+      const bool first = i == first_row || rows[i - 1].scorer != rows[i].scorer;
+      plot << (i > first_row ? ", " : "") << "'" << curve_stem(rows[i]) << ".csv' skip 1 using 1:4 with lines lw 2 lc rgb '"
+           << line_color(scorer_index) << "' " << (first ? "title '" + rows[i].scorer + "'" : std::string("notitle"));
+    }
     plot << ", " << rows.back().result.chance_accuracy << " with lines dt 3 lw 2 lc rgb 'gray40' title 'chance'\n";
     if (render_plot(dir + "/accuracy_" + task.task, plot.str(), 1000, 600)) images.push_back("accuracy_" + task.task + ".png");
   }
@@ -144,8 +157,8 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
      << "Generated by `scorers` from `" << options.config_source << "`; every figure below was computed by this run.\n\n"
      << "The same model for every scorer: a " << b.model.layers << "-layer pre-LN transformer, d_model " << b.model.d_model
      << ", " << b.model.heads << " heads, d_ff " << b.model.d_ff << ", " << b.model.positional
-     << " positions; Adam lr " << b.lr << ", batch " << b.batch_size << ", seed " << b.seed
-     << " (one run per cell); held-out accuracy every " << b.eval_interval << " steps on " << b.eval_batches
+     << " positions; Adam lr " << b.lr << ", batch " << b.batch_size << ", " << options.seeds
+     << " seed(s) per cell from " << b.seed << "; held-out accuracy every " << b.eval_interval << " steps on " << b.eval_batches
      << " batches from another seed. Scorers:\n\n";
   for (const auto& s : options.scorers) md << "- `" << s << "`: " << scorer_description(s, options.relative_window) << "\n";
   md << "\nTasks:\n\n";

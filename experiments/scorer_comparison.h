@@ -25,6 +25,7 @@ struct ScorerComparisonTask {
 struct ScorerComparisonOptions {
   std::vector<std::string> scorers{"additive", "dot", "general", "scaled_dot", "scaled_dot_relative"};
   int64_t relative_window = 8;  // scaled_dot_relative: clipped distances
+  int64_t seeds = 2;            // training runs per (task, scorer), seeds base.seed, base.seed + 1, ..
   std::vector<ScorerComparisonTask> tasks;
   TrainingProbeOptions base;  // model and budget; task and scorer set per run
   std::string out_dir = "runs/scorers";
@@ -39,16 +40,17 @@ ScorerComparisonOptions load_scorer_comparison_options(const std::string& path);
 
 struct ScorerComparisonRow {
   std::string task, scorer;
+  uint64_t seed = 0;
   TrainingProbeResult result;
 };
 
-// task, scorer, final_accuracy, final_eval_loss, step_reaching_90, chance_accuracy,
+// task, scorer, seed, final_accuracy, final_eval_loss, step_reaching_90, chance_accuracy,
 // parameter_count: everything but timings, identical for identical configs and threads.
 Table scorer_results_table(const std::vector<ScorerComparisonRow>& rows);
-// task, scorer, ms_per_step_median, ms_per_step_mean.
+// task, scorer, seed, ms_per_step_median, ms_per_step_mean.
 Table scorer_timing_table(const std::vector<ScorerComparisonRow>& rows);
 
-// Trains every (task, scorer), writes everything under options.out_dir, and returns the
+// Trains every (task, scorer, seed), writes everything under options.out_dir, and returns the
 // rows. `log` receives one line per finished run.
 std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOptions& options, std::ostream& log);
 

@@ -33,6 +33,7 @@ TEST_CASE("position config: the shipped config loads and matches the defaults") 
   CHECK(o.base.steps == d.base.steps);
   CHECK(o.base.model.d_model == d.base.model.d_model);
   CHECK(o.variants == d.variants);
+  CHECK(o.seeds == d.seeds);
 }
 
 TEST_CASE("position config: unknown key with a suggestion, wrong type, bad task option") {
@@ -59,6 +60,7 @@ TEST_CASE("scorers config: the shipped config loads and matches the defaults") {
     CHECK(o.tasks[i].steps == d.tasks[i].steps);
   }
   CHECK(o.scorers == d.scorers);
+  CHECK(o.seeds == d.seeds);
   CHECK(o.base.steps == d.base.steps);
   CHECK(o.base.eval_interval == d.base.eval_interval);
 }

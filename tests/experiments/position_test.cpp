@@ -14,6 +14,7 @@ namespace {
 PositionOptions tiny_position(const std::string& out) {
   PositionOptions o;
   o.variants = {"none", "sinusoidal"};
+  o.seeds = 1;
   o.base.task = "shift";
   o.base.task_options = {{"seq_len", 8}, {"vocab", 6}, {"shift", 2}};
   o.base.model.d_model = 16;

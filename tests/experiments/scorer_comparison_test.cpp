@@ -13,6 +13,7 @@ namespace {
 ScorerComparisonOptions tiny_comparison(const std::string& out) {
   ScorerComparisonOptions o;
   o.scorers = {"additive", "scaled_dot_relative"};
+  o.seeds = 1;
   o.tasks = {{"reverse", {{"seq_len", 7}, {"vocab", 6}}, 0}};
   o.base.model.d_model = 16;
   o.base.model.heads = 2;
@@ -36,10 +37,10 @@ TEST_CASE("scorers: two runs of the same config give identical result tables") {
   REQUIRE(rows.size() == 2);
   const std::string first = qkv_test::slurp(a / "scorers.csv");
   INFO(first);
-  CHECK(first.find("reverse,additive,") != std::string::npos);
+  CHECK(first.find("reverse,additive,0,") != std::string::npos);
   CHECK(first.find("ms_per_step") == std::string::npos);  // timings live in timing.csv
   CHECK(first == qkv_test::slurp(b / "scorers.csv"));
-  CHECK(qkv_test::slurp(a / "curve_reverse_additive.csv") == qkv_test::slurp(b / "curve_reverse_additive.csv"));
+  CHECK(qkv_test::slurp(a / "curve_reverse_additive_seed0.csv") == qkv_test::slurp(b / "curve_reverse_additive_seed0.csv"));
   CHECK(qkv_test::slurp(a / "timing.csv").find("ms_per_step_median") != std::string::npos);
   // The relative bias adds one scalar per head and clipped distance: 2 heads x (2 * 8 + 1).
   const ScorerComparisonOptions o = tiny_comparison("");

@@ -238,6 +238,29 @@ void plot_accuracy(const std::string& dir, const PositionOptions& options, const
   if (render_plot(dir + "/accuracy", os.str(), 1000, 600)) images.push_back("accuracy.png");
 }
 
+// One row per variant over its seeds.
+Table summary_table(const PositionResult& result) {
+  Table t({"variant", "mean_final_accuracy", "seeds_reaching_90", "steps_reaching_90", "order_blind_ceiling",
+           "max_equivariance_error"});
+  for (size_t i = 0; i < result.rows.size();) {
+    size_t end = i;
+    double accuracy = 0, worst = 0;
+    int64_t reached = 0;
+    std::string steps;
+    for (; end < result.rows.size() && result.rows[end].variant == result.rows[i].variant; ++end) {
+      const PositionRow& row = result.rows[end];
+      accuracy += row.result.curve.back().eval_accuracy;
+      worst = std::max(worst, row.equivariance_error);
+      reached += row.result.step_reaching_90 >= 0;
+      steps += (end > i ? "/" : "") + step_text(row.result.step_reaching_90);
+    }
+    t.add_row({result.rows[i].variant, accuracy / static_cast<double>(end - i),
+               std::to_string(reached) + "/" + std::to_string(end - i), steps, result.ceiling.accuracy, worst});
+    i = end;
+  }
+  return t;
+}
+
 std::string verdict(const PositionResult& result, double eval_positions) {
   std::ostringstream os;
   for (const auto& row : result.rows) {
@@ -249,7 +272,7 @@ std::string verdict(const PositionResult& result, double eval_positions) {
       os << ", above the order-blind ceiling " << result.ceiling.accuracy << ": it uses order";
     else if (acc > result.ceiling.accuracy)
       os << ", above the order-blind ceiling " << result.ceiling.accuracy << " by " << acc - result.ceiling.accuracy
-         << ", within two standard errors of the held-out estimate (" << eval_se << ")";
+         << ", within two standard errors of the held-out estimate (one is " << eval_se << ")";
     else
       os << ", not above the order-blind ceiling " << result.ceiling.accuracy;
     os << "; max |model(P x) - P model(x)| = " << row.equivariance_error << ".\n";
@@ -300,6 +323,8 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
     }
   }
   table.save(dir + "/position");
+  const Table summary = summary_table(result);
+  summary.save(dir + "/summary");
   timing.save(dir + "/timing");
   plot_accuracy(dir, options, result, images);
 
@@ -322,7 +347,8 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
      << "Variants: `none` (no positional encoding), `sinusoidal` and `learned` (absolute encodings added to the "
      << "embeddings), `relative` (no absolute encoding; scaled_dot scores plus a learned bias per head and relative "
      << "distance, clipped to [-" << options.relative_window << ", " << options.relative_window << "]).\n\n"
-     << table.markdown() << "\n"
+     << "Per variant, over the seeds (`steps_reaching_90` lists each seed's step):\n\n" << summary.markdown()
+     << "\nEvery run:\n\n" << table.markdown() << "\n"
      << "`chance_accuracy` is the task's input-blind guesser, which still knows each position's index (for shift, "
      << "that the first k targets are the filler), so the order-blind ceiling can lie below it; "
      << "`order_blind_ceiling` is the best accuracy any "

@@ -99,6 +99,29 @@ Table report_table(const std::vector<ScorerComparisonRow>& rows) {
   return t;
 }
 
+// One row per (task, scorer) over its seeds: what a reader compares first.
+Table summary_table(const std::vector<ScorerComparisonRow>& rows) {
+  Table t({"task", "scorer", "mean_final_accuracy", "seeds_reaching_90", "steps_reaching_90",
+           "mean_ms_per_step_median", "parameter_count"});
+  for (size_t i = 0; i < rows.size();) {
+    size_t end = i;
+    double accuracy = 0, ms = 0;
+    int64_t reached = 0;
+    std::string steps;
+    for (; end < rows.size() && rows[end].task == rows[i].task && rows[end].scorer == rows[i].scorer; ++end) {
+      accuracy += rows[end].result.curve.back().eval_accuracy;
+      ms += rows[end].result.median_seconds_per_step * 1e3;
+      reached += rows[end].result.step_reaching_90 >= 0;
+      steps += (end > i ? "/" : "") + step_text(rows[end].result.step_reaching_90);
+    }
+    const double n = static_cast<double>(end - i);
+    t.add_row({rows[i].task, rows[i].scorer, accuracy / n, std::to_string(reached) + "/" + std::to_string(end - i), steps,
+               ms / n, rows[i].result.parameter_count});
+    i = end;
+  }
+  return t;
+}
+
 std::string scorer_description(const std::string& scorer, int64_t window) {
   if (scorer == "additive") return "v^T tanh(W_q q + W_k k) (Bahdanau)";
   if (scorer == "dot") return "q . k, unscaled (Luong dot)";
@@ -149,6 +172,8 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
   }
   scorer_results_table(rows).save(dir + "/scorers");
   scorer_timing_table(rows).save(dir + "/timing");
+  const Table summary = summary_table(rows);
+  summary.save(dir + "/summary");
 
   // ---- report ----
   const TrainingProbeOptions& b = options.base;
@@ -165,7 +190,8 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
   for (const auto& task : options.tasks)
     md << "- `" << task.task << "` " << task.task_options.dump() << ", " << (task.steps > 0 ? task.steps : b.steps)
        << " steps\n";
-  md << "\n" << report_table(rows).markdown() << "\n"
+  md << "\nPer task and scorer, over the seeds (`steps_reaching_90` lists each seed's step):\n\n"
+     << summary.markdown() << "\nEvery run:\n\n" << report_table(rows).markdown() << "\n"
      << "`step_reaching_90` is the first evaluated step with held-out accuracy >= 0.9. `ms_per_step_median` is the "
      << "median wall time of one training step (sample, forward, backward, Adam update) over the run; medians resist "
      << "a busy machine better than means, but compare them within one run only. `parameter_count` counts every "

@@ -132,6 +132,24 @@ JsonReader JsonReader::child(const std::string& key) {
   return r;
 }
 
+std::vector<JsonReader> JsonReader::object_list(const std::string& key) {
+  const auto* v = find(key);
+  std::vector<JsonReader> readers;
+  if (!v) return readers;
+  if (!v->is_array() || v->empty()) {
+    problem(key, "a non-empty array of objects", type_name(*v));
+    return readers;
+  }
+  for (size_t i = 0; i < v->size(); ++i) {
+    JsonReader r(nlohmann::json::object(), source_, where(key) + "[" + std::to_string(i) + "]");
+    r.problems_ = problems_;
+    if ((*v)[i].is_object()) r.object_ = (*v)[i];
+    else problem(key + "[" + std::to_string(i) + "]", "an object", type_name((*v)[i]));
+    readers.push_back(std::move(r));
+  }
+  return readers;
+}
+
 void JsonReader::check_unknown_keys() {
   for (const auto& [key, _] : object_.items()) {
     if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;

@@ -26,7 +26,11 @@ class JsonReader {
   // A sub-object read by its own JsonReader that shares this one's problem list; absent
   // means "all defaults".
   JsonReader child(const std::string& key);
+  // A non-empty array of objects, each read by its own JsonReader (path "key[i]") sharing
+  // this one's problem list; absent gives an empty list.
+  std::vector<JsonReader> object_list(const std::string& key);
 
+  bool has(const std::string& key) const { return object_.contains(key); }
   void problem(const std::string& key, const std::string& expected, const std::string& found);
   // Adds an "unknown key" problem, with a suggestion, for each key no getter asked for.
   void check_unknown_keys();

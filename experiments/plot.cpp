@@ -13,6 +13,12 @@ bool gnuplot_available() {
   return found;
 }
 
+const char* line_color(size_t i) {
+  static const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+  return colors[i % 10];
+}
+
 bool render_plot(const std::string& stem, const std::string& body, int width, int height) {
   const std::string png = std::filesystem::path(stem + ".png").filename().string();
   const std::string script = "set terminal pngcairo size " + std::to_string(width) + "," + std::to_string(height) +

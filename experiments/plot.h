@@ -3,11 +3,16 @@
 // render it later.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace qkv {
 
 bool gnuplot_available();
+
+// The i-th of a set of colours that stay apart on white (Tableau 10, cycled), for plots
+// with several series.
+const char* line_color(size_t i);
 
 // Writes <stem>.gp (a PNG terminal set to <stem>.png, then `body`) and runs gnuplot on it
 // when available. Returns true when the PNG was made.

@@ -1,5 +1,6 @@
 #include "experiments/training_probe.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/autograd.h"
@@ -39,12 +40,14 @@ TrainingProbeResult run_training_probe(const TrainingProbeOptions& options) {
   model_options.num_classes = task->num_classes();
   model_options.max_len = task->seq_len();
   Generator gen(options.seed);
-  SequenceModel model(model_options, gen);
+  const auto model_ptr = std::make_shared<SequenceModel>(model_options, gen);
+  SequenceModel& model = *model_ptr;
   Adam optimizer(model.named_parameters(), AdamOptions{.lr = options.lr});
   const std::vector<Batch> held_out = held_out_batches(*task, options.eval_batches, options.batch_size, options.eval_seed);
 
   TrainingProbeResult result;
   result.chance_accuracy = task->chance_accuracy();
+  for (const auto& [name, p] : model.named_parameters()) result.parameter_count += p.numel();
   auto evaluate = [&](int64_t step, double train_loss) {
     NoGradGuard no_grad;
     model.eval();
@@ -72,7 +75,9 @@ TrainingProbeResult run_training_probe(const TrainingProbeOptions& options) {
     if (result.step_reaching_90 < 0 && p.eval_accuracy >= 0.9) result.step_reaching_90 = step;
   };
 
-  double train_loss = 0, train_seconds = 0;
+  double train_loss = 0;
+  std::vector<double> step_seconds;
+  step_seconds.reserve(static_cast<size_t>(std::max<int64_t>(options.steps, 0)));
   evaluate(0, 0);
   for (int64_t step = 1; step <= options.steps; ++step) {
     const auto start = std::chrono::steady_clock::now();
@@ -82,18 +87,28 @@ TrainingProbeResult run_training_probe(const TrainingProbeOptions& options) {
     loss.backward();
     optimizer.step();
     train_loss = loss.item();
-    train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    step_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (step % options.eval_interval == 0 || step == options.steps) evaluate(step, train_loss);
   }
-  result.seconds_per_step = train_seconds / static_cast<double>(std::max<int64_t>(options.steps, 1));
+  if (!step_seconds.empty()) {
+    double total = 0;
+    for (double s : step_seconds) total += s;
+    result.seconds_per_step = total / static_cast<double>(step_seconds.size());
+    const auto middle = step_seconds.begin() + static_cast<std::ptrdiff_t>(step_seconds.size() / 2);
+    std::nth_element(step_seconds.begin(), middle, step_seconds.end());
+    result.median_seconds_per_step = *middle;
+  }
 
   // Attention of the last layer on the first held-out input, for heatmaps.
   NoGradGuard no_grad;
   model.eval();
   model.keep_attention_weights(true);
   Generator sample_gen(options.eval_seed + 1);
-  const Batch one = task->sample(1, sample_gen);
-  result.sample_weights = forward(model, one).attention_weights.back();
+  result.sample_input = task->sample(1, sample_gen);
+  result.sample_attention = forward(model, result.sample_input).attention_weights;
+  result.sample_weights = result.sample_attention.back();
+  model.keep_attention_weights(false);
+  result.model = model_ptr;
   return result;
 }
 

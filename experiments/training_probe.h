@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "layers/sequence_model.h"
+#include "tasks/task.h"
 
 namespace qkv {
 
@@ -37,8 +39,13 @@ struct TrainingProbeResult {
   std::vector<CurvePoint> curve;
   int64_t step_reaching_90 = -1;  // first evaluated step with accuracy >= 0.9; -1: never
   double chance_accuracy = 0;
-  double seconds_per_step = 0;
+  double seconds_per_step = 0;         // mean over the training steps
+  double median_seconds_per_step = 0;  // median of the per-step times: robust to a busy machine
+  int64_t parameter_count = 0;
   Tensor sample_weights;  // last layer's attention weights [1, H, N, N] on one held-out input
+  std::vector<Tensor> sample_attention;   // every layer's weights on that input, first to last
+  Batch sample_input;                     // that input
+  std::shared_ptr<SequenceModel> model;  // the trained model (eval mode), for checks after training
 };
 
 TrainingProbeResult run_training_probe(const TrainingProbeOptions& options);

@@ -1,0 +1,388 @@
+#include "experiments/position.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/autograd.h"
+#include "core/generator.h"
+#include "experiments/experiment_config.h"
+#include "experiments/heatmap.h"
+#include "experiments/plot.h"
+#include "experiments/probe_config.h"
+#include "experiments/table.h"
+#include "io/safetensors.h"
+#include "tasks/sequence_tasks.h"
+
+namespace qkv {
+namespace fs = std::filesystem;
+
+const std::vector<std::string>& position_variant_names() {
+  static const std::vector<std::string> names{"none", "sinusoidal", "learned", "relative"};
+  return names;
+}
+
+PositionOptions default_position_options() {
+  PositionOptions o;
+  TrainingProbeOptions& t = o.base;
+  t.task = "shift";
+  t.task_options = {{"seq_len", 16}, {"vocab", 16}, {"shift", 3}};
+  t.model.d_model = 32;
+  t.model.heads = 2;
+  t.model.layers = 2;
+  t.model.d_ff = 64;
+  t.steps = 1000;
+  t.batch_size = 32;
+  t.lr = 3e-3;
+  t.eval_interval = 25;
+  t.eval_batches = 8;
+  return o;
+}
+
+PositionOptions load_position_options(const std::string& path) {
+  PositionOptions o = default_position_options();
+  o.config_source = path;
+  JsonReader root(read_json_file(path), path);
+  root.string("out_dir", o.out_dir);
+  root.string("task", o.base.task, {"copy", "reverse", "sort", "shift"});
+  root.object("task_options", o.base.task_options);
+  root.string_list("variants", o.variants, position_variant_names());
+  root.integer("relative_window", o.relative_window, 1, 4096);
+  root.integer("seeds", o.seeds, 1, 1000);
+  JsonReader model = root.child("model");
+  read_model_keys(model, o.base.model);
+  model.check_unknown_keys();
+  JsonReader training = root.child("training");
+  read_training_keys(training, o.base);
+  training.check_unknown_keys();
+  JsonReader equivariance = root.child("equivariance");
+  equivariance.integer("batches", o.equivariance_batches, 1, 100000);
+  int64_t seed = static_cast<int64_t>(o.equivariance_seed);
+  equivariance.integer("seed", seed, 0, INT64_MAX);
+  o.equivariance_seed = static_cast<uint64_t>(seed);
+  equivariance.check_unknown_keys();
+  JsonReader ceiling = root.child("ceiling");
+  ceiling.integer("samples", o.ceiling_samples, 1, 100000000);
+  seed = static_cast<int64_t>(o.ceiling_seed);
+  ceiling.integer("seed", seed, 0, INT64_MAX);
+  o.ceiling_seed = static_cast<uint64_t>(seed);
+  ceiling.check_unknown_keys();
+  root.check_unknown_keys();
+  root.throw_if_problems();
+  check_task_options(root, "task_options", o.base.task, o.base.task_options);
+  root.throw_if_problems();
+  return o;
+}
+
+TrainingProbeOptions position_variant_options(const TrainingProbeOptions& base, const std::string& variant,
+                                              int64_t relative_window) {
+  TrainingProbeOptions t = base;
+  if (variant == "relative") {
+    t.model.positional = "none";
+    t.model.scorer = comparison_scorer("scaled_dot_relative", relative_window);
+    return t;
+  }
+  if (std::find(position_variant_names().begin(), position_variant_names().end(), variant) ==
+      position_variant_names().end())
+    throw std::invalid_argument("position_variant_options: unknown variant \"" + variant +
+                                "\"; known: none, sinusoidal, learned, relative");
+  t.model.positional = variant;
+  t.model.scorer = comparison_scorer("scaled_dot", relative_window);
+  return t;
+}
+
+namespace {
+// E[max multiplicity] / L for L draws uniform over S symbols, exactly:
+// P(max <= t) = L! / S^L * [x^L] (sum_{j<=t} x^j / j!)^S.
+double expected_mode_fraction(int64_t length, int64_t symbols) {
+  const size_t L = static_cast<size_t>(length);
+  const double log_scale = std::lgamma(static_cast<double>(length) + 1) - static_cast<double>(length) * std::log(static_cast<double>(symbols));
+  double expected_max = 0;
+  for (int64_t t = 0; t < length; ++t) {
+    std::vector<double> factor(L + 1, 0), power(L + 1, 0);
+    for (int64_t j = 0; j <= t; ++j) factor[static_cast<size_t>(j)] = std::exp(-std::lgamma(static_cast<double>(j) + 1));
+    power[0] = 1;
+    for (int64_t s = 0; s < symbols; ++s) {
+      std::vector<double> next(L + 1, 0);
+      for (size_t a = 0; a <= L; ++a)
+        for (size_t b = 0; a + b <= L; ++b) next[a + b] += power[a] * factor[b];
+      power = next;
+    }
+    expected_max += 1 - power[L] * std::exp(log_scale);  // P(max > t)
+  }
+  return expected_max / static_cast<double>(length);
+}
+
+// Given the multiset (counts m over tokens) of a shift-by-k input of length N, the expected
+// number of positions an order-blind predictor gets right when it answers each token a
+// with its best guess: the filler (right for the k*m_a/N positions expected before k) or
+// the symbol b maximising (N-k) * m_a * (m_b - [a == b]) / (N (N - 1)).
+double shift_best_correct(const std::vector<int64_t>& counts, int64_t n, int64_t k) {
+  const double N = static_cast<double>(n), K = static_cast<double>(k);
+  double correct = 0;
+  for (size_t a = 0; a < counts.size(); ++a) {
+    if (counts[a] == 0) continue;
+    const double m_a = static_cast<double>(counts[a]);
+    double best_partner = 0;
+    for (size_t b = 0; b < counts.size(); ++b)
+      best_partner = std::max(best_partner, static_cast<double>(counts[b] - (a == b ? 1 : 0)));
+    correct += std::max(K * m_a / N, (N - K) * m_a * best_partner / (N * (N - 1)));
+  }
+  return correct;
+}
+}  // namespace
+
+OrderBlindCeiling order_blind_ceiling(const Task& task, int64_t samples, uint64_t seed) {
+  if (const auto* seq = dynamic_cast<const SequenceTask*>(&task)) {
+    const int64_t symbols = seq->vocab_size() - SequenceTask::kFirstSymbol;
+    return {expected_mode_fraction(seq->source_len(), symbols), 0,
+            "exact: every answer slot holds the same blank token, so an order-blind model gives one answer per "
+            "sequence; the best is the most frequent source symbol, right on E[max multiplicity] / L of the slots "
+            "(computed in closed form for L = " + std::to_string(seq->source_len()) + ", " + std::to_string(symbols) +
+            " symbols)"};
+  }
+  if (const auto* shift = dynamic_cast<const ShiftTask*>(&task)) {
+    const int64_t n = shift->seq_len(), k = shift->shift();
+    if (k == 0) return {1, 0, "exact: shift 0 is the identity, which needs no order"};
+    if (samples < 2) throw std::invalid_argument("order_blind_ceiling: shift needs at least 2 samples");
+    Generator gen(seed);
+    double sum = 0, sum_sq = 0;
+    const int64_t chunk = 1024;
+    for (int64_t done = 0; done < samples; done += chunk) {
+      const int64_t count = std::min(chunk, samples - done);
+      const Batch batch = task.sample(count, gen);
+      for (int64_t b = 0; b < count; ++b) {
+        std::vector<int64_t> counts(static_cast<size_t>(task.vocab_size()), 0);
+        for (int64_t i = 0; i < n; ++i) ++counts[static_cast<size_t>(batch.tokens.values[static_cast<size_t>(b * n + i)])];
+        const double accuracy = shift_best_correct(counts, n, k) / static_cast<double>(n);
+        sum += accuracy;
+        sum_sq += accuracy * accuracy;
+      }
+    }
+    const double s = static_cast<double>(samples), mean = sum / s;
+    const double variance = std::max(0.0, (sum_sq - s * mean * mean) / (s - 1));
+    return {mean, std::sqrt(variance / s),
+            "Bayes-optimal given (own token, multiset): for each token a the best of the filler (expected right on "
+            "k*m_a/N positions) and the symbol b maximising (N-k)*m_a*(m_b - [a=b])/(N(N-1)), exact per multiset; "
+            "averaged over " + std::to_string(samples) + " random inputs (Monte Carlo, standard error reported)"};
+  }
+  throw std::invalid_argument("order_blind_ceiling: known for copy, reverse, sort and shift, not \"" + task.name() + "\"");
+}
+
+double permutation_equivariance_error(SequenceModel& model, const Task& task, int64_t batches, int64_t batch_size,
+                                      uint64_t seed) {
+  if (task.continuous()) throw std::invalid_argument("permutation_equivariance_error: needs a token task, got " + task.name());
+  NoGradGuard no_grad;
+  model.eval();
+  Generator gen(seed);
+  const int64_t n = task.seq_len();
+  double worst = 0;
+  for (int64_t batch_index = 0; batch_index < batches; ++batch_index) {
+    const Batch batch = task.sample(batch_size, gen);
+    std::vector<int64_t> perm(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
+    for (int64_t i = n - 1; i > 0; --i) std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(gen.integer(0, i + 1))]);
+    // (P x)[b, i] = x[b, perm[i]], so (P model(x))[b, i] = model(x)[b, perm[i]].
+    std::vector<int64_t> permuted(batch.tokens.values.size());
+    for (int64_t b = 0; b < batch_size; ++b)
+      for (int64_t i = 0; i < n; ++i)
+        permuted[static_cast<size_t>(b * n + i)] = batch.tokens.values[static_cast<size_t>(b * n + perm[static_cast<size_t>(i)])];
+    const Tensor plain = model.forward(batch.tokens).logits;
+    const Tensor shuffled = model.forward(Indices::from(std::move(permuted), batch.tokens.shape)).logits;
+    const int64_t classes = plain.size(-1);
+    for (int64_t b = 0; b < batch_size; ++b)
+      for (int64_t i = 0; i < n; ++i) {
+        const Scalar* want = plain.data() + (b * n + perm[static_cast<size_t>(i)]) * classes;
+        const Scalar* got = shuffled.data() + (b * n + i) * classes;
+        for (int64_t c = 0; c < classes; ++c) worst = std::max(worst, static_cast<double>(std::abs(got[c] - want[c])));
+      }
+  }
+  return worst;
+}
+
+namespace {
+std::string tokens_text(const Indices& values, int64_t n) {
+  std::ostringstream os;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t v = values.values[static_cast<size_t>(i)];
+    os << (i ? " " : "") << (v == kIgnore ? std::string("-") : std::to_string(v));
+  }
+  return os.str();
+}
+
+std::string curve_stem(const PositionRow& row) {
+  return "curve_" + row.variant + "_seed" + std::to_string(row.seed);
+}
+
+void plot_accuracy(const std::string& dir, const PositionOptions& options, const PositionResult& result,
+                   std::vector<std::string>& images) {
+  std::ostringstream os;
+  os << "set yrange [0:1.02]\nset xlabel 'step'\nset ylabel 'held-out accuracy'\n"
+     << "set title 'Task " << options.base.task << " " << options.base.task_options.dump() << ": positional variants, " << options.seeds
+     << " seed(s) each'\nplot ";
+  // One colour per variant, every seed's curve in it; the key names each variant once.
+  std::vector<std::string> variants;
+  for (size_t i = 0; i < result.rows.size(); ++i) {
+    const PositionRow& row = result.rows[i];
+    const auto at = std::find(variants.begin(), variants.end(), row.variant);
+    const bool first = at == variants.end();
+    if (first) variants.push_back(row.variant);
+    os << (i ? ", " : "") << "'" << curve_stem(row) << ".csv' skip 1 using 1:4 with lines lw 2 lc rgb '"
+       << line_color(static_cast<size_t>(std::find(variants.begin(), variants.end(), row.variant) - variants.begin()))
+       << "' " << (first ? "title '" + row.variant + "'" : std::string("notitle"));
+  }
+  os << ", " << result.ceiling.accuracy << " with lines dt 2 lw 2 lc rgb 'black' title 'order-blind ceiling'"
+     << ", " << result.chance_accuracy << " with lines dt 3 lw 2 lc rgb 'gray40' title 'chance'\n";
+  if (render_plot(dir + "/accuracy", os.str(), 1000, 600)) images.push_back("accuracy.png");
+}
+
+// One row per variant over its seeds.
+Table summary_table(const PositionResult& result) {
+  Table t({"variant", "mean_final_accuracy", "seeds_reaching_90", "steps_reaching_90", "order_blind_ceiling",
+           "max_equivariance_error"});
+  for (size_t i = 0; i < result.rows.size();) {
+    size_t end = i;
+    double accuracy = 0, worst = 0;
+    int64_t reached = 0;
+    std::string steps;
+    for (; end < result.rows.size() && result.rows[end].variant == result.rows[i].variant; ++end) {
+      const PositionRow& row = result.rows[end];
+      accuracy += row.result.curve.back().eval_accuracy;
+      worst = std::max(worst, row.equivariance_error);
+      reached += row.result.step_reaching_90 >= 0;
+      steps += (end > i ? "/" : "") + step_text(row.result.step_reaching_90);
+    }
+    t.add_row({result.rows[i].variant, accuracy / static_cast<double>(end - i),
+               std::to_string(reached) + "/" + std::to_string(end - i), steps, result.ceiling.accuracy, worst});
+    i = end;
+  }
+  return t;
+}
+
+std::string verdict(const PositionResult& result, double eval_positions) {
+  std::ostringstream os;
+  for (const auto& row : result.rows) {
+    const double acc = row.result.curve.back().eval_accuracy;
+    // Binomial standard error of the held-out estimate (positions treated as independent).
+    const double eval_se = std::sqrt(std::max(acc * (1 - acc), 1e-12) / eval_positions);
+    os << "- **" << row.variant << "**, seed " << row.seed << ": final held-out accuracy " << acc;
+    if (acc > result.ceiling.accuracy + 2 * (eval_se + result.ceiling.standard_error))
+      os << ", above the order-blind ceiling " << result.ceiling.accuracy << ": it uses order";
+    else if (acc > result.ceiling.accuracy)
+      os << ", above the order-blind ceiling " << result.ceiling.accuracy << " by " << acc - result.ceiling.accuracy
+         << ", within two standard errors of the held-out estimate (one is " << eval_se << ")";
+    else
+      os << ", not above the order-blind ceiling " << result.ceiling.accuracy;
+    os << "; max |model(P x) - P model(x)| = " << row.equivariance_error << ".\n";
+  }
+  return os.str();
+}
+}  // namespace
+
+PositionResult run_position_experiment(const PositionOptions& options, std::ostream& log) {
+  const std::string dir = options.out_dir;
+  fs::create_directories(dir);
+  const auto task = make_task(options.base.task, options.base.task_options);
+  PositionResult result;
+  result.chance_accuracy = task->chance_accuracy();
+  result.ceiling = order_blind_ceiling(*task, options.ceiling_samples, options.ceiling_seed);
+  log << "order-blind ceiling " << result.ceiling.accuracy << " (se " << result.ceiling.standard_error << "), chance "
+      << result.chance_accuracy << "\n";
+
+  Table table({"variant", "seed", "final_accuracy", "step_reaching_90", "chance_accuracy", "order_blind_ceiling",
+               "equivariance_error", "parameter_count"});
+  Table timing({"variant", "seed", "ms_per_step_median", "ms_per_step_mean"});
+  std::vector<std::string> images, heatmaps;
+  for (const std::string& variant : options.variants) {
+    for (int64_t s = 0; s < options.seeds; ++s) {
+      TrainingProbeOptions t = position_variant_options(options.base, variant, options.relative_window);
+      t.seed = options.base.seed + static_cast<uint64_t>(s);
+      PositionRow row{variant, t.seed, run_training_probe(t), 0};
+      row.equivariance_error = permutation_equivariance_error(*row.result.model, *task, options.equivariance_batches,
+                                                              options.base.batch_size, options.equivariance_seed);
+      const double acc = row.result.curve.back().eval_accuracy;
+      const auto seed = static_cast<int64_t>(row.seed);
+      table.add_row({variant, seed, acc, step_text(row.result.step_reaching_90), result.chance_accuracy,
+                     result.ceiling.accuracy, row.equivariance_error, row.result.parameter_count});
+      timing.add_row({variant, seed, row.result.median_seconds_per_step * 1e3, row.result.seconds_per_step * 1e3});
+      curve_table(row.result.curve).save(dir + "/" + curve_stem(row));
+      // Heatmaps of the first seed's model: every layer, every head.
+      for (size_t layer = 0; s == 0 && layer < row.result.sample_attention.size(); ++layer) {
+        const std::string stem = "attention_" + variant + "_layer" + std::to_string(layer);
+        if (write_heatmap(dir + "/" + stem, row.result.sample_attention[layer],
+                          variant + ", layer " + std::to_string(layer) + ", seed " + std::to_string(row.seed)))
+          heatmaps.push_back(stem + ".png");
+      }
+      log << variant << " seed " << row.seed << ": accuracy " << acc << ", 90% at "
+          << step_text(row.result.step_reaching_90) << ", equivariance error " << row.equivariance_error << ", "
+          << row.result.median_seconds_per_step * 1e3 << " ms/step (median)\n";
+      row.result.model.reset();  // the checks are done; keep only the numbers
+      result.rows.push_back(std::move(row));
+    }
+  }
+  table.save(dir + "/position");
+  const Table summary = summary_table(result);
+  summary.save(dir + "/summary");
+  timing.save(dir + "/timing");
+  plot_accuracy(dir, options, result, images);
+
+  // ---- report ----
+  const TrainingProbeOptions& b = options.base;
+  // Scored positions per held-out sequence: the same in every sequence of these tasks.
+  Generator count_gen(b.eval_seed);
+  const std::vector<int64_t> one_targets = task->sample(1, count_gen).targets.values;
+  const double eval_positions =
+      static_cast<double>(b.eval_batches * b.batch_size) *
+      static_cast<double>(std::count_if(one_targets.begin(), one_targets.end(), [](int64_t t) { return t != kIgnore; }));
+  std::ostringstream md;
+  md << "# Position information\n\n"
+     << "Generated by `position` from `" << options.config_source << "`; every figure below was computed by this run.\n\n"
+     << "Task `" << b.task << "` (" << b.task_options.dump() << "), a " << b.model.layers << "-layer pre-LN transformer, d_model "
+     << b.model.d_model << ", " << b.model.heads << " heads, d_ff " << b.model.d_ff << ", Adam lr " << b.lr << ", batch "
+     << b.batch_size << ", " << b.steps << " steps, " << options.seeds << " seed(s) per variant from " << b.seed
+     << "; held-out accuracy every " << b.eval_interval
+     << " steps on " << b.eval_batches << " batches (" << eval_positions << " scored positions) from another seed. "
+     << "Variants: `none` (no positional encoding), `sinusoidal` and `learned` (absolute encodings added to the "
+     << "embeddings), `relative` (no absolute encoding; scaled_dot scores plus a learned bias per head and relative "
+     << "distance, clipped to [-" << options.relative_window << ", " << options.relative_window << "]).\n\n"
+     << "Per variant, over the seeds (`steps_reaching_90` lists each seed's step):\n\n" << summary.markdown()
+     << "\nEvery run:\n\n" << table.markdown() << "\n"
+     << "`chance_accuracy` is the task's input-blind guesser, which still knows each position's index (for shift, "
+     << "that the first k targets are the filler), so the order-blind ceiling can lie below it; "
+     << "`order_blind_ceiling` is the best accuracy any "
+     << "predictor can reach from the multiset of input tokens plus the token at its own position "
+     << "(" << result.ceiling.method;
+  if (result.ceiling.standard_error > 0) md << "; standard error " << result.ceiling.standard_error;
+  md << "). `equivariance_error` is max |model(P x) - P model(x)| over the logits of " << options.equivariance_batches
+     << " held-out batches, each with its own random permutation P of the positions.\n\n";
+  for (const auto& img : images) md << "![" << img << "](" << img << ")\n\n";
+  md << "## Why a model without positions stops at the ceiling\n\n"
+     << "Without positional information every part of the model treats positions alike: the embedding, the "
+     << "feed-forward layers, the layer norms and the output head act on each token separately, and self-attention "
+     << "computes softmax_j(score(q_i, k_j)) from contents only and sums over the keys as over a set. So the whole "
+     << "model is permutation-equivariant: shuffling the input positions shuffles the outputs the same way, "
+     << "model(P x) = P model(x). Its output at position i is then a function of the token at i and the multiset of "
+     << "all tokens, and an order-dependent target can be predicted no better than the order-blind ceiling above.\n\n"
+     << "Measured:\n\n" << verdict(result, eval_positions) << "\n"
+     << "The `none` model's equivariance error is float rounding (the attention sums run over the keys in another "
+     << "order); with absolute or relative positions the outputs move with the positions and the error is of the "
+     << "order of the logits themselves.\n\n"
+     << "Per-step time (not part of the comparison; the machine may be shared): median ms/step\n\n"
+     << timing.markdown() << "\n"
+     << "## Attention of the trained models\n\n"
+     << "The first seed's model of each variant, every layer and head, on one held-out input, input tokens `"
+     << (result.rows.empty() ? std::string() : tokens_text(result.rows.front().result.sample_input.tokens, task->seq_len()))
+     << "`, targets `"
+     << (result.rows.empty() ? std::string() : tokens_text(result.rows.front().result.sample_input.targets, task->seq_len()))
+     << "` (`-` not scored). Rows are queries i, columns keys j.\n\n";
+  for (const auto& img : heatmaps) md << "![" << img << "](" << img << ")\n\n";
+  if (!gnuplot_available())
+    md << "_gnuplot was not found: the data and the gnuplot scripts (`*.gp`) are written, the PNGs are not. "
+          "Install gnuplot-nox and run `gnuplot NAME.gp` in this folder._\n";
+  write_file_atomically(dir + "/report.md", md.str());
+  return result;
+}
+
+}  // namespace qkv

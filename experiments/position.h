@@ -1,0 +1,81 @@
+// Position information: the same small transformer trained on an order-dependent task
+// (shift by k, or copy/reverse/sort) with no positional encoding, sinusoidal, learned
+// absolute, and a relative position bias (scaled_dot with a clipped window, no absolute
+// positions). Without positions self-attention is permutation-equivariant, so the model
+// can do no better than the best predictor that sees only the input's multiset of tokens
+// and the token at its own position; the experiment computes that ceiling, checks the
+// equivariance directly on the trained models, and writes curves, a table, attention
+// heatmaps and report.md to the run folder.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "experiments/training_probe.h"
+
+namespace qkv {
+
+struct PositionOptions {
+  std::vector<std::string> variants{"none", "sinusoidal", "learned", "relative"};
+  int64_t relative_window = 8;  // "relative": distances beyond [-window, window] share a bias
+  int64_t seeds = 3;            // training runs per variant, seeds base.seed, base.seed + 1, ..
+  TrainingProbeOptions base;    // task, model and budget; positional and scorer set per variant
+  int64_t equivariance_batches = 4;
+  uint64_t equivariance_seed = 7;
+  int64_t ceiling_samples = 200000;  // Monte Carlo sequences, for tasks without a closed form
+  uint64_t ceiling_seed = 11;
+  std::string out_dir = "runs/position";
+  std::string config_source;  // the config file, quoted in the report
+};
+
+// The default experiment: what configs/position.json spells out.
+PositionOptions default_position_options();
+// The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
+// listing every problem (file, JSON path, expected, found) otherwise.
+PositionOptions load_position_options(const std::string& path);
+
+// The variant's model: "none" | "sinusoidal" | "learned" (absolute encodings, scaled_dot),
+// or "relative" (no absolute encoding, scaled_dot plus a clipped relative bias).
+TrainingProbeOptions position_variant_options(const TrainingProbeOptions& base, const std::string& variant,
+                                              int64_t relative_window);
+const std::vector<std::string>& position_variant_names();
+
+// The best accuracy over scored positions of any predictor whose output at position i is
+// a function of (token i, multiset of all tokens) only, which is all a permutation-
+// equivariant model can use. copy/reverse/sort: every answer slot holds the same blank
+// token, so the best is the mode of the source: exactly E[max multiplicity] / L, computed
+// in closed form. shift by k: the best guess per (multiset, own token) has a closed form
+// given the multiset; the expectation over multisets is a Monte Carlo mean over `samples`
+// sequences drawn from the task (standard error reported).
+struct OrderBlindCeiling {
+  double accuracy = 0;
+  double standard_error = 0;  // 0 when exact
+  std::string method;         // one sentence, for the report
+};
+OrderBlindCeiling order_blind_ceiling(const Task& task, int64_t samples, uint64_t seed);
+
+// max |model(P x) - P model(x)| over the logits of `batches` held-out batches, each with
+// its own random permutation P of the positions: ~1e-6 for an equivariant model.
+double permutation_equivariance_error(SequenceModel& model, const Task& task, int64_t batches,
+                                      int64_t batch_size, uint64_t seed);
+
+struct PositionRow {
+  std::string variant;
+  uint64_t seed = 0;
+  TrainingProbeResult result;
+  double equivariance_error = 0;
+};
+
+struct PositionResult {
+  std::vector<PositionRow> rows;
+  OrderBlindCeiling ceiling;
+  double chance_accuracy = 0;
+};
+
+// Trains every variant with every seed, writes everything under options.out_dir, and returns the
+// numbers. `log` receives one line per finished run.
+PositionResult run_position_experiment(const PositionOptions& options, std::ostream& log);
+
+}  // namespace qkv

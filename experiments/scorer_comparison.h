@@ -1,0 +1,57 @@
+// Scorer comparison: the same small transformer trained with each attention scorer
+// (additive, dot, general, scaled_dot, scaled_dot with a relative position bias) on a few
+// tasks, so a user sees what each one buys in accuracy, speed of learning, time per step
+// and parameters. Writes result and timing tables (kept apart, so the results compare
+// exactly across runs while the timings do not), accuracy curves per task and report.md.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "experiments/table.h"
+#include "experiments/training_probe.h"
+
+namespace qkv {
+
+struct ScorerComparisonTask {
+  std::string task;
+  nlohmann::json task_options = nlohmann::json::object();
+  int64_t steps = 0;  // 0: the shared training budget
+};
+
+struct ScorerComparisonOptions {
+  std::vector<std::string> scorers{"additive", "dot", "general", "scaled_dot", "scaled_dot_relative"};
+  int64_t relative_window = 8;  // scaled_dot_relative: clipped distances
+  int64_t seeds = 2;            // training runs per (task, scorer), seeds base.seed, base.seed + 1, ..
+  std::vector<ScorerComparisonTask> tasks;
+  TrainingProbeOptions base;  // model and budget; task and scorer set per run
+  std::string out_dir = "runs/scorers";
+  std::string config_source;  // the config file, quoted in the report
+};
+
+// The default experiment: what configs/scorers.json spells out.
+ScorerComparisonOptions default_scorer_comparison_options();
+// The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
+// listing every problem (file, JSON path, expected, found) otherwise.
+ScorerComparisonOptions load_scorer_comparison_options(const std::string& path);
+
+struct ScorerComparisonRow {
+  std::string task, scorer;
+  uint64_t seed = 0;
+  TrainingProbeResult result;
+};
+
+// task, scorer, seed, final_accuracy, final_eval_loss, step_reaching_90, chance_accuracy,
+// parameter_count: everything but timings, identical for identical configs and threads.
+Table scorer_results_table(const std::vector<ScorerComparisonRow>& rows);
+// task, scorer, seed, ms_per_step_median, ms_per_step_mean.
+Table scorer_timing_table(const std::vector<ScorerComparisonRow>& rows);
+
+// Trains every (task, scorer, seed), writes everything under options.out_dir, and returns the
+// rows. `log` receives one line per finished run.
+std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOptions& options, std::ostream& log);
+
+}  // namespace qkv

@@ -252,7 +252,8 @@ Table summary_table(const PositionResult& result) {
       accuracy += row.result.curve.back().eval_accuracy;
       worst = std::max(worst, row.equivariance_error);
       reached += row.result.step_reaching_90 >= 0;
-      steps += (end > i ? "/" : "") + step_text(row.result.step_reaching_90);
+      if (end > i) steps += "/";
+      steps += step_text(row.result.step_reaching_90);
     }
     t.add_row({result.rows[i].variant, accuracy / static_cast<double>(end - i),
                std::to_string(reached) + "/" + std::to_string(end - i), steps, result.ceiling.accuracy, worst});

@@ -112,7 +112,8 @@ Table summary_table(const std::vector<ScorerComparisonRow>& rows) {
       accuracy += rows[end].result.curve.back().eval_accuracy;
       ms += rows[end].result.median_seconds_per_step * 1e3;
       reached += rows[end].result.step_reaching_90 >= 0;
-      steps += (end > i ? "/" : "") + step_text(rows[end].result.step_reaching_90);
+      if (end > i) steps += "/";
+      steps += step_text(rows[end].result.step_reaching_90);
     }
     const double n = static_cast<double>(end - i);
     t.add_row({rows[i].task, rows[i].scorer, accuracy / n, std::to_string(reached) + "/" + std::to_string(end - i), steps,

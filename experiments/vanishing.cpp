@@ -8,6 +8,7 @@
 
 #include "experiments/experiment_config.h"
 #include "experiments/heatmap.h"
+#include "experiments/probe_config.h"
 #include "experiments/plot.h"
 #include "experiments/table.h"
 #include "tasks/task.h"
@@ -57,29 +58,13 @@ VanishingOptions load_vanishing_options(const std::string& path) {
   training.integer("seeds", o.training.seeds, 1, 1000);
   training.string("task", t.task, task_names());
   training.object("task_options", t.task_options);
-  training.integer("d_model", t.model.d_model, 1, 8192);
-  training.integer("layers", t.model.layers, 1, 64);
-  training.integer("d_ff", t.model.d_ff, 1, 65536);
+  read_model_keys(training, t.model);
   training.string("positional", t.model.positional, {"none", "sinusoidal", "learned"});
-  training.integer("steps", t.steps, 1, 10000000);
-  training.integer("batch_size", t.batch_size, 1, 65536);
-  training.number("lr", t.lr, 1e-12, 10);
-  training.integer("eval_interval", t.eval_interval, 1, 10000000);
-  training.integer("eval_batches", t.eval_batches, 1, 100000);
-  seed = static_cast<int64_t>(t.seed);
-  training.integer("seed", seed, 0, INT64_MAX);
-  t.seed = static_cast<uint64_t>(seed);
+  read_training_keys(training, t);
   training.check_unknown_keys();
   root.check_unknown_keys();
   root.throw_if_problems();
-  // The task checks its own options; report them under this file's JSON path.
-  try {
-    make_task(t.task, t.task_options);
-  } catch (const TaskOptionError& e) {
-    root.problem("training.task_options." + e.option(), e.expected(), e.found());
-  } catch (const std::invalid_argument& e) {
-    root.problem("training.task_options", "options the task accepts", e.what());
-  }
+  check_task_options(root, "training.task_options", t.task, t.task_options);
   root.throw_if_problems();
   return o;
 }

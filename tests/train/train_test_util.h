@@ -36,17 +36,16 @@ inline std::vector<nlohmann::json> jsonl_rows(const std::string& path) {
   return rows;
 }
 
-// The run configs in configs/: the JSON files with a top-level "task" section (task.name
-// is required in a run config). Other programs keep their own configs there too (the
-// vanishing-gradient experiment's configs/vanishing.json has sections probe and
-// training); those are not run configs and are left out.
+// The run configs in configs/: every JSON file there except the experiment programs' own
+// configs (vanishing, position, scorers), which tests/experiments/ loads with their loaders.
 inline std::vector<std::filesystem::path> run_config_paths() {
+  const std::vector<std::string> experiment_configs{"vanishing.json", "position.json", "scorers.json"};
   std::vector<std::filesystem::path> paths;
   for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(QKV_SOURCE_DIR) / "configs")) {
     if (entry.path().extension() != ".json") continue;
-    std::ifstream in(entry.path());
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("task")) paths.push_back(entry.path());
+    const std::string name = entry.path().filename().string();
+    if (std::find(experiment_configs.begin(), experiment_configs.end(), name) != experiment_configs.end()) continue;
+    paths.push_back(entry.path());
   }
   std::sort(paths.begin(), paths.end());
   return paths;

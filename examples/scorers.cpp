@@ -6,40 +6,11 @@
 //   scorers [CONFIG] [--out DIR]     (CONFIG defaults to configs/scorers.json)
 #include <qkv.h>
 
-#include <cstring>
-#include <iostream>
-
 #include "experiments/scorer_comparison.h"
+#include "experiment_cli.h"
 
 int main(int argc, char** argv) {
-  std::string config = "configs/scorers.json", out;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-      std::cout << "usage: scorers [CONFIG] [--out DIR]\n"
-                   "  CONFIG  experiment config (default configs/scorers.json; keys in docs/experiments.md)\n"
-                   "  --out   run folder (default: the config's out_dir)\n";
-      return 0;
-    } else if (!std::strcmp(argv[i], "--out")) {
-      if (i + 1 >= argc) {
-        std::cerr << "scorers: --out needs a folder\n";
-        return 1;
-      }
-      out = argv[++i];
-    } else if (argv[i][0] == '-') {
-      std::cerr << "scorers: unknown option " << argv[i] << " (see --help)\n";
-      return 1;
-    } else {
-      config = argv[i];
-    }
-  }
-  try {
-    qkv::ScorerComparisonOptions options = qkv::load_scorer_comparison_options(config);
-    if (!out.empty()) options.out_dir = out;
-    std::cout << "scorers: " << config << " -> " << options.out_dir << " (" << qkv::num_threads() << " threads)\n";
-    qkv::run_scorer_comparison(options, std::cout);
-    std::cout << "report: " << options.out_dir << "/report.md\n";
-  } catch (const std::exception& e) {
-    std::cerr << "scorers: " << e.what() << "\n";
-    return 1;
-  }
+  return run_experiment_program(argc, argv, "scorers", "The attention scorers compared on two tasks, with their cost per step.", "configs/scorers.json",
+                                qkv::load_scorer_comparison_options,
+                                [](const auto& options, std::ostream& log) { qkv::run_scorer_comparison(options, log); });
 }

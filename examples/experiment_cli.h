@@ -1,0 +1,39 @@
+// The command line the experiment programs share, parsed with CLI11:
+//   PROGRAM [CONFIG] [--out DIR]
+// Loads CONFIG with the experiment's loader, runs it, and turns every error into a message
+// on stderr and exit status 1; a bad command line exits with 2, as train does.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "core/parallel.h"
+
+template <class Load, class Run>
+int run_experiment_program(int argc, char** argv, const std::string& name, const std::string& description,
+                           const std::string& default_config, Load load, Run run) {
+  CLI::App app{description};
+  std::string config = default_config, out;
+  app.add_option("config", config, "experiment config (keys in docs/experiments.md)")->capture_default_str();
+  app.add_option("--out", out, "run folder (default: the config's out_dir)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::cerr << name << ": " << e.what() << "\nRun with --help for usage.\n";
+    return 2;
+  }
+  try {
+    auto options = load(config);
+    if (!out.empty()) options.out_dir = out;
+    std::cout << name << ": " << config << " -> " << options.out_dir << " (" << qkv::num_threads() << " threads)\n";
+    run(options, std::cout);
+    std::cout << "report: " << options.out_dir << "/report.md\n";
+  } catch (const std::exception& e) {
+    std::cerr << name << ": " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

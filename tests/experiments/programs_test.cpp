@@ -1,0 +1,61 @@
+// The experiment programs as a user runs them: exit codes and messages.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+struct Outcome {
+  int status = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Outcome run(const std::string& command) {
+  const fs::path log = fs::path(QKV_BINARY_DIR) / "test-scratch" / "program_output.txt";
+  fs::create_directories(log.parent_path());
+  const int raw = std::system((command + " > '" + log.string() + "' 2>&1").c_str());
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, text.str()};
+}
+}  // namespace
+
+TEST_CASE("experiment programs: --help, bad command lines and bad configs", "[experiments][programs]") {
+  for (const char* program : {QKV_VANISHING_BINARY, QKV_POSITION_BINARY, QKV_SCORERS_BINARY}) {
+    INFO(program);
+    Outcome help = run(std::string(program) + " --help");
+    CHECK(help.status == 0);
+    CHECK_THAT(help.output, Catch::Contains("--out"));
+    Outcome bad_option = run(std::string(program) + " --bogus");
+    CHECK(bad_option.status == 2);
+    CHECK_THAT(bad_option.output, Catch::Contains("--bogus"));
+    Outcome missing = run(std::string(program) + " /nonexistent/config.json");
+    CHECK(missing.status == 1);
+    CHECK_THAT(missing.output, Catch::Contains("/nonexistent/config.json: cannot open the file"));
+  }
+  const fs::path dir = fs::path(QKV_BINARY_DIR) / "test-scratch" / "programs";
+  fs::create_directories(dir);
+  std::ofstream(dir / "bad.json") << R"({"probe": {"seeds": "many"}})";
+  Outcome bad = run(std::string(QKV_VANISHING_BINARY) + " " + (dir / "bad.json").string());
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.output, Catch::Contains("bad.json: probe.seeds: expected an integer"));
+}
+
+TEST_CASE("the vanishing program runs a small config end to end", "[experiments][programs]") {
+  const fs::path dir = fs::path(QKV_BINARY_DIR) / "test-scratch" / "programs";
+  fs::remove_all(dir / "run");
+  fs::create_directories(dir);
+  std::ofstream(dir / "small.json")
+      << R"({"probe": {"d_k": [4, 256], "scorers": ["scaled_dot", "dot"], "seeds": 2}, "training": {"enabled": false}})";
+  Outcome ok = run(std::string(QKV_VANISHING_BINARY) + " " + (dir / "small.json").string() + " --out " +
+                   (dir / "run").string());
+  INFO(ok.output);
+  CHECK(ok.status == 0);
+  CHECK(fs::exists(dir / "run" / "probe.csv"));
+  CHECK(fs::exists(dir / "run" / "report.md"));
+  CHECK_THAT(ok.output, Catch::Contains("probe dot d_k=256"));
+}

@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 
 ScorerComparisonOptions default_scorer_comparison_options() {
   ScorerComparisonOptions o;
-  o.tasks = {{"recall", {{"pairs", 4}, {"vocab", 17}}, 2000}, {"sort", {{"seq_len", 17}, {"vocab", 16}}, 1000}};
+  o.tasks = {{"recall", {{"pairs", 4}, {"vocab", 17}}, 2000, /*causal=*/true},
+             {"sort", {{"seq_len", 17}, {"vocab", 16}}, 1000}};
   TrainingProbeOptions& t = o.base;
   t.model.d_model = 32;
   t.model.heads = 2;
@@ -49,6 +50,7 @@ ScorerComparisonOptions load_scorer_comparison_options(const std::string& path) 
     tasks[i].string("task", task.task, task_names());
     tasks[i].object("task_options", task.task_options);
     tasks[i].integer("steps", task.steps, 1, 10000000);
+    tasks[i].boolean("causal", task.causal);
     tasks[i].check_unknown_keys();
     for (size_t j = 0; j < i && !task.task.empty(); ++j)
       if (o.tasks[j].task == task.task) tasks[i].problem("task", "a task not listed before", "\"" + task.task + "\" again");
@@ -146,6 +148,7 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
         t.task = task.task;
         t.task_options = task.task_options;
         if (task.steps > 0) t.steps = task.steps;
+        t.model.causal = task.causal;
         t.model.scorer = comparison_scorer(scorer, options.relative_window);
         t.seed = options.base.seed + static_cast<uint64_t>(s);
         ScorerComparisonRow row{task.task, scorer, t.seed, run_training_probe(t)};
@@ -190,7 +193,7 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
   md << "\nTasks:\n\n";
   for (const auto& task : options.tasks)
     md << "- `" << task.task << "` " << task.task_options.dump() << ", " << (task.steps > 0 ? task.steps : b.steps)
-       << " steps\n";
+       << " steps" << (task.causal ? ", causal attention" : "") << "\n";
   md << "\nPer task and scorer, over the seeds (`steps_reaching_90` lists each seed's step):\n\n"
      << summary.markdown() << "\nEvery run:\n\n" << report_table(rows).markdown() << "\n"
      << "`step_reaching_90` is the first evaluated step with held-out accuracy >= 0.9. `ms_per_step_median` is the "

@@ -20,6 +20,7 @@ struct ScorerComparisonTask {
   std::string task;
   nlohmann::json task_options = nlohmann::json::object();
   int64_t steps = 0;  // 0: the shared training budget
+  bool causal = false;  // queries see only earlier keys (recall learns far better so: README, Ready configs)
 };
 
 struct ScorerComparisonOptions {

@@ -58,6 +58,7 @@ TEST_CASE("scorers config: the shipped config loads and matches the defaults") {
     CHECK(o.tasks[i].task == d.tasks[i].task);
     CHECK(o.tasks[i].task_options == d.tasks[i].task_options);
     CHECK(o.tasks[i].steps == d.tasks[i].steps);
+    CHECK(o.tasks[i].causal == d.tasks[i].causal);
   }
   CHECK(o.scorers == d.scorers);
   CHECK(o.seeds == d.seeds);

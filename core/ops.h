@@ -48,6 +48,14 @@ struct MatmulOptions {
   bool transpose_b = false;
 };
 Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions options = {});
+// x W + b over the last axis: x [.., in], weight [in, out], bias [out] or undefined. One
+// GEMM with the bias added in place; the same numbers as add(matmul(x, W), b).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+
+// ---- normalisation (core/ops/norm.cpp) ----
+// (x - mean) / sqrt(var + eps) * gain + bias over the last axis, population variance;
+// gain and bias [d]. One op with its own backward (the composition makes a dozen tensors).
+Tensor layer_norm(const Tensor& x, const Tensor& gain, const Tensor& bias, Scalar eps);
 
 // ---- shape (core/ops/shape.cpp) ----
 Tensor reshape(const Tensor& x, const Shape& shape);  // a view; one -1 is inferred
@@ -75,6 +83,14 @@ Tensor var(const Tensor& x, int64_t axis, bool keepdim = false, bool unbiased = 
 // masked) gives all-zero weights and passes zero gradient: documented, never NaN.
 Tensor softmax(const Tensor& x);
 Tensor log_softmax(const Tensor& x);  // an all -inf row gives -inf and zero gradient
+
+// ---- fused attention (core/ops/attention.cpp) ----
+// softmax(scale * q k^T) v over q [.., Nq, d_k], k [.., Nk, d_k], v [.., Nk, d_v] with the
+// same leading axes; causal hides key j from query i when j > i. Computed block by block
+// (FlashAttention), so the [Nq, Nk] weights are never stored; layers/attention_function.h
+// chooses it when nobody asks for the weights.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, Scalar scale,
+                                    bool causal = false);
 
 // ---- indexing and masking (core/ops/index.cpp) ----
 // Integer indices with a shape, for embedding lookups and class targets.

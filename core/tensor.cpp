@@ -10,6 +10,7 @@
 #include "core/autograd.h"
 #include "core/generator.h"
 #include "core/ops.h"
+#include "core/storage_pool.h"
 
 namespace qkv {
 
@@ -36,7 +37,7 @@ Tensor Tensor::empty(const Shape& shape) {
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->numel = shape_numel(shape);
-  impl->storage = std::shared_ptr<Scalar[]>(new Scalar[std::max<int64_t>(impl->numel, 1)]);
+  impl->storage = allocate_storage(impl->numel);
   return Tensor(std::move(impl));
 }
 

@@ -1,6 +1,5 @@
 #include "layers/attention.h"
 
-#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -31,20 +30,6 @@ void require_input(const Tensor& x, int64_t width, const char* what) {
 
 }  // namespace
 
-Tensor attention_mask(int64_t query_length, int64_t key_length, bool causal, const Tensor& key_padding) {
-  Tensor mask;
-  if (causal) {
-    mask = Tensor::zeros({query_length, key_length});
-    for (int64_t i = 0; i < query_length; ++i)
-      for (int64_t j = i + 1; j < key_length; ++j) mask.data()[i * key_length + j] = 1;
-  }
-  if (key_padding.defined()) {
-    const Tensor padding = reshape(key_padding.detach(), {key_padding.size(0), 1, 1, key_length});
-    mask = mask.defined() ? add(mask, padding) : padding;
-  }
-  return mask;
-}
-
 MultiHeadAttention::MultiHeadAttention(const AttentionOptions& options, Generator& gen) : options_(options) {
   if (options_.d_model <= 0 || options_.heads <= 0)
     throw std::invalid_argument("MultiHeadAttention: d_model and heads must be positive, got d_model=" +
@@ -73,12 +58,12 @@ MultiHeadAttention::MultiHeadAttention(const AttentionOptions& options, Generato
   dropout_ = register_module("dropout", std::make_shared<Dropout>(options_.dropout, gen));
 }
 
-AttentionResult MultiHeadAttention::forward(const Tensor& x, const Tensor& key_padding) {
-  return forward_cross(x, x, key_padding);
+AttentionResult MultiHeadAttention::forward(const Tensor& x, const Tensor& key_padding, bool need_weights) {
+  return forward_cross(x, x, key_padding, need_weights);
 }
 
 AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, const Tensor& keys_values_input,
-                                                  const Tensor& key_padding) {
+                                                  const Tensor& key_padding, bool need_weights) {
   require_input(queries_input, options_.d_model, "the query input");
   require_input(keys_values_input, options_.d_kv_input, "the key/value input");
   const int64_t batch = queries_input.size(0), nq = queries_input.size(1), nk = keys_values_input.size(1);
@@ -95,14 +80,11 @@ AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, c
   const Tensor k = split_heads(k_->forward(keys_values_input), h);
   const Tensor v = split_heads(v_->forward(keys_values_input), h);
 
-  Tensor scores = scorer_->scores(q, k);  // [B, H, Nq, Nk]
-  const Tensor mask = attention_mask(nq, nk, options_.causal, key_padding);
-  // -inf, not a large negative number: a masked key gets exactly zero weight, and a row
-  // with every key masked gives zero weights (softmax's documented behaviour), not NaN.
-  if (mask.defined()) scores = masked_fill(scores, mask, -std::numeric_limits<Scalar>::infinity());
-  const Tensor weights = softmax(scores);
-  const Tensor heads = matmul(dropout_->forward(weights), v);  // [B, H, Nq, d_head]
-  return {out_->forward(merge_heads(heads)), weights};
+  AttentionResult r = attention(q, k, v, *scorer_,
+                                {.mask = attention_mask(nq, nk, false, key_padding), .causal = options_.causal,
+                                 .dropout = dropout_.get(), .need_weights = need_weights});
+  r.output = out_->forward(merge_heads(r.output));  // heads [B, H, Nq, d_head] -> [B, Nq, d_model]
+  return r;
 }
 
 }  // namespace qkv

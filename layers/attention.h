@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "core/generator.h"
+#include "layers/attention_function.h"
 #include "layers/dropout.h"
 #include "layers/linear.h"
 #include "layers/scorer_registry.h"
@@ -26,20 +27,18 @@ struct AttentionOptions {
   bool bias = true;     // biases of the four projections
 };
 
-struct AttentionResult {
-  Tensor output;   // [B, Nq, d_model]
-  Tensor weights;  // [B, H, Nq, Nk], before attention dropout; rows sum to 1 (0 if fully masked)
-};
-
 class MultiHeadAttention : public Module {
  public:
   // W_Q, W_K, W_V, W_O: Xavier-uniform weights, zero biases; the scorer's own defaults.
   MultiHeadAttention(const AttentionOptions& options, Generator& gen);
 
   // key_padding: [B, Nk] of 0/1, 1 where the key is padding (it gets exactly zero weight).
-  AttentionResult forward(const Tensor& x, const Tensor& key_padding = {});
+  // The result's output is [B, Nq, d_model]; its weights and scores are [B, H, Nq, Nk],
+  // and are computed only when need_weights (without them, scaled dot-product attention
+  // runs fused and never stores them).
+  AttentionResult forward(const Tensor& x, const Tensor& key_padding = {}, bool need_weights = true);
   AttentionResult forward_cross(const Tensor& queries_input, const Tensor& keys_values_input,
-                                const Tensor& key_padding = {});
+                                const Tensor& key_padding = {}, bool need_weights = true);
 
   const AttentionOptions& options() const { return options_; }
   Scorer& scorer() { return *scorer_; }
@@ -50,10 +49,5 @@ class MultiHeadAttention : public Module {
   std::shared_ptr<Scorer> scorer_;
   std::shared_ptr<Dropout> dropout_;
 };
-
-// The mask of keys each query may not see, nonzero where hidden, broadcastable to scores
-// [B, H, Nq, Nk]: causal [Nq, Nk] (j > i), key padding [B, 1, 1, Nk], or their union;
-// undefined when nothing is masked.
-Tensor attention_mask(int64_t query_length, int64_t key_length, bool causal, const Tensor& key_padding);
 
 }  // namespace qkv

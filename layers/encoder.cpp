@@ -18,10 +18,11 @@ EncoderBlock::EncoderBlock(const EncoderBlockOptions& options, Generator& gen) {
   dropout_ = register_module("dropout", std::make_shared<Dropout>(options.dropout, gen));
 }
 
-AttentionResult EncoderBlock::forward(const Tensor& x, const Tensor& key_padding) {
-  AttentionResult attended = attention_->forward(norm1_->forward(x), key_padding);
+AttentionResult EncoderBlock::forward(const Tensor& x, const Tensor& key_padding, bool need_weights) {
+  AttentionResult attended = attention_->forward(norm1_->forward(x), key_padding, need_weights);
   const Tensor h = add(x, dropout_->forward(attended.output));
-  return {add(h, dropout_->forward(feed_forward_->forward(norm2_->forward(h)))), attended.weights};
+  attended.output = add(h, dropout_->forward(feed_forward_->forward(norm2_->forward(h))));
+  return attended;
 }
 
 }  // namespace qkv

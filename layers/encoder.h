@@ -24,8 +24,9 @@ struct EncoderBlockOptions {
 class EncoderBlock : public Module {
  public:
   EncoderBlock(const EncoderBlockOptions& options, Generator& gen);
-  // x [B, N, d_model] -> {output [B, N, d_model], attention weights [B, H, N, N]}.
-  AttentionResult forward(const Tensor& x, const Tensor& key_padding = {});
+  // x [B, N, d_model] -> {output [B, N, d_model], attention weights and scores [B, H, N, N]
+  // when need_weights}.
+  AttentionResult forward(const Tensor& x, const Tensor& key_padding = {}, bool need_weights = true);
   MultiHeadAttention& attention() { return *attention_; }
 
  private:

@@ -18,9 +18,7 @@ Tensor LayerNorm::forward(const Tensor& x) {
   if (x.dim() < 1 || x.size(-1) != options_.dim)
     throw std::invalid_argument("LayerNorm(dim=" + std::to_string(options_.dim) + "): input shape " +
                                 shape_str(x.shape()) + " must end in " + std::to_string(options_.dim));
-  const Tensor centred = sub(x, mean(x, -1, /*keepdim=*/true));
-  const Tensor stddev = sqrt(add(var(x, -1, /*keepdim=*/true), options_.eps));
-  return add(mul(div(centred, stddev), gain_), bias_);
+  return layer_norm(x, gain_, bias_, options_.eps);
 }
 
 }  // namespace qkv

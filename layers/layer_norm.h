@@ -1,6 +1,6 @@
 // LayerNorm over the last axis: y = (x - mean) / sqrt(var + eps) * gain + bias, with the
-// population variance (divide by n), as Ba et al. 2016 and PyTorch. Composed from the ops
-// mean, var, sub, div, sqrt, so its backward is theirs (each gradchecked in core).
+// population variance (divide by n), as Ba et al. 2016 and PyTorch; the op layer_norm of
+// core/ops.h, fused forward and backward.
 #pragma once
 
 #include "layers/module.h"

@@ -20,12 +20,7 @@ Tensor Linear::forward(const Tensor& x) {
     throw std::invalid_argument("Linear(in=" + std::to_string(options_.in_features) + ", out=" +
                                 std::to_string(options_.out_features) + "): input shape " + shape_str(x.shape()) +
                                 " must end in " + std::to_string(options_.in_features));
-  // All leading axes become rows of one GEMM: [rows, in] x [in, out].
-  Tensor y = matmul(reshape(x, {-1, options_.in_features}), weight_);
-  if (bias_.defined()) y = add(y, bias_);
-  Shape out_shape = x.shape();
-  out_shape.back() = options_.out_features;
-  return reshape(y, out_shape);
+  return linear(x, weight_, bias_);
 }
 
 }  // namespace qkv

@@ -55,7 +55,7 @@ SequenceModelOutput SequenceModel::run(const Tensor& embedded, const Tensor& key
   SequenceModelOutput out;
   Tensor x = positional_->forward(embedded);
   for (auto& block : *blocks_) {
-    AttentionResult r = block->forward(x, key_padding);
+    AttentionResult r = block->forward(x, key_padding, options_.keep_attention_weights);
     x = r.output;
     if (options_.keep_attention_weights) out.attention_weights.push_back(r.weights);
   }

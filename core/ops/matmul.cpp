@@ -99,3 +99,46 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
 }
 
 }  // namespace qkv
+
+namespace qkv {
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (x.dim() < 1 || weight.dim() != 2 || x.size(-1) != weight.size(0) ||
+      (bias.defined() && bias.shape() != Shape{weight.size(1)}))
+    throw std::invalid_argument("linear: input " + shape_str(x.shape()) + ", weight " + shape_str(weight.shape()) +
+                                " and bias " + (bias.defined() ? shape_str(bias.shape()) : "none") +
+                                " do not fit: need input [.., in], weight [in, out], bias [out]");
+  const int64_t in = weight.size(0), out = weight.size(1);
+  const int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
+  Shape out_shape = x.shape();
+  out_shape.back() = out;
+  Tensor y = Tensor::empty(out_shape);
+  // Every leading axis of x is a row of one GEMM: [rows, in] x [in, out].
+  MatrixMap Y(y.data(), rows, out);
+  Y.noalias() = ConstMatrixMap(x.data(), rows, in) * ConstMatrixMap(weight.data(), in, out);
+  if (bias.defined()) Y.rowwise() += ConstMatrixMap(bias.data(), 1, out).row(0);
+
+  const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
+  return record_op("linear", y, {x, weight, bias},
+                   [x = need_w ? kernels::saved(x) : Tensor(), w = need_x ? kernels::saved(weight) : Tensor(),
+                    x_shape = x.shape(), rows, in, out, need_x, need_w, need_b](const Tensor& g) {
+                     const ConstMatrixMap G(g.data(), rows, out);
+                     Tensor gx, gw, gb;
+                     if (need_x) {  // dx = G W^T
+                       gx = Tensor::empty(x_shape);
+                       MatrixMap(gx.data(), rows, in).noalias() = G * ConstMatrixMap(w.data(), in, out).transpose();
+                     }
+                     if (need_w) {  // dW = x^T G
+                       gw = Tensor::empty({in, out});
+                       MatrixMap(gw.data(), in, out).noalias() = ConstMatrixMap(x.data(), rows, in).transpose() * G;
+                     }
+                     if (need_b) {  // db = the column sums of G, read row by row (rows are contiguous)
+                       gb = Tensor::zeros({out});
+                       kernels::ArrayMap sum(gb.data(), out);
+                       for (int64_t r = 0; r < rows; ++r) sum += kernels::ConstArrayMap(g.data() + r * out, out);
+                     }
+                     return std::vector<Tensor>{gx, gw, gb};
+                   });
+}
+
+}  // namespace qkv

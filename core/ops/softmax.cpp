@@ -20,6 +20,14 @@ Rows rows_of(const Tensor& x, const char* op) {
   return {len ? x.numel() / len : 0, len};
 }
 
+// y = 0 wherever x is -inf.
+template <class In, class Out>
+void zero_where_masked(const In& x, Out& y) {
+  if ((x == kNegInf).any())
+    for (int64_t i = 0; i < x.size(); ++i)
+      if (x[i] == kNegInf) y[i] = 0;
+}
+
 // Row r of t as an Eigen array segment.
 auto row(const Tensor& t, int64_t r, int64_t len) { return kernels::ConstArrayMap(t.data() + r * len, len); }
 auto row(Tensor& t, int64_t r, int64_t len) { return kernels::ArrayMap(t.data() + r * len, len); }
@@ -38,8 +46,10 @@ Tensor softmax(const Tensor& x) {
         continue;
       }
       // Eigen's vectorised exp maps -inf to a tiny positive number (it clamps its input),
-      // so masked entries are set to exactly 0 here.
-      y = (in == kNegInf).select(Scalar(0), (in - m).exp());
+      // so masked entries are set to exactly 0 afterwards. (Not with select(), which Eigen
+      // 3.4 does not vectorise: exp would run one element at a time.)
+      y = (in - m).exp();
+      zero_where_masked(in, y);
       y /= y.sum();
     }
   });

@@ -1,0 +1,184 @@
+// qkv's speed benchmark. One workload per run, so that peak memory is the workload's own:
+//   peak        float32 FMA throughput of this machine (the ceiling for everything else)
+//   matmul      GFLOP/s of matmul at square and model-shaped sizes
+//   attention   softmax(q k^T / sqrt(d)) v forward plus backward, q, k, v [8, 8, 256, 64]
+//   CONFIG      a full training step (zero grad, forward, backward, Adam) of the benchmark
+//               model described by a JSON file in configs/bench/
+// Each prints one JSON line per measurement. bench/compare.py runs this beside PyTorch's
+// twin (bench/torch_bench.py) and prints the side-by-side table.
+#include <qkv.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "bench/fma_peak.h"
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+struct Timing {
+  double median_ms = 0, min_ms = 0;
+};
+
+// Runs `step` `warmup` times untimed, then `repeats` times timed.
+Timing time_it(int64_t warmup, int64_t repeats, const std::function<void()>& step) {
+  for (int64_t i = 0; i < warmup; ++i) step();
+  std::vector<double> ms;
+  for (int64_t i = 0; i < repeats; ++i) {
+    const auto start = Clock::now();
+    step();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], ms.front()};
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+void print(const nlohmann::json& line) { std::printf("%s\n", line.dump().c_str()); }
+
+// ---- the benchmark model ----
+
+struct ModelSize {
+  int64_t vocab, seq_len, d_model, heads, layers, batch;
+  double lr;
+  uint64_t seed;
+};
+
+ModelSize read_size(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot open the benchmark config");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(path + ": not valid JSON (" + e.what() + ")");
+  }
+  // Every value is a positive number but the seed, which may be 0.
+  auto get = [&](const char* section, const char* key) -> const nlohmann::json& {
+    const std::string where = path + ": /" + section + "/" + key;
+    if (!j.contains(section) || !j[section].contains(key)) throw std::runtime_error(where + ": missing");
+    const nlohmann::json& v = j[section][key];
+    const bool seed = std::string(key) == "seed";
+    if (!v.is_number() || v.get<double>() < 0 || (!seed && v.get<double>() == 0))
+      throw std::runtime_error(where + ": expected a " + (seed ? "non-negative" : "positive") + " number, found " + v.dump());
+    return v;
+  };
+  return {get("model", "vocab").get<int64_t>(), get("model", "seq_len").get<int64_t>(),
+          get("model", "d_model").get<int64_t>(), get("model", "heads").get<int64_t>(),
+          get("model", "layers").get<int64_t>(),  get("train", "batch").get<int64_t>(),
+          get("train", "lr").get<double>(),       get("train", "seed").get<uint64_t>()};
+}
+
+// Matmul FLOPs of one training step: forward per token and block 24 d^2 (Q, K, V, O: 4 of
+// 2 d^2; FFN d -> 4d -> d: 16 d^2) plus 4 N d (q k^T and weights v), and 2 d V for the head;
+// the backward costs twice the forward (a gradient for each of the two operands).
+double step_flops(const ModelSize& s) {
+  const double d = static_cast<double>(s.d_model), n = static_cast<double>(s.seq_len);
+  const double per_token = static_cast<double>(s.layers) * (24 * d * d + 4 * n * d) + 2 * d * static_cast<double>(s.vocab);
+  return 3 * per_token * static_cast<double>(s.batch * s.seq_len);
+}
+
+void bench_training_step(const std::string& config, int64_t warmup, int64_t repeats) {
+  const ModelSize s = read_size(config);
+  qkv::Generator gen(s.seed);
+  qkv::SequenceModel model({.vocab_size = s.vocab, .num_classes = s.vocab, .max_len = s.seq_len, .d_model = s.d_model,
+                            .heads = s.heads, .layers = s.layers, .d_ff = 4 * s.d_model, .positional = "sinusoidal",
+                            .scorer = {.kind = "scaled_dot"}},
+                           gen);
+  qkv::Adam optimizer(model.named_parameters(), qkv::AdamOptions{.lr = s.lr});
+  const int64_t tokens = s.batch * s.seq_len;
+  auto random_ids = [&] {
+    qkv::Indices ids{.values = std::vector<int64_t>(tokens), .shape = {s.batch, s.seq_len}};
+    for (int64_t& id : ids.values) id = static_cast<int64_t>(gen.uniform() * static_cast<double>(s.vocab)) % s.vocab;
+    return ids;
+  };
+  const Timing t = time_it(warmup, repeats, [&] {
+    const qkv::Indices input = random_ids(), targets = random_ids();
+    optimizer.zero_grad();
+    qkv::Tensor loss = qkv::cross_entropy(model.forward(input).logits, targets);
+    loss.backward();
+    optimizer.step();
+  });
+  print({{"workload", config}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+         {"tokens_per_s", static_cast<double>(tokens) / (t.median_ms / 1e3)}, {"flops", step_flops(s)},
+         {"parameters", model.parameter_count()}, {"peak_rss_mb", peak_rss_mb()}});
+}
+
+// ---- attention ----
+
+void bench_attention(int64_t warmup, int64_t repeats) {
+  const qkv::Shape shape{8, 8, 256, 64};
+  qkv::Generator gen(0);
+  qkv::Tensor q = qkv::Tensor::randn(shape, gen).requires_grad_();
+  qkv::Tensor k = qkv::Tensor::randn(shape, gen).requires_grad_();
+  qkv::Tensor v = qkv::Tensor::randn(shape, gen).requires_grad_();
+  const qkv::Tensor g = qkv::Tensor::randn(shape, gen);
+  qkv::ScaledDotScorer scorer;  // 1 / sqrt(64) = 1 / 8
+  const Timing t = time_it(warmup, repeats, [&] {
+    for (qkv::Tensor* x : {&q, &k, &v}) x->zero_grad();
+    const qkv::AttentionResult out = qkv::attention(q, k, v, scorer);
+    qkv::sum(qkv::mul(out.output, g)).backward();
+  });
+  // q k^T and weights v: 2 N^2 d each forward; backward twice that.
+  const double flops = 3.0 * 2 * (2.0 * 256 * 256 * 64) * 64;
+  print({{"workload", "attention"}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms},
+         {"min_ms", t.min_ms}, {"flops", flops}, {"peak_rss_mb", peak_rss_mb()}});
+}
+
+// ---- matmul ----
+
+void bench_matmul(int64_t repeats) {
+  const std::vector<std::array<int64_t, 3>> sizes{{256, 256, 256},   {512, 512, 512},  {1024, 1024, 1024},
+                                                  {2048, 2048, 2048}, {2048, 256, 256}, {2048, 256, 1024},
+                                                  {2048, 1024, 256}};
+  qkv::Generator gen(0);
+  qkv::NoGradGuard no_grad;
+  for (const auto& [m, k, n] : sizes) {
+    const qkv::Tensor a = qkv::Tensor::randn({m, k}, gen), b = qkv::Tensor::randn({k, n}, gen);
+    const double flops = 2.0 * static_cast<double>(m * k * n);
+    const int64_t reps = std::max<int64_t>(5, static_cast<int64_t>(repeats * 2e9 / flops / 10));
+    const Timing t = time_it(2, reps, [&] { qkv::matmul(a, b); });
+    print({{"workload", "matmul"}, {"m", m}, {"k", k}, {"n", n}, {"threads", qkv::num_threads()},
+           {"median_ms", t.median_ms}, {"gflops", flops / (t.median_ms * 1e6)}});
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string workload;
+  int64_t warmup = 5, repeats = 30, threads = 0;
+  CLI::App app{"qkv's speed benchmark: one workload per run, one JSON line per measurement."};
+  app.add_option("workload", workload, "peak, matmul, attention, or a config of configs/bench/")->required();
+  app.add_option("--warmup", warmup, "untimed runs first")->capture_default_str();
+  app.add_option("--repeats", repeats, "timed runs (their median is reported)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "OpenMP threads (0: OpenMP's default)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (threads > 0) qkv::set_num_threads(static_cast<int>(threads));
+    if (workload == "peak") {
+      print({{"workload", "peak"}, {"threads", qkv::num_threads()}, {"gflops", qkv_bench::fma_peak_gflops(qkv::num_threads())},
+             {"vector", qkv_bench::fma_vector_name()}});
+    } else if (workload == "matmul") {
+      bench_matmul(repeats);
+    } else if (workload == "attention") {
+      bench_attention(warmup, repeats);
+    } else {
+      bench_training_step(workload, warmup, repeats);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qkv_bench: %s\n", e.what());
+    return 1;
+  }
+}

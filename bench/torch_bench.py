@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+"""PyTorch eager twin of bench/bench.cpp: the same workloads, the same JSON lines.
+
+    /usr/bin/python3 bench/torch_bench.py WORKLOAD [--threads N] [--warmup N] [--repeats N]
+
+WORKLOAD is matmul, attention, or a config of configs/bench/ (the benchmark model: token
+embedding plus sinusoidal positions, pre-LayerNorm blocks x += MHA(LN(x)); x += FFN(LN(x))
+with biased Q, K, V, O projections, scaled dot-product attention, no mask, FFN d -> 4d ->
+d with ReLU; final LayerNorm; per-token linear head; mean cross-entropy against random
+targets; Adam 1e-3). Each line also names the BLAS library the process loaded: a ratio
+against the reference BLAS is no baseline, and bench/compare.py refuses it.
+"""
+import argparse
+import json
+import math
+import resource
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def loaded_blas():
+    """The BLAS shared objects mapped into this process (after torch has used BLAS)."""
+    names = set()
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1]
+            if "blas" in path.lower() or "lapack" in path.lower() or "mkl" in path.lower():
+                names.add(path)
+    return sorted(names)
+
+
+def time_it(warmup, repeats, step):
+    for _ in range(warmup):
+        step()
+    ms = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        ms.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(ms), min(ms)
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.q, self.k, self.v, self.out = (nn.Linear(d, d) for _ in range(4))
+        self.ff1, self.ff2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        b, n, d = x.shape
+        h = self.norm1(x)
+        split = lambda t: t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+        q, k, v = split(self.q(h)), split(self.k(h)), split(self.v(h))
+        w = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d // self.heads), dim=-1)
+        x = x + self.out((w @ v).transpose(1, 2).reshape(b, n, d))
+        return x + self.ff2(F.relu(self.ff1(self.norm2(x))))
+
+
+class Model(nn.Module):
+    def __init__(self, vocab, seq_len, d, heads, layers):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        pos = torch.arange(seq_len).unsqueeze(1)
+        div = torch.exp(torch.arange(0, d, 2) * (-math.log(10000.0) / d))
+        pe = torch.zeros(seq_len, d)
+        pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
+        self.register_buffer("pe", pe)
+        self.blocks = nn.ModuleList([Block(d, heads) for _ in range(layers)])
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab)
+
+    def forward(self, tokens):
+        x = self.embed(tokens) + self.pe
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x))
+
+
+def training_step(config, warmup, repeats):
+    with open(config) as f:
+        c = json.load(f)
+    m, t = c["model"], c["train"]
+    torch.manual_seed(t["seed"])
+    model = Model(m["vocab"], m["seq_len"], m["d_model"], m["heads"], m["layers"])
+    opt = torch.optim.Adam(model.parameters(), lr=t["lr"])
+    shape = (t["batch"], m["seq_len"])
+
+    def step():
+        tokens, targets = torch.randint(0, m["vocab"], shape), torch.randint(0, m["vocab"], shape)
+        opt.zero_grad()
+        loss = F.cross_entropy(model(tokens).reshape(-1, m["vocab"]), targets.reshape(-1))
+        loss.backward()
+        opt.step()
+
+    median, best = time_it(warmup, repeats, step)
+    tokens = t["batch"] * m["seq_len"]
+    return [{"workload": config, "median_ms": median, "min_ms": best, "tokens_per_s": tokens / (median / 1e3),
+             "parameters": sum(p.numel() for p in model.parameters()), "peak_rss_mb": peak_rss_mb()}]
+
+
+def attention(warmup, repeats):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(8, 8, 256, 64, requires_grad=True) for _ in range(3))
+    g = torch.randn(8, 8, 256, 64)
+
+    def step():
+        for x in (q, k, v):
+            x.grad = None
+        out = torch.softmax(q @ k.transpose(-1, -2) / 8, dim=-1) @ v
+        (out * g).sum().backward()
+
+    median, best = time_it(warmup, repeats, step)
+    return [{"workload": "attention", "median_ms": median, "min_ms": best, "peak_rss_mb": peak_rss_mb()}]
+
+
+def matmul(repeats):
+    sizes = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (2048, 256, 256),
+             (2048, 256, 1024), (2048, 1024, 256)]
+    torch.manual_seed(0)
+    lines = []
+    with torch.no_grad():
+        for m, k, n in sizes:
+            a, b = torch.randn(m, k), torch.randn(k, n)
+            flops = 2.0 * m * k * n
+            reps = max(5, int(repeats * 2e9 / flops / 10))
+            median, _ = time_it(2, reps, lambda: a @ b)
+            lines.append({"workload": "matmul", "m": m, "k": k, "n": n, "median_ms": median,
+                          "gflops": flops / (median * 1e6)})
+    return lines
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("workload")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=30)
+    args = p.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.workload == "matmul":
+        lines = matmul(args.repeats)
+    elif args.workload == "attention":
+        lines = attention(args.warmup, args.repeats)
+    else:
+        lines = training_step(args.workload, args.warmup, args.repeats)
+    blas = loaded_blas()
+    for line in lines:
+        line.update({"threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas})
+        print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()

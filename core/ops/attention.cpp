@@ -21,8 +21,8 @@ using Vector = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 using ConstMatrixMap = kernels::ConstMatrixMap;
 using MatrixMap = kernels::MatrixMap;
 
-constexpr int64_t kQueryBlock = 64;
-constexpr int64_t kKeyBlock = 128;
+constexpr int64_t kQueryBlock = 128;
+constexpr int64_t kKeyBlock = 512;
 constexpr Scalar kNegInf = -std::numeric_limits<Scalar>::infinity();
 
 struct Dims {

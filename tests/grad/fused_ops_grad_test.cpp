@@ -1,0 +1,150 @@
+// The fused ops (scaled_dot_product_attention, layer_norm, linear): a finite-difference
+// gradcheck in double, the same values and gradients as the composition of simple ops
+// they replace, and a value by hand.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "qkv.h"
+
+using namespace qkv;
+
+namespace {
+Generator& gen() {
+  static Generator g(77);
+  return g;
+}
+Tensor randn(const Shape& s) { return Tensor::randn(s, gen()); }
+
+void check_gradients(const TensorFunction& f, const std::vector<Tensor>& inputs) {
+  GradcheckResult r = gradcheck(f, inputs);
+  INFO(r.report());
+  CHECK(r.passed);
+}
+
+// Value and every input's gradient of f against g, for the same inputs and output seed.
+void check_same(const TensorFunction& f, const TensorFunction& g, const std::vector<Tensor>& inputs, double tol) {
+  std::vector<Tensor> a, b;
+  for (const Tensor& x : inputs) {
+    a.push_back(x.clone().requires_grad_());
+    b.push_back(x.clone().requires_grad_());
+  }
+  const Tensor fa = f(a), fb = g(b);
+  const TensorDiff value = compare(fa, fb, tol, tol);
+  INFO("value: " << value.report);
+  CHECK(value.within_tolerance);
+  const Tensor seed = randn(fa.shape());
+  fa.backward(seed);
+  fb.backward(seed);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorDiff d = compare(a[i].grad(), b[i].grad(), tol, tol);
+    INFO("gradient of input " << i << ": " << d.report);
+    CHECK(d.within_tolerance);
+  }
+}
+
+// softmax(scale q k^T, causal) v from the simple ops, storing the weights.
+Tensor composed_attention(const Tensor& q, const Tensor& k, const Tensor& v, Scalar scale, bool causal) {
+  Tensor s = mul(matmul(q, k, {.transpose_b = true}), scale);
+  if (causal) s = masked_fill(s, attention_mask(q.size(-2), k.size(-2), true, {}), -INFINITY);
+  return matmul(softmax(s), v);
+}
+}  // namespace
+
+TEST_CASE("fused attention: gradcheck, causal or not, d_v != d_k, Nq != Nk", "[grad][attention]") {
+  for (bool causal : {false, true}) {
+    INFO("causal " << causal);
+    check_gradients([causal](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], 0.7, causal); },
+                    {randn({2, 3, 5, 4}), randn({2, 3, 7, 4}), randn({2, 3, 7, 3})});
+  }
+}
+
+TEST_CASE("fused attention: several query and key blocks (online softmax) match the composition", "[grad][attention]") {
+  // 150 queries and 300 keys cross the kernel's block boundaries (64 queries, 128 keys), so
+  // the running max and sum are rescaled between key blocks.
+  for (bool causal : {false, true}) {
+    INFO("causal " << causal);
+    const Scalar scale = 1.3;  // large scores, so the row max moves between blocks
+    check_same([&](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], scale, causal); },
+               [&](const std::vector<Tensor>& x) { return composed_attention(x[0], x[1], x[2], scale, causal); },
+               {randn({2, 150, 8}), randn({2, 300, 8}), randn({2, 300, 5})}, 1e-10);
+  }
+}
+
+TEST_CASE("fused attention: a value by hand", "[attention]") {
+  // One query [1, 0] against keys [1, 0] and [0, 1], scale 1: weights softmax(1, 0) =
+  // (e/(e+1), 1/(e+1)); values 2 and 4 give 2 e/(e+1) + 4/(e+1).
+  const Tensor out = scaled_dot_product_attention(Tensor::from({1, 0}, {1, 2}), Tensor::from({1, 0, 0, 1}, {2, 2}),
+                                                  Tensor::from({2, 4}, {2, 1}), 1.0);
+  const double e = std::exp(1.0);
+  CHECK(out.item() == Approx((2 * e + 4) / (e + 1)).epsilon(1e-12));
+  // Causal: query 0 sees key 0 only.
+  const Tensor causal = scaled_dot_product_attention(Tensor::from({1, 0, 0, 1}, {2, 2}), Tensor::from({1, 0, 0, 1}, {2, 2}),
+                                                     Tensor::from({2, 4}, {2, 1}), 1.0, true);
+  CHECK(causal.at({0, 0}) == Approx(2).epsilon(1e-12));
+  CHECK(causal.at({1, 0}) == Approx((2 + 4 * e) / (e + 1)).epsilon(1e-12));
+}
+
+TEST_CASE("fused attention: no keys gives zero output, as softmax's all-masked row", "[attention]") {
+  const Tensor out = scaled_dot_product_attention(randn({3, 2}), Tensor::zeros({0, 2}), Tensor::zeros({0, 4}), 1.0);
+  CHECK(out.shape() == Shape{3, 4});
+  for (Scalar x : out.to_vector()) CHECK(x == 0);
+}
+
+TEST_CASE("fused attention: shape errors name the op and every shape", "[attention]") {
+  CHECK_THROWS_WITH(scaled_dot_product_attention(randn({2, 3, 4}), randn({2, 5, 3}), randn({2, 5, 4}), 1.0),
+                    Catch::Contains("scaled_dot_product_attention") && Catch::Contains("[2, 3, 4]") &&
+                        Catch::Contains("[2, 5, 3]") && Catch::Contains("same width"));
+  CHECK_THROWS_WITH(scaled_dot_product_attention(randn({2, 3, 4}), randn({3, 5, 4}), randn({3, 5, 4}), 1.0),
+                    Catch::Contains("same leading axes"));
+}
+
+TEST_CASE("attention(): the fused path and the path that keeps the weights agree", "[grad][attention]") {
+  ScaledDotScorer scorer;
+  for (bool causal : {false, true}) {
+    INFO("causal " << causal);
+    check_same(
+        [&](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2], scorer, {.causal = causal}).output; },
+        [&](const std::vector<Tensor>& x) {
+          const AttentionResult r = attention(x[0], x[1], x[2], scorer, {.causal = causal, .need_weights = true});
+          REQUIRE(r.weights.defined());
+          REQUIRE(r.scores.shape() == Shape{2, 4, 6, 9});
+          return r.output;
+        },
+        {randn({2, 4, 6, 8}), randn({2, 4, 9, 8}), randn({2, 4, 9, 3})}, 1e-10);
+  }
+}
+
+TEST_CASE("layer_norm: gradcheck and the composition of mean, var, sqrt", "[grad][layer_norm]") {
+  check_gradients([](const std::vector<Tensor>& x) { return layer_norm(x[0], x[1], x[2], 1e-5); },
+                  {randn({3, 4, 6}), randn({6}), randn({6})});
+  check_same([](const std::vector<Tensor>& x) { return layer_norm(x[0], x[1], x[2], 1e-5); },
+             [](const std::vector<Tensor>& x) {
+               const Tensor centred = sub(x[0], mean(x[0], -1, true));
+               return add(mul(div(centred, sqrt(add(var(x[0], -1, true), 1e-5))), x[1]), x[2]);
+             },
+             {randn({5, 7}), randn({7}), randn({7})}, 1e-10);
+}
+
+TEST_CASE("layer_norm: a value by hand and shape errors", "[layer_norm]") {
+  // Row [1, 3]: mean 2, population variance 1, so (x - 2) / sqrt(1 + eps) = [-1, 1] (eps 0
+  // to round-off); gain [2, 3] and bias [0, 1] give [-2, 4].
+  const Tensor y = layer_norm(Tensor::from({1, 3}, {1, 2}), Tensor::from({2, 3}), Tensor::from({0, 1}), 1e-12);
+  CHECK(y.at({0, 0}) == Approx(-2).epsilon(1e-9));
+  CHECK(y.at({0, 1}) == Approx(4).epsilon(1e-9));
+  CHECK_THROWS_WITH(layer_norm(randn({2, 3}), randn({4}), randn({4}), 1e-5),
+                    Catch::Contains("layer_norm") && Catch::Contains("[4]") && Catch::Contains("[2, 3]"));
+}
+
+TEST_CASE("linear: gradcheck, with and without bias, against matmul plus add", "[grad][linear]") {
+  check_gradients([](const std::vector<Tensor>& x) { return linear(x[0], x[1], x[2]); },
+                  {randn({2, 3, 4}), randn({4, 5}), randn({5})});
+  check_gradients([](const std::vector<Tensor>& x) { return linear(x[0], x[1], Tensor()); }, {randn({3, 4}), randn({4, 2})});
+  check_same([](const std::vector<Tensor>& x) { return linear(x[0], x[1], x[2]); },
+             [](const std::vector<Tensor>& x) { return add(matmul(x[0], x[1]), x[2]); },
+             {randn({6, 4}), randn({4, 3}), randn({3})}, 1e-12);
+  // By hand: [1, 2] [[1, 0], [0, 1]] + [10, 20] = [11, 22].
+  const Tensor y = linear(Tensor::from({1, 2}, {1, 2}), Tensor::from({1, 0, 0, 1}, {2, 2}), Tensor::from({10, 20}));
+  CHECK(y.to_vector() == std::vector<Scalar>{11, 22});
+  CHECK_THROWS_WITH(linear(randn({2, 3}), randn({4, 5}), Tensor()),
+                    Catch::Contains("linear") && Catch::Contains("[2, 3]") && Catch::Contains("[4, 5]"));
+}

@@ -18,14 +18,16 @@ LearnedTemperatureScorer::LearnedTemperatureScorer(const LearnedTemperatureScore
   if (!(tau > 0))
     throw std::invalid_argument("LearnedTemperatureScorer: the initial temperature must be positive, got " +
                                 options_.initial.str());
-  log_temperature_ = register_parameter("log_temperature", Tensor::full({options_.heads, 1, 1}, std::log(tau)));
+  // [H], not [H, 1, 1]: a vector is not re-drawn as a weight matrix by train/ nor decayed.
+  log_temperature_ = register_parameter("log_temperature", Tensor::full({options_.heads}, std::log(tau)));
 }
 
 Tensor LearnedTemperatureScorer::scores(const Tensor& queries, const Tensor& keys) {
   if (queries.dim() < 2 || keys.dim() < 2 || queries.size(-1) != keys.size(-1))
     throw std::invalid_argument("LearnedTemperatureScorer: queries " + shape_str(queries.shape()) + " and keys " +
                                 shape_str(keys.shape()) + " must be [.., N, d] with the same width d");
-  const Tensor tau = exp(per_head_parameter(log_temperature_, queries, "LearnedTemperatureScorer"));
+  const Tensor tau =
+      exp(per_head_parameter(reshape(log_temperature_, {options_.heads, 1, 1}), queries, "LearnedTemperatureScorer"));
   return mul(matmul(queries, keys, {.transpose_b = true}), tau);
 }
 

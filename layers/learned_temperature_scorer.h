@@ -1,5 +1,5 @@
 // A learned temperature on the dot product: score(q, k) = tau_h * q^T k, one tau per head.
-// tau = exp(log_temperature), "log_temperature" [H, 1, 1]: exp keeps tau positive, and a
+// tau = exp(log_temperature), "log_temperature" [H]: exp keeps tau positive, and a
 // step on its log changes tau by a factor, so the same learning rate can move it between
 // 1/d_k and 1 (over three orders of magnitude at d_k = 1024).
 // tau starts at a ScoreScale: 1/sqrt(d_k) (as scaled_dot) by default; ScoreScale::none()
@@ -20,7 +20,7 @@ class LearnedTemperatureScorer : public Scorer {
  public:
   explicit LearnedTemperatureScorer(const LearnedTemperatureScorerOptions& options);
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
-  Tensor temperature() const;  // tau = exp(log_temperature), [H, 1, 1], without history
+  Tensor temperature() const;  // tau = exp(log_temperature), [H], without history
 
  private:
   LearnedTemperatureScorerOptions options_;

@@ -22,7 +22,8 @@ QKNormScorer::QKNormScorer(const QKNormScorerOptions& options) : options_(option
   if (!(options_.initial_scale > 0))
     throw std::invalid_argument("QKNormScorer: initial_scale must be positive (or 0 for sqrt(d_k)), got " +
                                 std::to_string(options_.initial_scale));
-  const Tensor g = Tensor::full({options_.heads, 1, 1}, options_.initial_scale);
+  // [H], not [H, 1, 1]: a vector is not re-drawn as a weight matrix by train/ nor decayed.
+  const Tensor g = Tensor::full({options_.heads}, options_.initial_scale);
   scale_ = options_.learn_scale ? register_parameter("scale", g) : g;
 }
 
@@ -31,7 +32,7 @@ Tensor QKNormScorer::scores(const Tensor& queries, const Tensor& keys) {
     throw std::invalid_argument("QKNormScorer: queries " + shape_str(queries.shape()) + " and keys " +
                                 shape_str(keys.shape()) + " must be [.., N, d] with the same width d");
   const Tensor cosine = matmul(unit_rows(queries), unit_rows(keys), {.transpose_b = true});
-  return mul(cosine, per_head_parameter(scale_, queries, "QKNormScorer"));
+  return mul(cosine, per_head_parameter(reshape(scale_, {options_.heads, 1, 1}), queries, "QKNormScorer"));
 }
 
 }  // namespace qkv

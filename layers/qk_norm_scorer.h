@@ -2,7 +2,7 @@
 // 2023 normalise q and k the same way in ViT-22B):
 //   score(q, k) = g_h * (q / |q|) . (k / |k|),   |x| = sqrt(sum x^2 + 1e-12)
 // Normalising bounds every score to [-g, g] whatever d_k is, so the softmax cannot saturate
-// because q and k are long; g (one per head, "scale" [H, 1, 1]) sets how peaked it may get.
+// because q and k are long; g (one per head, "scale" [H]) sets how peaked it may get.
 // g starts at sqrt(d_k): for random directions the cosine has std 1/sqrt(d_k), so the
 // scores start with std 1, as q^T k / sqrt(d_k) does for unit-variance components (and as
 // LayerNorm-ed q, k of norm sqrt(d_k) scaled by 1/sqrt(d_k) do in Dehghani et al.).
@@ -23,7 +23,7 @@ class QKNormScorer : public Scorer {
  public:
   explicit QKNormScorer(const QKNormScorerOptions& options);
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
-  const Tensor& scale() const { return scale_; }  // g, [H, 1, 1]
+  const Tensor& scale() const { return scale_; }  // g, [H]
 
  private:
   QKNormScorerOptions options_;

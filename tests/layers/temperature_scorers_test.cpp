@@ -42,5 +42,5 @@ TEST_CASE("learned_temperature starts as its initial scale and learns exp(log_te
   const Tensor s = from_sqrt.scores(q, k), dot = DotScorer().scores(q, k);
   CHECK_CLOSE(slice(s, 0, 0, 1), slice(dot, 0, 0, 1) * Scalar(0.25), 1e-5);
   CHECK_CLOSE(slice(s, 0, 1, 2), slice(dot, 0, 1, 2) * Scalar(2), 1e-5);
-  CHECK_CLOSE(from_sqrt.temperature(), tensor_of({0.25, 2}, {2, 1, 1}), 1e-6);
+  CHECK_CLOSE(from_sqrt.temperature(), tensor_of({0.25, 2}, {2}), 1e-6);
 }

@@ -13,7 +13,8 @@ namespace qkv {
 
 struct InitProbeOptions {
   std::vector<int64_t> d_ks{4, 16, 64, 256, 1024};
-  // "scaled_dot" (q.k/sqrt(d_k)), "dot" (unscaled q.k), "general", "additive".
+  // "scaled_dot" (q.k/sqrt(d_k)), "dot" (unscaled q.k), "general", "additive", or any other
+  // name of comparison_scorer_names() (probe_config.h).
   std::vector<std::string> scorers{"scaled_dot", "dot", "general", "additive"};
   int64_t seq_len = 16;   // N: queries and keys per sample
   int64_t d_model = 64;   // width of the input X that W_Q, W_K, W_V project
@@ -25,7 +26,7 @@ struct InitProbeRow {
   std::string scorer;
   int64_t d_k = 0;
   double score_std = 0;        // pooled over every score of every sample
-  double theory_std = 0;       // sqrt(d_k) unscaled (dot, general at Xavier init), 1 scaled; NaN for additive
+  double theory_std = 0;       // sqrt(d_k) unscaled (dot, general at Xavier init), 1 scaled, 1/sqrt(d_k) mup_dot; NaN additive
   double mean_entropy = 0;     // nats
   double max_entropy = 0;      // ln(N)
   double mean_max_weight = 0;

@@ -40,7 +40,9 @@ void check_task_options(JsonReader& root, const std::string& path, const std::st
 }
 
 const std::vector<std::string>& comparison_scorer_names() {
-  static const std::vector<std::string> names{"additive", "dot", "general", "scaled_dot", "scaled_dot_relative"};
+  static const std::vector<std::string> names{"additive",   "dot",     "general",
+                                              "scaled_dot", "scaled_dot_relative", "mup_dot",
+                                              "qk_norm",    "learned_temperature", "learned_temperature_from_1"};
   return names;
 }
 
@@ -51,13 +53,19 @@ ScorerOptions comparison_scorer(const std::string& name, int64_t relative_window
     s.relative_bias = RelativeBiasOptions{.kind = "clipped", .window = relative_window};
     return s;
   }
+  if (name == "learned_temperature_from_1") {
+    s.kind = "learned_temperature";
+    s.scale = ScoreScale::none();
+    return s;
+  }
   for (const auto& known : comparison_scorer_names())
     if (known == name) {
       s.kind = name;
       return s;
     }
-  throw std::invalid_argument("comparison_scorer: unknown scorer \"" + name +
-                              "\"; known: additive, dot, general, scaled_dot, scaled_dot_relative");
+  std::string known;
+  for (const auto& k : comparison_scorer_names()) known += (known.empty() ? "" : ", ") + k;
+  throw std::invalid_argument("comparison_scorer: unknown scorer \"" + name + "\"; known: " + known);
 }
 
 Table curve_table(const std::vector<CurvePoint>& curve) {

@@ -19,9 +19,11 @@ void read_training_keys(JsonReader& reader, TrainingProbeOptions& training);
 void check_task_options(JsonReader& root, const std::string& path, const std::string& task,
                         const nlohmann::json& task_options);
 
-// The scorers the comparisons name: "additive", "dot", "general", "scaled_dot", and
+// The scorers the comparisons name: "additive", "dot", "general", "scaled_dot",
 // "scaled_dot_relative" (scaled_dot plus a clipped relative position bias, Shaw et al.,
-// over distances [-relative_window, relative_window]).
+// over distances [-relative_window, relative_window]), the alternatives to 1/sqrt(d_k)
+// "mup_dot", "qk_norm" and "learned_temperature" (from 1/sqrt(d_k)), and
+// "learned_temperature_from_1" (the same scorer started unscaled).
 const std::vector<std::string>& comparison_scorer_names();
 ScorerOptions comparison_scorer(const std::string& name, int64_t relative_window);
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/autograd.h"
+#include "core/functional.h"
 #include "core/generator.h"
 #include "core/gradcheck.h"
 #include "core/ops.h"

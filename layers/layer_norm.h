@@ -16,6 +16,8 @@ class LayerNorm : public UnaryModule {
  public:
   explicit LayerNorm(const LayerNormOptions& options);  // gain starts at 1, bias at 0
   Tensor forward(const Tensor& x) override;             // [.., dim] -> [.., dim]
+  const Tensor& weight() const { return gain_; }        // "weight" [dim], the gain
+  const Tensor& bias() const { return bias_; }          // "bias" [dim]
 
  private:
   LayerNormOptions options_;

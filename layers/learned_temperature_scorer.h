@@ -21,6 +21,7 @@ class LearnedTemperatureScorer : public Scorer {
   explicit LearnedTemperatureScorer(const LearnedTemperatureScorerOptions& options);
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
   Tensor temperature() const;  // tau = exp(log_temperature), [H], without history
+  const Tensor& log_temperature() const { return log_temperature_; }  // the parameter, [H]
 
  private:
   LearnedTemperatureScorerOptions options_;

@@ -57,6 +57,7 @@ class GeneralScorer : public Scorer {
  public:
   GeneralScorer(const GeneralScorerOptions& options, Generator& gen);
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  const Tensor& weight() const { return weight_; }  // W_a [H, d_q, d_k]
 
  private:
   GeneralScorerOptions options_;
@@ -78,6 +79,9 @@ class AdditiveScorer : public Scorer {
  public:
   AdditiveScorer(const AdditiveScorerOptions& options, Generator& gen);
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  const Tensor& query_weight() const { return query_weight_; }  // W_q [H, d_q, h]
+  const Tensor& key_weight() const { return key_weight_; }      // W_k [H, d_k, h]
+  const Tensor& v() const { return v_; }                        // v_a [H, h, 1]
 
  private:
   AdditiveScorerOptions options_;

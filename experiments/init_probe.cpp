@@ -92,6 +92,27 @@ std::vector<InitProbeRow> run_init_probe(const InitProbeOptions& options) {
   return rows;
 }
 
+void save_init_probe(const std::vector<InitProbeRow>& rows, const std::string& dir, std::ostream& log) {
+  init_probe_table(rows).save(dir + "/probe");
+  std::map<std::string, std::vector<InitProbeRow>> per_scorer;
+  for (const auto& r : rows) per_scorer[r.scorer].push_back(r);
+  for (const auto& [scorer, own] : per_scorer) init_probe_table(own).save(dir + "/probe_" + scorer);
+  for (const auto& r : rows)
+    log << "probe " << r.scorer << " d_k=" << r.d_k << ": score std " << r.score_std << ", jacobian "
+        << r.mean_jacobian_norm << ", dead rows " << r.dead_fraction << "\n";
+}
+
+std::map<std::string, std::pair<const InitProbeRow*, const InitProbeRow*>> probe_extremes(
+    const std::vector<InitProbeRow>& rows) {
+  std::map<std::string, std::pair<const InitProbeRow*, const InitProbeRow*>> ends;
+  for (const auto& r : rows) {
+    auto& e = ends[r.scorer];
+    if (!e.first || r.d_k < e.first->d_k) e.first = &r;
+    if (!e.second || r.d_k > e.second->d_k) e.second = &r;
+  }
+  return ends;
+}
+
 Table init_probe_table(const std::vector<InitProbeRow>& rows) {
   Table t({"scorer", "d_k", "score_std", "theory_std", "entropy", "max_entropy", "max_weight", "saturated_rows",
            "jacobian_norm", "dead_rows", "softmax_gain", "grad_W_Q", "grad_W_K"});

@@ -4,7 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "experiments/table.h"
@@ -40,5 +43,11 @@ struct InitProbeRow {
 
 std::vector<InitProbeRow> run_init_probe(const InitProbeOptions& options);
 Table init_probe_table(const std::vector<InitProbeRow>& rows);
+// Writes <dir>/probe.csv/json and one probe_<scorer>.csv/json per scorer (the plots read
+// those), and one log line per row.
+void save_init_probe(const std::vector<InitProbeRow>& rows, const std::string& dir, std::ostream& log);
+// Per scorer, its rows at the smallest and at the largest d_k: what the reports compare.
+std::map<std::string, std::pair<const InitProbeRow*, const InitProbeRow*>> probe_extremes(
+    const std::vector<InitProbeRow>& rows);
 
 }  // namespace qkv

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "experiments/experiment_config.h"
+#include "experiments/init_probe.h"
 #include "experiments/table.h"
 #include "experiments/training_probe.h"
 
@@ -15,6 +16,13 @@ namespace qkv {
 void read_model_keys(JsonReader& reader, SequenceModelOptions& model);
 // "steps", "batch_size", "lr", "eval_interval", "eval_batches", "seed".
 void read_training_keys(JsonReader& reader, TrainingProbeOptions& training);
+// The init probe's "d_k", "seq_len", "d_model", "seeds", "seed" (not its scorers, which
+// each experiment names its own way).
+void read_init_probe_keys(JsonReader& reader, InitProbeOptions& probe);
+// The keys of a training sweep over d_k ("enabled", "d_k", "seeds", "task", "task_options",
+// the model and training keys, "positional"), as vanishing and scale_alternatives spell them.
+void read_sweep_training_keys(JsonReader& reader, bool& enabled, std::vector<int64_t>& d_ks, int64_t& seeds,
+                              TrainingProbeOptions& training);
 // Builds the task once; an option it rejects becomes a problem at <path>.<option>.
 void check_task_options(JsonReader& root, const std::string& path, const std::string& task,
                         const nlohmann::json& task_options);

@@ -15,6 +15,7 @@
 #include "experiments/plot.h"
 #include "experiments/probe_config.h"
 #include "experiments/table.h"
+#include "experiments/vanishing.h"
 #include "io/safetensors.h"
 #include "tasks/task.h"
 
@@ -24,20 +25,11 @@ namespace fs = std::filesystem;
 ScaleAlternativesOptions default_scale_alternatives_options() {
   ScaleAlternativesOptions o;
   o.probe.scorers = {"dot", "scaled_dot", "mup_dot", "qk_norm", "learned_temperature", "learned_temperature_from_1"};
-  TrainingProbeOptions& t = o.base;
-  t.task = "reverse";
-  t.task_options = {{"seq_len", 9}, {"vocab", 12}};
-  t.model.d_model = 64;
-  t.model.heads = 1;
-  t.model.layers = 2;
-  t.model.d_ff = 128;
-  t.model.positional = "sinusoidal";
+  // vanishing's model and task, so that the two experiments' unscaled and scaled runs compare.
+  o.base = default_vanishing_options().training.base;
   // 300 steps, not vanishing's 400: six alternatives at five widths must fit in five
   // minutes on two cores, and the d_k = 1024 runs cost two thirds of that.
-  t.steps = 300;
-  t.batch_size = 32;
-  t.lr = 1e-3;
-  t.eval_interval = 25;
+  o.base.steps = 300;
   return o;
 }
 
@@ -50,29 +42,15 @@ ScaleAlternativesOptions load_scale_alternatives_options(const std::string& path
                    {"dot", "scaled_dot", "mup_dot", "qk_norm", "learned_temperature", "learned_temperature_from_1"});
 
   JsonReader probe = root.child("probe");
-  probe.integer_list("d_k", o.probe.d_ks, 1, 8192);
-  probe.integer("seq_len", o.probe.seq_len, 2, 4096);
-  probe.integer("d_model", o.probe.d_model, 1, 8192);
-  probe.integer("seeds", o.probe.seeds, 1, 100000);
-  int64_t seed = static_cast<int64_t>(o.probe.seed);
-  probe.integer("seed", seed, 0, INT64_MAX);
-  o.probe.seed = static_cast<uint64_t>(seed);
+  read_init_probe_keys(probe, o.probe);
   probe.check_unknown_keys();
 
   JsonReader training = root.child("training");
-  TrainingProbeOptions& t = o.base;
-  training.boolean("enabled", o.run_training);
-  training.integer_list("d_k", o.training_d_ks, 2, 8192);
-  training.integer("seeds", o.seeds, 1, 1000);
-  training.string("task", t.task, task_names());
-  training.object("task_options", t.task_options);
-  read_model_keys(training, t.model);
-  training.string("positional", t.model.positional, {"none", "sinusoidal", "learned", "rope", "alibi"});
-  read_training_keys(training, t);
+  read_sweep_training_keys(training, o.run_training, o.training_d_ks, o.seeds, o.base);
   training.check_unknown_keys();
   root.check_unknown_keys();
   root.throw_if_problems();
-  check_task_options(root, "training.task_options", t.task, t.task_options);
+  check_task_options(root, "training.task_options", o.base.task, o.base.task_options);
   root.throw_if_problems();
   return o;
 }
@@ -125,7 +103,9 @@ Setting setting(const std::vector<ScaleAlternativesRun>& runs, const std::string
   Setting s;
   for (const auto& r : runs) {
     if (r.scorer != scorer || r.d_k != d_k) continue;
-    s.steps += (s.runs ? "/" : "") + step_text(r.result.step_reaching_90);
+    // Appended piece by piece: GCC 12 warns (-Wrestrict, falsely) on "literal" + std::string.
+    if (s.runs) s.steps += "/";
+    s.steps += step_text(r.result.step_reaching_90);
     ++s.runs;
     s.reached += r.result.step_reaching_90 >= 0;
     s.accuracy += r.result.curve.back().eval_accuracy;
@@ -187,16 +167,7 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
 
   // ---- part 1: at initialisation ----
   result.probe = run_init_probe(options.probe);
-  init_probe_table(result.probe).save(dir + "/probe");
-  for (const std::string& scorer : scorers) {
-    std::vector<InitProbeRow> rows;
-    for (const auto& r : result.probe)
-      if (r.scorer == scorer) rows.push_back(r);
-    init_probe_table(rows).save(dir + "/probe_" + scorer);
-  }
-  for (const auto& r : result.probe)
-    log << "probe " << r.scorer << " d_k=" << r.d_k << ": score std " << r.score_std << ", jacobian "
-        << r.mean_jacobian_norm << ", dead rows " << r.dead_fraction << "\n";
+  save_init_probe(result.probe, dir, log);
   plot_probe(dir, scorers, images);
 
   // ---- part 2: training ----
@@ -259,12 +230,7 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
      << "`jacobian_norm` is the Frobenius norm of the softmax Jacobian diag(w) - w w^T per row, the gradient "
      << "that gets through the softmax; `dead_rows` the fraction of rows where it is below 1e-3.\n\n"
      << "In words, from the table (smallest -> largest d_k):\n\n";
-  std::map<std::string, std::pair<const InitProbeRow*, const InitProbeRow*>> ends;
-  for (const auto& r : result.probe) {
-    auto& e = ends[r.scorer];
-    if (!e.first || r.d_k < e.first->d_k) e.first = &r;
-    if (!e.second || r.d_k > e.second->d_k) e.second = &r;
-  }
+  auto ends = probe_extremes(result.probe);
   for (const auto& s : scorers) {
     const auto [lo, hi] = ends[s];
     // "Alive": at the largest d_k the Jacobian norm keeps at least half its value at the
@@ -298,10 +264,10 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
       for (int64_t d_k : options.training_d_ks) {
         const Setting st = setting(result.training, s, d_k);
         if (!std::isnan(st.scale))
-          scales += (scales.empty() ? "" : ", ") + ("d_k=" + std::to_string(d_k) + " " +
+          scales += std::string(scales.empty() ? "" : ", ") + ("d_k=" + std::to_string(d_k) + " " +
                                                     four_digits(summary_start_scale(s, d_k)) + " -> " + four_digits(st.scale));
-        if (st.reached == st.runs) learned += (learned.empty() ? "" : ", ") + std::to_string(d_k);
-        else failures += (failures.empty() ? "" : ", ") + ("d_k=" + std::to_string(d_k) + " (" + std::to_string(st.reached) + "/" +
+        if (st.reached == st.runs) learned += std::string(learned.empty() ? "" : ", ") + std::to_string(d_k);
+        else failures += std::string(failures.empty() ? "" : ", ") + ("d_k=" + std::to_string(d_k) + " (" + std::to_string(st.reached) + "/" +
                                                           std::to_string(st.runs) + " runs, mean accuracy " +
                                                           four_digits(st.accuracy) + ")");
       }

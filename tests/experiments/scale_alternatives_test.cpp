@@ -95,5 +95,5 @@ TEST_CASE("scale_alternatives config: shipped config loads, errors name path and
   CHECK_THAT(message(R"({"scorers": ["qknorm"]})"), Catch::Contains("scorers") && Catch::Contains("qknorm"));
   CHECK_THAT(message(R"({"training": {"seedz": 2}})"),
              Catch::Contains("training.seedz: unknown key") && Catch::Contains("did you mean \"seeds\""));
-  CHECK_THAT(message(R"({"training": {"d_k": [1]}})"), Catch::Contains("training.d_k"));
+  CHECK_THAT(message(R"({"training": {"d_k": [0]}})"), Catch::Contains("training.d_k"));
 }

@@ -10,7 +10,7 @@ namespace qkv {
 LayerNorm::LayerNorm(const LayerNormOptions& options) : options_(options) {
   if (options.dim <= 0) throw std::invalid_argument("LayerNorm: dim must be positive, got " + std::to_string(options.dim));
   if (!(options.eps > 0)) throw std::invalid_argument("LayerNorm: eps must be positive");
-  gain_ = register_parameter("weight", Tensor::ones({options.dim}));
+  weight_ = register_parameter("weight", Tensor::ones({options.dim}));
   bias_ = register_parameter("bias", Tensor::zeros({options.dim}));
 }
 
@@ -20,7 +20,7 @@ Tensor LayerNorm::forward(const Tensor& x) {
                                 shape_str(x.shape()) + " must end in " + std::to_string(options_.dim));
   const Tensor centred = sub(x, mean(x, -1, /*keepdim=*/true));
   const Tensor stddev = sqrt(add(var(x, -1, /*keepdim=*/true), options_.eps));
-  return add(mul(div(centred, stddev), gain_), bias_);
+  return add(mul(div(centred, stddev), weight_), bias_);
 }
 
 }  // namespace qkv

@@ -5,6 +5,7 @@
 
 #include "core/generator.h"
 #include "core/ops.h"
+#include "experiments/probe_config.h"
 #include "experiments/softmax_stats.h"
 #include "layers/scorer_registry.h"
 
@@ -17,19 +18,19 @@ double norm(const Tensor& t) {
 }
 
 ScorerOptions scorer_options(const std::string& name, int64_t d_k) {
-  ScorerOptions o;
-  o.kind = name;
+  ScorerOptions o = comparison_scorer(name, /*relative_window=*/8);
   o.d_q = o.d_k = d_k;
   o.heads = 1;
-  if (name == "scaled_dot") o.scale = ScoreScale::inverse_sqrt_dk();
   return o;
 }
 
 double theory_std(const std::string& scorer, int64_t d_k) {
-  if (scorer == "scaled_dot") return 1;
+  // qk_norm: g = sqrt(d_k) times a cosine of std 1/sqrt(d_k); learned_temperature starts as scaled_dot.
+  if (scorer == "scaled_dot" || scorer == "qk_norm" || scorer == "learned_temperature") return 1;
+  if (scorer == "mup_dot") return 1 / std::sqrt(static_cast<double>(d_k));
   // q.k of unit-variance components sums d_k products of variance 1; q^T W k with Xavier
   // W (variance 1/d_k per entry for a square W) sums d_k^2 terms of variance 1/d_k.
-  if (scorer == "dot" || scorer == "general") return std::sqrt(static_cast<double>(d_k));
+  if (scorer == "dot" || scorer == "general" || scorer == "learned_temperature_from_1") return std::sqrt(static_cast<double>(d_k));
   return std::numeric_limits<double>::quiet_NaN();
 }
 }  // namespace
@@ -89,6 +90,27 @@ std::vector<InitProbeRow> run_init_probe(const InitProbeOptions& options) {
     }
   }
   return rows;
+}
+
+void save_init_probe(const std::vector<InitProbeRow>& rows, const std::string& dir, std::ostream& log) {
+  init_probe_table(rows).save(dir + "/probe");
+  std::map<std::string, std::vector<InitProbeRow>> per_scorer;
+  for (const auto& r : rows) per_scorer[r.scorer].push_back(r);
+  for (const auto& [scorer, own] : per_scorer) init_probe_table(own).save(dir + "/probe_" + scorer);
+  for (const auto& r : rows)
+    log << "probe " << r.scorer << " d_k=" << r.d_k << ": score std " << r.score_std << ", jacobian "
+        << r.mean_jacobian_norm << ", dead rows " << r.dead_fraction << "\n";
+}
+
+std::map<std::string, std::pair<const InitProbeRow*, const InitProbeRow*>> probe_extremes(
+    const std::vector<InitProbeRow>& rows) {
+  std::map<std::string, std::pair<const InitProbeRow*, const InitProbeRow*>> ends;
+  for (const auto& r : rows) {
+    auto& e = ends[r.scorer];
+    if (!e.first || r.d_k < e.first->d_k) e.first = &r;
+    if (!e.second || r.d_k > e.second->d_k) e.second = &r;
+  }
+  return ends;
 }
 
 Table init_probe_table(const std::vector<InitProbeRow>& rows) {

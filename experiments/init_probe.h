@@ -4,7 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "experiments/table.h"
@@ -13,7 +16,8 @@ namespace qkv {
 
 struct InitProbeOptions {
   std::vector<int64_t> d_ks{4, 16, 64, 256, 1024};
-  // "scaled_dot" (q.k/sqrt(d_k)), "dot" (unscaled q.k), "general", "additive".
+  // "scaled_dot" (q.k/sqrt(d_k)), "dot" (unscaled q.k), "general", "additive", or any other
+  // name of comparison_scorer_names() (probe_config.h).
   std::vector<std::string> scorers{"scaled_dot", "dot", "general", "additive"};
   int64_t seq_len = 16;   // N: queries and keys per sample
   int64_t d_model = 64;   // width of the input X that W_Q, W_K, W_V project
@@ -25,7 +29,7 @@ struct InitProbeRow {
   std::string scorer;
   int64_t d_k = 0;
   double score_std = 0;        // pooled over every score of every sample
-  double theory_std = 0;       // sqrt(d_k) unscaled (dot, general at Xavier init), 1 scaled; NaN for additive
+  double theory_std = 0;       // sqrt(d_k) unscaled (dot, general at Xavier init), 1 scaled, 1/sqrt(d_k) mup_dot; NaN additive
   double mean_entropy = 0;     // nats
   double max_entropy = 0;      // ln(N)
   double mean_max_weight = 0;
@@ -39,5 +43,11 @@ struct InitProbeRow {
 
 std::vector<InitProbeRow> run_init_probe(const InitProbeOptions& options);
 Table init_probe_table(const std::vector<InitProbeRow>& rows);
+// Writes <dir>/probe.csv/json and one probe_<scorer>.csv/json per scorer (the plots read
+// those), and one log line per row.
+void save_init_probe(const std::vector<InitProbeRow>& rows, const std::string& dir, std::ostream& log);
+// Per scorer, its rows at the smallest and at the largest d_k: what the reports compare.
+std::map<std::string, std::pair<const InitProbeRow*, const InitProbeRow*>> probe_extremes(
+    const std::vector<InitProbeRow>& rows);
 
 }  // namespace qkv

@@ -20,7 +20,7 @@ namespace qkv {
 namespace fs = std::filesystem;
 
 const std::vector<std::string>& position_variant_names() {
-  static const std::vector<std::string> names{"none", "sinusoidal", "learned", "relative"};
+  static const std::vector<std::string> names{"none", "sinusoidal", "learned", "relative", "rope", "alibi"};
   return names;
 }
 
@@ -87,7 +87,7 @@ TrainingProbeOptions position_variant_options(const TrainingProbeOptions& base, 
   if (std::find(position_variant_names().begin(), position_variant_names().end(), variant) ==
       position_variant_names().end())
     throw std::invalid_argument("position_variant_options: unknown variant \"" + variant +
-                                "\"; known: none, sinusoidal, learned, relative");
+                                "\"; known: none, sinusoidal, learned, relative, rope, alibi");
   t.model.positional = variant;
   t.model.scorer = comparison_scorer("scaled_dot", relative_window);
   return t;
@@ -347,7 +347,9 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
      << " steps on " << b.eval_batches << " batches (" << eval_positions << " scored positions) from another seed. "
      << "Variants: `none` (no positional encoding), `sinusoidal` and `learned` (absolute encodings added to the "
      << "embeddings), `relative` (no absolute encoding; scaled_dot scores plus a learned bias per head and relative "
-     << "distance, clipped to [-" << options.relative_window << ", " << options.relative_window << "]).\n\n"
+     << "distance, clipped to [-" << options.relative_window << ", " << options.relative_window << "]), `rope` "
+     << "(no absolute encoding; queries and keys rotated by position before scaled_dot, Su et al.), `alibi` (no "
+     << "absolute encoding; scaled_dot minus a fixed per-head slope times |i - j|, Press et al.).\n\n"
      << "Per variant, over the seeds (`steps_reaching_90` lists each seed's step):\n\n" << summary.markdown()
      << "\nEvery run:\n\n" << table.markdown() << "\n"
      << "`chance_accuracy` is the task's input-blind guesser, which still knows each position's index (for shift, "

@@ -1,7 +1,7 @@
 // Position information: the same small transformer trained on an order-dependent task
 // (shift by k, or copy/reverse/sort) with no positional encoding, sinusoidal, learned
-// absolute, and a relative position bias (scaled_dot with a clipped window, no absolute
-// positions). Without positions self-attention is permutation-equivariant, so the model
+// absolute, a relative position bias (scaled_dot with a clipped window, no absolute
+// positions), RoPE and ALiBi (inside every layer's scorer, no absolute positions). Without positions self-attention is permutation-equivariant, so the model
 // can do no better than the best predictor that sees only the input's multiset of tokens
 // and the token at its own position; the experiment computes that ceiling, checks the
 // equivariance directly on the trained models, and writes curves, a table, attention
@@ -18,7 +18,7 @@
 namespace qkv {
 
 struct PositionOptions {
-  std::vector<std::string> variants{"none", "sinusoidal", "learned", "relative"};
+  std::vector<std::string> variants{"none", "sinusoidal", "learned", "relative", "rope", "alibi"};
   int64_t relative_window = 8;  // "relative": distances beyond [-window, window] share a bias
   int64_t seeds = 3;            // training runs per variant, seeds base.seed, base.seed + 1, ..
   TrainingProbeOptions base;    // task, model and budget; positional and scorer set per variant
@@ -37,7 +37,8 @@ PositionOptions default_position_options();
 PositionOptions load_position_options(const std::string& path);
 
 // The variant's model: "none" | "sinusoidal" | "learned" (absolute encodings, scaled_dot),
-// or "relative" (no absolute encoding, scaled_dot plus a clipped relative bias).
+// "relative" (no absolute encoding, scaled_dot plus a clipped relative bias), or "rope" /
+// "alibi" (scaled_dot inside RoPE or ALiBi, no absolute encoding).
 TrainingProbeOptions position_variant_options(const TrainingProbeOptions& base, const std::string& variant,
                                               int64_t relative_window);
 const std::vector<std::string>& position_variant_names();

@@ -28,6 +28,28 @@ void read_training_keys(JsonReader& reader, TrainingProbeOptions& training) {
   training.seed = static_cast<uint64_t>(seed);
 }
 
+void read_init_probe_keys(JsonReader& reader, InitProbeOptions& probe) {
+  reader.integer_list("d_k", probe.d_ks, 1, 8192);
+  reader.integer("seq_len", probe.seq_len, 2, 4096);
+  reader.integer("d_model", probe.d_model, 1, 8192);
+  reader.integer("seeds", probe.seeds, 1, 100000);
+  int64_t seed = static_cast<int64_t>(probe.seed);
+  reader.integer("seed", seed, 0, INT64_MAX);
+  probe.seed = static_cast<uint64_t>(seed);
+}
+
+void read_sweep_training_keys(JsonReader& reader, bool& enabled, std::vector<int64_t>& d_ks, int64_t& seeds,
+                              TrainingProbeOptions& training) {
+  reader.boolean("enabled", enabled);
+  reader.integer_list("d_k", d_ks, 1, 8192);
+  reader.integer("seeds", seeds, 1, 1000);
+  reader.string("task", training.task, task_names());
+  reader.object("task_options", training.task_options);
+  read_model_keys(reader, training.model);
+  reader.string("positional", training.model.positional, {"none", "sinusoidal", "learned", "rope", "alibi"});
+  read_training_keys(reader, training);
+}
+
 void check_task_options(JsonReader& root, const std::string& path, const std::string& task,
                         const nlohmann::json& task_options) {
   try {
@@ -40,7 +62,9 @@ void check_task_options(JsonReader& root, const std::string& path, const std::st
 }
 
 const std::vector<std::string>& comparison_scorer_names() {
-  static const std::vector<std::string> names{"additive", "dot", "general", "scaled_dot", "scaled_dot_relative"};
+  static const std::vector<std::string> names{"additive",   "dot",     "general",
+                                              "scaled_dot", "scaled_dot_relative", "mup_dot",
+                                              "qk_norm",    "learned_temperature", "learned_temperature_from_1"};
   return names;
 }
 
@@ -51,13 +75,19 @@ ScorerOptions comparison_scorer(const std::string& name, int64_t relative_window
     s.relative_bias = RelativeBiasOptions{.kind = "clipped", .window = relative_window};
     return s;
   }
+  if (name == "learned_temperature_from_1") {
+    s.kind = "learned_temperature";
+    s.scale = ScoreScale::none();
+    return s;
+  }
   for (const auto& known : comparison_scorer_names())
     if (known == name) {
       s.kind = name;
       return s;
     }
-  throw std::invalid_argument("comparison_scorer: unknown scorer \"" + name +
-                              "\"; known: additive, dot, general, scaled_dot, scaled_dot_relative");
+  std::string known;
+  for (const auto& k : comparison_scorer_names()) known += std::string(known.empty() ? "" : ", ") + k;
+  throw std::invalid_argument("comparison_scorer: unknown scorer \"" + name + "\"; known: " + known);
 }
 
 Table curve_table(const std::vector<CurvePoint>& curve) {

@@ -41,30 +41,16 @@ VanishingOptions load_vanishing_options(const std::string& path) {
   root.string("out_dir", o.out_dir);
 
   JsonReader probe = root.child("probe");
-  probe.integer_list("d_k", o.probe.d_ks, 1, 8192);
   probe.string_list("scorers", o.probe.scorers, {"scaled_dot", "dot", "general", "additive"});
-  probe.integer("seq_len", o.probe.seq_len, 2, 4096);
-  probe.integer("d_model", o.probe.d_model, 1, 8192);
-  probe.integer("seeds", o.probe.seeds, 1, 100000);
-  int64_t seed = static_cast<int64_t>(o.probe.seed);
-  probe.integer("seed", seed, 0, INT64_MAX);
-  o.probe.seed = static_cast<uint64_t>(seed);
+  read_init_probe_keys(probe, o.probe);
   probe.check_unknown_keys();
 
   JsonReader training = root.child("training");
-  TrainingProbeOptions& t = o.training.base;
-  training.boolean("enabled", o.run_training);
-  training.integer_list("d_k", o.training.d_ks, 1, 8192);
-  training.integer("seeds", o.training.seeds, 1, 1000);
-  training.string("task", t.task, task_names());
-  training.object("task_options", t.task_options);
-  read_model_keys(training, t.model);
-  training.string("positional", t.model.positional, {"none", "sinusoidal", "learned"});
-  read_training_keys(training, t);
+  read_sweep_training_keys(training, o.run_training, o.training.d_ks, o.training.seeds, o.training.base);
   training.check_unknown_keys();
   root.check_unknown_keys();
   root.throw_if_problems();
-  check_task_options(root, "training.task_options", t.task, t.task_options);
+  check_task_options(root, "training.task_options", o.training.base.task, o.training.base.task_options);
   root.throw_if_problems();
   return o;
 }
@@ -149,12 +135,7 @@ void plot_training(const std::string& dir, const std::vector<int64_t>& d_ks, std
 
 std::string verdict(const std::vector<InitProbeRow>& rows) {
   // Reads the table back and states the comparison in words, from the numbers.
-  std::map<std::string, std::pair<const InitProbeRow*, const InitProbeRow*>> ends;
-  for (const auto& r : rows) {
-    auto& e = ends[r.scorer];
-    if (!e.first || r.d_k < e.first->d_k) e.first = &r;
-    if (!e.second || r.d_k > e.second->d_k) e.second = &r;
-  }
+  const auto ends = probe_extremes(rows);
   std::ostringstream os;
   for (const auto& [name, e] : ends) {
     const auto* lo = e.first;
@@ -203,16 +184,7 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
 
   // ---- part 1: at initialisation ----
   result.probe = run_init_probe(options.probe);
-  init_probe_table(result.probe).save(dir + "/probe");
-  for (const std::string& scorer : options.probe.scorers) {
-    std::vector<InitProbeRow> rows;
-    for (const auto& r : result.probe)
-      if (r.scorer == scorer) rows.push_back(r);
-    init_probe_table(rows).save(dir + "/probe_" + scorer);
-  }
-  for (const auto& r : result.probe)
-    log << "probe " << r.scorer << " d_k=" << r.d_k << ": score std " << r.score_std << ", jacobian "
-        << r.mean_jacobian_norm << ", dead rows " << r.dead_fraction << "\n";
+  save_init_probe(result.probe, dir, log);
   plot_probe(dir, options.probe, probe_images);
 
   // ---- part 2: training ----

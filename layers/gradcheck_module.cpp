@@ -10,6 +10,7 @@ namespace qkv {
 
 std::string ModuleGradcheckResult::report() const {
   std::ostringstream os;
+  os << settings;
   for (const auto& [name, diff] : checked) os << name << ": " << diff.report << "\n";
   return os.str();
 }
@@ -32,6 +33,7 @@ ModuleGradcheckResult gradcheck_module(Module& module, const TensorFunction& f, 
   sum(mul(out, projection)).backward();
 
   ModuleGradcheckResult result;
+  result.settings = gradcheck_settings(options);
   NoGradGuard no_grad;
   const auto loss = [&] { return static_cast<double>(sum(mul(f(leaves), projection)).item()); };
   for (auto& [name, t] : tensors) {
@@ -47,7 +49,7 @@ ModuleGradcheckResult gradcheck_module(Module& module, const TensorFunction& f, 
       *x = original;
       numeric.data()[i] = static_cast<Scalar>((plus - minus) / (2 * options.eps));
     }
-    result.checked.emplace_back(name, compare(analytic, numeric, options.atol, options.rtol));
+    result.checked.emplace_back(name, compare_gradients(analytic, numeric, options));
     result.passed = result.passed && result.checked.back().second.within_tolerance;
   }
   module.zero_grad();

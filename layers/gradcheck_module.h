@@ -15,7 +15,8 @@ namespace qkv {
 struct ModuleGradcheckResult {
   bool passed = true;
   std::vector<std::pair<std::string, TensorDiff>> checked;  // "input 0", "param q.weight", ...
-  std::string report() const;                                // one line per checked tensor
+  std::string settings;                                      // gradcheck_settings() of the options used
+  std::string report() const;                                // the settings, then one line per checked tensor
 };
 
 // f maps the inputs to any output through `module`; it must be deterministic (put dropout

@@ -1,4 +1,4 @@
-// LayerNorm over the last axis: y = (x - mean) / sqrt(var + eps) * gain + bias, with the
+// LayerNorm over the last axis: y = (x - mean) / sqrt(var + eps) * weight + bias, with the
 // population variance (divide by n), as Ba et al. 2016 and PyTorch; the op layer_norm of
 // core/ops.h, fused forward and backward.
 #pragma once
@@ -14,12 +14,14 @@ struct LayerNormOptions {
 
 class LayerNorm : public UnaryModule {
  public:
-  explicit LayerNorm(const LayerNormOptions& options);  // gain starts at 1, bias at 0
+  explicit LayerNorm(const LayerNormOptions& options);  // weight starts at 1, bias at 0
   Tensor forward(const Tensor& x) override;             // [.., dim] -> [.., dim]
+  const Tensor& weight() const { return weight_; }      // "weight" [dim]
+  const Tensor& bias() const { return bias_; }          // "bias" [dim]
 
  private:
   LayerNormOptions options_;
-  Tensor gain_, bias_;
+  Tensor weight_, bias_;
 };
 
 }  // namespace qkv

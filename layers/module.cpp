@@ -55,6 +55,17 @@ Tensor Module::parameter(const std::string& dotted_name) const {
                               (names.empty() ? "(none)" : names));
 }
 
+void Module::set_parameter(const std::string& dotted_name, const std::vector<double>& values, const Shape& shape) {
+  Tensor p = parameter(dotted_name);
+  const bool shape_differs = !shape.empty() && shape != p.shape();
+  if (shape_differs || static_cast<int64_t>(values.size()) != p.numel())
+    throw std::invalid_argument("set_parameter: '" + dotted_name + "' is " + shape_str(p.shape()) + " (" +
+                                std::to_string(p.numel()) + " values), got " +
+                                (shape.empty() ? std::string() : shape_str(shape) + " ") + "with " +
+                                std::to_string(values.size()) + " values");
+  for (size_t i = 0; i < values.size(); ++i) p.data()[i] = static_cast<Scalar>(values[i]);
+}
+
 int64_t Module::parameter_count() const {
   int64_t n = 0;
   for (auto& [_, p] : named_parameters()) n += p.numel();

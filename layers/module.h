@@ -21,6 +21,11 @@ class Module {
   // The parameter with this dotted name ("attn.q.weight"); invalid_argument listing the
   // names when there is none. Writing into its data() sets the weight (tests, loading).
   Tensor parameter(const std::string& dotted_name) const;
+  // Copies `values` into that parameter, rounding to Scalar: double data sets a float model
+  // without a cast loop. invalid_argument naming the parameter and both shapes when the
+  // number of values (or `shape`, when given) does not match. Load many at once, checked
+  // before anything is copied, with load_parameters (layers/load_parameters.h).
+  void set_parameter(const std::string& dotted_name, const std::vector<double>& values, const Shape& shape = {});
   int64_t parameter_count() const;  // number of scalars
   void zero_grad();
 

@@ -41,7 +41,7 @@ RelativePositionBias::RelativePositionBias(const RelativeBiasOptions& options, i
                                 " and max_distance above the exact range, got num_buckets=" +
                                 std::to_string(options.num_buckets) + " max_distance=" +
                                 std::to_string(options.max_distance));
-  const Shape shape{num_buckets(), heads};
+  const Shape shape{heads, num_buckets()};
   table_ = register_parameter("table", options.init_stddev > 0 ? Tensor::randn(shape, gen, 0, options.init_stddev)
                                                                : Tensor::zeros(shape));
 }
@@ -53,7 +53,8 @@ int64_t RelativePositionBias::num_buckets() const {
 int64_t RelativePositionBias::bucket(int64_t query_position, int64_t key_position) const {
   if (options_.kind == "clipped")
     return std::clamp(query_position - key_position, -options_.window, options_.window) + options_.window;
-  return t5_relative_position_bucket(key_position - query_position, options_.bidirectional, options_.num_buckets,
+  // T5's function takes key minus query: -(i - j).
+  return t5_relative_position_bucket(-(query_position - key_position), options_.bidirectional, options_.num_buckets,
                                      options_.max_distance);
 }
 
@@ -64,7 +65,8 @@ Tensor RelativePositionBias::forward(int64_t query_length, int64_t key_length) {
       for (int64_t j = 0; j < key_length; ++j) ids[i * key_length + j] = bucket(i, j);
     buckets_ = Indices::from(std::move(ids), {query_length, key_length});
   }
-  const Tensor bias = embedding(table_, buckets_);  // [Nq, Nk, H]
+  // Rows of the [num_buckets, H] transpose (a copy of a few hundred numbers) per bucket id.
+  const Tensor bias = embedding(transpose(table_, 0, 1), buckets_);  // [Nq, Nk, H]
   if (heads_ == 1) return reshape(bias, {query_length, key_length});
   return permute(bias, {2, 0, 1});
 }
@@ -74,7 +76,7 @@ RelativeBiasScorer::RelativeBiasScorer(std::shared_ptr<Scorer> base, std::shared
 
 Tensor RelativeBiasScorer::scores(const Tensor& queries, const Tensor& keys) {
   const Tensor s = base_->scores(queries, keys);
-  const int64_t heads = bias_->table().size(1);
+  const int64_t heads = bias_->table().size(0);
   if (heads > 1 && (s.dim() < 3 || s.size(-3) != heads))
     throw std::invalid_argument("RelativeBiasScorer: a bias for " + std::to_string(heads) +
                                 " heads needs scores [.., heads, Nq, Nk], got " + shape_str(s.shape()));

@@ -1,9 +1,14 @@
 // Relative position bias: score(i, j) = base_score(q_i, k_j) + R_h[bucket(i, j)], one
-// learned scalar per head and bucket of the relative distance i - j (query i, key j).
+// learned scalar per head and bucket of the relative distance i - j (query i minus key j,
+// the seed's R_{i-j}; one convention for both kinds):
 //  - "clipped" (Shaw et al. 2018): bucket = clamp(i - j, -window, window) + window, so
 //    2 * window + 1 buckets; every distance beyond the window shares the edge bucket.
+//    Shaw et al. and some code index by j - i (key minus query): to import such a table,
+//    reverse its bucket axis, ours[h, b] = theirs[h, 2 * window - b] (tested).
 //  - "t5" (Raffel et al. 2020): T5's _relative_position_bucket, half the buckets exact for
-//    small distances and the rest log-spaced up to max_distance.
+//    small distances and the rest log-spaced up to max_distance. T5's function takes key
+//    minus query, so it is called with -(i - j) and its bucket numbers are T5's own: a T5
+//    table needs only a transpose, from T5's [buckets, H] (nn.Embedding) to our [H, buckets].
 // It is a wrapper scorer (RelativeBiasScorer holds any base scorer), so it combines with
 // every scorer, a user's own included, and the attention layer needs no special case.
 #pragma once
@@ -37,7 +42,7 @@ class RelativePositionBias : public Module {
   Tensor forward(int64_t query_length, int64_t key_length);
   int64_t bucket(int64_t query_position, int64_t key_position) const;
   int64_t num_buckets() const;
-  const Tensor& table() const { return table_; }  // "table" [num_buckets, H]
+  const Tensor& table() const { return table_; }  // "table" [H, num_buckets], per-head first like every layer
 
  private:
   RelativeBiasOptions options_;

@@ -4,6 +4,11 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "layers/alibi.h"
+#include "layers/learned_temperature_scorer.h"
+#include "layers/qk_norm_scorer.h"
+#include "layers/rope.h"
+
 namespace qkv {
 namespace {
 
@@ -25,6 +30,17 @@ Registry& registry() {
     reg->factories["additive"] = [](const ScorerOptions& o, Generator& gen) {
       return std::make_shared<AdditiveScorer>(
           AdditiveScorerOptions{.heads = o.heads, .d_q = o.d_q, .d_k = o.d_k, .hidden = o.additive_hidden}, gen);
+    };
+    reg->factories["mup_dot"] = [](const ScorerOptions&, Generator&) {
+      return std::make_shared<ScaledDotScorer>(ScoreScale::inverse_dk());
+    };
+    reg->factories["qk_norm"] = [](const ScorerOptions& o, Generator&) {
+      return std::make_shared<QKNormScorer>(QKNormScorerOptions{
+          .heads = o.heads, .d_k = o.d_k, .initial_scale = o.qk_norm_scale, .learn_scale = o.qk_norm_learned});
+    };
+    reg->factories["learned_temperature"] = [](const ScorerOptions& o, Generator&) {
+      return std::make_shared<LearnedTemperatureScorer>(
+          LearnedTemperatureScorerOptions{.heads = o.heads, .d_k = o.d_k, .initial = o.scale});
     };
     return reg;
   }();
@@ -64,10 +80,16 @@ std::shared_ptr<Scorer> make_scorer(const ScorerOptions& options, Generator& gen
   }
   if (!factory)
     throw std::invalid_argument("unknown scorer kind '" + options.kind + "'; valid kinds: " + kinds_list());
+  if (options.position != "none" && options.position != "rope" && options.position != "alibi")
+    throw std::invalid_argument("unknown scorer position '" + options.position + "'; valid: none, rope, alibi");
   std::shared_ptr<Scorer> scorer = factory(options, gen);
-  if (options.relative_bias.kind == "none") return scorer;
-  auto bias = std::make_shared<RelativePositionBias>(options.relative_bias, options.heads, gen);
-  return std::make_shared<RelativeBiasScorer>(std::move(scorer), std::move(bias));
+  if (options.relative_bias.kind != "none") {
+    auto bias = std::make_shared<RelativePositionBias>(options.relative_bias, options.heads, gen);
+    scorer = std::make_shared<RelativeBiasScorer>(std::move(scorer), std::move(bias));
+  }
+  if (options.position == "rope") return std::make_shared<RotaryScorer>(std::move(scorer), options.rope_base);
+  if (options.position == "alibi") return std::make_shared<AlibiScorer>(std::move(scorer), options.heads);
+  return scorer;
 }
 
 }  // namespace qkv

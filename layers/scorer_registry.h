@@ -1,7 +1,10 @@
 // Building a scorer from a kind name, so configs and AttentionOptions can name it: the
-// built-in kinds are "additive", "dot", "general" and "scaled_dot"; register_scorer() adds
-// a user's own. make_scorer() wraps the result in a RelativeBiasScorer when
-// options.relative_bias.kind is not "none", so relative bias combines with every kind.
+// built-in kinds are "additive", "dot", "general", "scaled_dot", and the scorers that keep
+// the softmax alive without 1/sqrt(d_k): "mup_dot" (q^T k / d_k), "qk_norm" and
+// "learned_temperature"; register_scorer() adds a user's own. make_scorer() wraps the
+// result in a RelativeBiasScorer when options.relative_bias.kind is not "none", and then in
+// a RotaryScorer or AlibiScorer when options.position is "rope" or "alibi", so relative
+// bias and positions combine with every kind.
 #pragma once
 
 #include <functional>
@@ -21,9 +24,14 @@ struct ScorerOptions {
   int64_t heads = 1;
   int64_t d_q = 0;
   int64_t d_k = 0;
-  ScoreScale scale = ScoreScale::inverse_sqrt_dk();  // scaled_dot
-  int64_t additive_hidden = 0;                       // additive; 0 means d_k
-  RelativeBiasOptions relative_bias;                 // kind "none": no bias
+  // scaled_dot: the factor; learned_temperature: the temperature it starts from.
+  ScoreScale scale = ScoreScale::inverse_sqrt_dk();
+  int64_t additive_hidden = 0;        // additive; 0 means d_k
+  RelativeBiasOptions relative_bias;  // kind "none": no bias
+  Scalar qk_norm_scale = 0;           // qk_norm: g at the start; 0 means sqrt(d_k)
+  bool qk_norm_learned = true;        // qk_norm: false keeps g fixed
+  std::string position = "none";      // "none" | "rope" (rotate q, k) | "alibi" (distance penalty)
+  double rope_base = 10000;           // rope: theta_i = rope_base^(-2i/d)
 };
 
 using ScorerFactory = std::function<std::shared_ptr<Scorer>(const ScorerOptions& options, Generator& gen)>;

@@ -43,6 +43,7 @@ Tensor DotScorer::scores(const Tensor& queries, const Tensor& keys) { return dot
 Scalar ScoreScale::value(int64_t d_k) const {
   switch (mode) {
     case Mode::inverse_sqrt_dk: return Scalar(1) / std::sqrt(Scalar(d_k));
+    case Mode::inverse_dk: return Scalar(1) / Scalar(d_k);
     case Mode::none: return 1;
     case Mode::factor: return factor;
   }
@@ -52,6 +53,7 @@ Scalar ScoreScale::value(int64_t d_k) const {
 std::string ScoreScale::str() const {
   switch (mode) {
     case Mode::inverse_sqrt_dk: return "sqrt_dk";
+    case Mode::inverse_dk: return "dk";
     case Mode::none: return "none";
     case Mode::factor: return std::to_string(factor);
   }
@@ -60,6 +62,7 @@ std::string ScoreScale::str() const {
 
 ScoreScale parse_score_scale(const std::string& text) {
   if (text == "sqrt_dk") return ScoreScale::inverse_sqrt_dk();
+  if (text == "dk") return ScoreScale::inverse_dk();
   if (text == "none") return ScoreScale::none();
   size_t used = 0;
   double factor = 0;
@@ -69,7 +72,7 @@ ScoreScale parse_score_scale(const std::string& text) {
     used = 0;
   }
   if (used == 0 || used != text.size() || !std::isfinite(factor))
-    throw std::invalid_argument("score scale '" + text + "' is not valid; use sqrt_dk, none, or a number");
+    throw std::invalid_argument("score scale '" + text + "' is not valid; use sqrt_dk, dk, none, or a number");
   return ScoreScale::by(static_cast<Scalar>(factor));
 }
 

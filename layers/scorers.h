@@ -16,22 +16,26 @@ class DotScorer : public Scorer {
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
 };
 
-// The factor a ScaledDotScorer multiplies q^T k by.
+// The factor a ScaledDotScorer multiplies q^T k by: 1/sqrt(d_k) (Vaswani et al.), 1/d_k
+// (muP, Yang et al. 2022: keeps scores O(1) once training has aligned q with k), 1, or a factor.
 struct ScoreScale {
-  enum class Mode { inverse_sqrt_dk, none, factor };
+  enum class Mode { inverse_sqrt_dk, inverse_dk, none, factor };
   Mode mode = Mode::inverse_sqrt_dk;
   Scalar factor = 1;  // Mode::factor only
 
   static ScoreScale inverse_sqrt_dk() { return {Mode::inverse_sqrt_dk}; }
+  static ScoreScale inverse_dk() { return {Mode::inverse_dk}; }
   static ScoreScale none() { return {Mode::none}; }
   static ScoreScale by(Scalar factor) { return {Mode::factor, factor}; }
   Scalar value(int64_t d_k) const;
-  std::string str() const;  // "sqrt_dk", "none" or the factor
+  std::string str() const;  // "sqrt_dk", "dk", "none" or the factor
 };
-// "sqrt_dk" (1/sqrt(d_k)), "none" (1) or a number (that factor); invalid_argument otherwise.
+// "sqrt_dk" (1/sqrt(d_k)), "dk" (1/d_k), "none" (1) or a number (that factor);
+// invalid_argument otherwise.
 ScoreScale parse_score_scale(const std::string& text);
 
 // Transformer: score(q, k) = q^T k * scale, scale 1/sqrt(d_k) by default. No parameters.
+// The registry's kind "mup_dot" is this scorer with ScoreScale::inverse_dk().
 class ScaledDotScorer : public Scorer {
  public:
   explicit ScaledDotScorer(ScoreScale scale = ScoreScale::inverse_sqrt_dk()) : scale_(scale) {}
@@ -53,6 +57,7 @@ class GeneralScorer : public Scorer {
  public:
   GeneralScorer(const GeneralScorerOptions& options, Generator& gen);
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  const Tensor& weight() const { return weight_; }  // W_a [H, d_q, d_k]
 
  private:
   GeneralScorerOptions options_;
@@ -74,6 +79,9 @@ class AdditiveScorer : public Scorer {
  public:
   AdditiveScorer(const AdditiveScorerOptions& options, Generator& gen);
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  const Tensor& query_weight() const { return query_weight_; }  // W_q [H, d_q, h]
+  const Tensor& key_weight() const { return key_weight_; }      // W_k [H, d_k, h]
+  const Tensor& v() const { return v_; }                        // v_a [H, h, 1]
 
  private:
   AdditiveScorerOptions options_;

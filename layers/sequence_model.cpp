@@ -19,10 +19,19 @@ SequenceModel::SequenceModel(const SequenceModelOptions& options, Generator& gen
   else
     input_projection_ = register_module(
         "input", std::make_shared<Linear>(LinearOptions{.in_features = o.input_features, .out_features = o.d_model}, gen));
+  // RoPE and ALiBi act on the scores, not on the input: they go to every layer's scorer,
+  // and the input gets no absolute encoding.
+  const bool in_scorer = o.positional == "rope" || o.positional == "alibi";
+  if (!in_scorer && o.positional != "none" && o.positional != "sinusoidal" && o.positional != "learned")
+    throw std::invalid_argument("SequenceModel: unknown positional '" + o.positional +
+                                "'; valid: none, sinusoidal, learned, rope, alibi");
+  ScorerOptions scorer = o.scorer;
+  if (in_scorer) scorer.position = o.positional;
   positional_ = register_module(
-      "pos", std::make_shared<PositionalEncoding>(PositionalOptions{.kind = o.positional, .max_len = o.max_len, .d_model = o.d_model}, gen));
+      "pos", std::make_shared<PositionalEncoding>(
+                 PositionalOptions{.kind = in_scorer ? "none" : o.positional, .max_len = o.max_len, .d_model = o.d_model}, gen));
   const EncoderBlockOptions block{
-      .attention = {.d_model = o.d_model, .heads = o.heads, .d_head = o.d_head, .scorer = o.scorer,
+      .attention = {.d_model = o.d_model, .heads = o.heads, .d_head = o.d_head, .scorer = scorer,
                     .causal = o.causal, .dropout = o.dropout},
       .d_ff = o.d_ff,
       .activation = o.activation,

@@ -17,7 +17,8 @@ SequenceModelOptions sequence_model_options(const ModelConfig& m, const Task& ta
   scorer.kind = m.scorer;
   // ModelConfig::scale is already resolved (sqrt_dk -> 1/sqrt(d_head)); pass it as a factor
   // so that the model scores exactly what the config says.
-  if (m.scorer == "scaled_dot") scorer.scale = ScoreScale::by(static_cast<Scalar>(m.scale));
+  if (m.scorer == "scaled_dot" || m.scorer == "learned_temperature")
+    scorer.scale = ScoreScale::by(static_cast<Scalar>(m.scale));
   if (m.scorer == "additive") scorer.additive_hidden = m.additive_hidden;
   if (m.relative_bias == "clipped") {
     scorer.relative_bias = {.kind = "clipped", .window = m.relative_window};

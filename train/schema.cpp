@@ -45,14 +45,17 @@ std::vector<KeySpec> build_schema() {
   return {
       // ---- model ----
       {.section = "model", .key = "scorer", .type = T::choice, .default_value = "scaled_dot",
-       .choices = {"additive", "dot", "general", "scaled_dot"},
+       .choices = {"additive", "dot", "general", "scaled_dot", "mup_dot", "qk_norm", "learned_temperature"},
        .doc = "How a query q and a key k are scored: v^T tanh(W [q; k]) (additive, Bahdanau), "
-              "q^T k (dot), q^T W k (general, Luong), q^T k * scale (scaled_dot, Transformer)."},
+              "q^T k (dot), q^T W k (general, Luong), q^T k * scale (scaled_dot, Transformer), "
+              "q^T k / d_head (mup_dot, muP), g q.k / (|q| |k|) with g learned per head from "
+              "sqrt(d_head) (qk_norm), tau q^T k with tau learned per head from scale "
+              "(learned_temperature)."},
       {.section = "model", .key = "scale", .type = T::number_or_choice, .default_value = "sqrt_dk",
        .choices = {"sqrt_dk", "none"}, .min = 0, .min_exclusive = true,
-       .only_when = KeyCondition{"scorer", {"scaled_dot"}},
-       .doc = "Multiplier of the scaled_dot scores: \"sqrt_dk\" is 1 / sqrt(d_head), \"none\" "
-              "is 1, a number is used as given."},
+       .only_when = KeyCondition{"scorer", {"scaled_dot", "learned_temperature"}},
+       .doc = "Multiplier of the scaled_dot scores, or the temperature learned_temperature "
+              "starts from: \"sqrt_dk\" is 1 / sqrt(d_head), \"none\" is 1, a number is used as given."},
       {.section = "model", .key = "additive_hidden", .type = T::integer, .derived_default = "d_head",
        .min = 1, .only_when = KeyCondition{"scorer", {"additive"}},
        .doc = "Width of the additive scorer's hidden layer (rows of W)."},
@@ -70,9 +73,11 @@ std::vector<KeySpec> build_schema() {
        .min = 1, .only_when = KeyCondition{"relative_bias", {"t5"}},
        .doc = "Offsets at or beyond this share T5's last bucket."},
       {.section = "model", .key = "positional", .type = T::choice, .default_value = "sinusoidal",
-       .choices = {"none", "sinusoidal", "learned"},
-       .doc = "Absolute position vectors added to the input: none, fixed sine/cosine, or a "
-              "learned table of task.seq_len rows."},
+       .choices = {"none", "sinusoidal", "learned", "rope", "alibi"},
+       .doc = "Position information: none; absolute vectors added to the input, fixed "
+              "sine/cosine or a learned table of task.seq_len rows; or, inside every "
+              "layer's scorer, rotary q and k (rope, Su et al.) or a per-head linear "
+              "distance penalty (alibi, Press et al.)."},
       {.section = "model", .key = "d_model", .type = T::integer, .default_value = 64, .min = 1,
        .doc = "Width of the residual stream."},
       {.section = "model", .key = "heads", .type = T::integer, .default_value = 4, .min = 1,

@@ -54,6 +54,9 @@ TEST_CASE("position: the relative-bias variant has no absolute encoding and a cl
   CHECK(t.model.scorer.relative_bias.kind == "clipped");
   CHECK(t.model.scorer.relative_bias.window == 5);
   CHECK(position_variant_options(TrainingProbeOptions{}, "learned", 5).model.positional == "learned");
+  // RoPE and ALiBi go into every layer's scorer through SequenceModel's positional.
+  for (const char* in_scorer : {"rope", "alibi"})
+    CHECK(position_variant_options(TrainingProbeOptions{}, in_scorer, 5).model.positional == in_scorer);
   CHECK_THROWS_WITH(position_variant_options(TrainingProbeOptions{}, "rotary", 5), Catch::Contains("rotary"));
 }
 

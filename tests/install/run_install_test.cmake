@@ -1,5 +1,6 @@
 # Installs qkv into a scratch prefix, then configures, builds and runs a tiny outside
-# project that finds it with find_package(qkv) and links qkv::qkv.
+# project that finds it with find_package(qkv) and links qkv::qkv, and a gradient check of
+# the same project against qkv::qkv_f64.
 set(prefix ${BINARY_DIR}/install-test/prefix)
 set(consumer_build ${BINARY_DIR}/install-test/consumer)
 file(REMOVE_RECURSE ${BINARY_DIR}/install-test)
@@ -17,5 +18,10 @@ run(${CMAKE_COMMAND} --build ${consumer_build})
 run(${consumer_build}/consumer)
 if(NOT last_output MATCHES "consumer ok")
   message(FATAL_ERROR "consumer printed: ${last_output}")
+endif()
+message(STATUS "${last_output}")
+run(${consumer_build}/consumer_gradcheck)
+if(NOT last_output MATCHES "consumer_gradcheck ok")
+  message(FATAL_ERROR "consumer_gradcheck printed: ${last_output}")
 endif()
 message(STATUS "${last_output}")

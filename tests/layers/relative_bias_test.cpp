@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "test_helpers.h"
 
 using namespace qkv;
@@ -10,7 +12,7 @@ TEST_CASE("clipped relative bias buckets i - j into [-window, window]", "[relati
   CHECK(bias.bucket(4, 3) == 3);  // i - j = 1
   CHECK(bias.bucket(0, 5) == 0);  // i - j = -5, clipped to -2
   CHECK(bias.bucket(5, 0) == 4);  // i - j = 5, clipped to 2
-  CHECK(bias.table().shape() == Shape{5, 1});
+  CHECK(bias.table().shape() == Shape{1, 5});
   CHECK(bias.table().to_vector() == std::vector<Scalar>(5, 0));  // zeros by default
 }
 
@@ -42,8 +44,8 @@ TEST_CASE("t5 buckets match T5's _relative_position_bucket", "[relative_bias]") 
 TEST_CASE("relative bias adds R[bucket(i, j)] to any base scorer, per head, broadcast over the batch", "[relative_bias]") {
   Generator gen(0);
   auto bias = std::make_shared<RelativePositionBias>(RelativeBiasOptions{.kind = "clipped", .window = 1}, 2, gen);
-  // table [3 buckets, 2 heads]; bucket 0: i - j <= -1, 1: i == j, 2: i - j >= 1.
-  set_parameter(*bias, "table", {10, -10, 20, -20, 30, -30});
+  // table [2 heads, 3 buckets]; bucket 0: i - j <= -1, 1: i == j, 2: i - j >= 1.
+  set_parameter(*bias, "table", {10, 20, 30, -10, -20, -30});
   RelativeBiasScorer scorer(std::make_shared<DotScorer>(), bias);
   const Tensor q = Tensor::randn({2, 2, 3, 4}, gen), k = Tensor::randn({2, 2, 3, 4}, gen);
   const Tensor base = DotScorer()(q, k);
@@ -71,4 +73,21 @@ TEST_CASE("relative bias wraps every scorer kind through make_scorer", "[relativ
     }
   CHECK_THROWS_WITH(make_scorer(ScorerOptions{.d_q = 3, .d_k = 3, .relative_bias = {.kind = "rope"}}, gen),
                     Catch::Contains("clipped, t5"));
+}
+
+TEST_CASE("a clipped table indexed by key - query imports with its bucket axis reversed", "[relative_bias]") {
+  // Theirs: bias(i, j) = theirs[h, clamp(j - i, -w, w) + w] (Shaw et al.'s a_ij = w_clip(j - i)).
+  const int64_t w = 2, heads = 2, n = 6;
+  const std::vector<double> theirs{1, 2, 3, 4, 5, -1, -2, -3, -4, -5};  // [2 heads, 5 buckets]
+  std::vector<double> ours(theirs.size());
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t b = 0; b <= 2 * w; ++b) ours[h * (2 * w + 1) + b] = theirs[h * (2 * w + 1) + (2 * w - b)];
+  Generator gen(0);
+  RelativePositionBias bias(RelativeBiasOptions{.kind = "clipped", .window = w}, heads, gen);
+  set_parameter(bias, "table", ours);
+  const Tensor r = bias.forward(n, n);
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        CHECK(r.at({h, i, j}) == Approx(theirs[h * (2 * w + 1) + std::clamp(j - i, -w, w) + w]));
 }

@@ -34,7 +34,7 @@ TEST_CASE("score scales parse from config strings", "[scorers]") {
   CHECK(parse_score_scale("sqrt_dk").value(16) == Approx(0.25));
   CHECK(parse_score_scale("none").value(16) == 1);
   CHECK(parse_score_scale("0.125").value(16) == Approx(0.125));
-  CHECK_THROWS_WITH(parse_score_scale("sqrt"), Catch::Contains("sqrt_dk, none, or a number"));
+  CHECK_THROWS_WITH(parse_score_scale("sqrt"), Catch::Contains("sqrt_dk, dk, none, or a number"));
   CHECK_THROWS_AS(parse_score_scale("0.5x"), std::invalid_argument);
 }
 
@@ -97,13 +97,14 @@ TEST_CASE("per-head scorer parameters apply to their own head", "[scorers]") {
 
 TEST_CASE("make_scorer builds every kind and lists the valid kinds for an unknown one", "[scorers]") {
   Generator gen(0);
-  for (const char* kind : {"additive", "dot", "general", "scaled_dot"}) {
+  for (const char* kind : {"additive", "dot", "general", "scaled_dot", "mup_dot", "qk_norm", "learned_temperature"}) {
     auto s = make_scorer(ScorerOptions{.kind = kind, .d_q = 4, .d_k = 4}, gen);
     CHECK(s->scores(Tensor::zeros({2, 3, 4}), Tensor::zeros({2, 5, 4})).shape() == Shape{2, 3, 5});
   }
   CHECK_THROWS_AS(make_scorer(ScorerOptions{.kind = "cosine?"}, gen), std::invalid_argument);
   CHECK_THROWS_WITH(make_scorer(ScorerOptions{.kind = "cosine?"}, gen),
-                    Catch::Contains("'cosine?'") && Catch::Contains("additive, dot, general, scaled_dot"));
+                    Catch::Contains("'cosine?'") &&
+                        Catch::Contains("additive, dot, general, learned_temperature, mup_dot, qk_norm, scaled_dot"));
 }
 
 TEST_CASE("register_scorer adds a kind that make_scorer and attention can use", "[scorers]") {

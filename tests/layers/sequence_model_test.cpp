@@ -62,7 +62,8 @@ TEST_CASE("sequence model options are validated with the valid values listed", "
     return o;
   };
   CHECK_THROWS_WITH(SequenceModel(with([](auto& o) { o.activation = "swish"; }), gen), Catch::Contains("relu, gelu"));
-  CHECK_THROWS_WITH(SequenceModel(with([](auto& o) { o.positional = "rope"; }), gen), Catch::Contains("sinusoidal"));
+  CHECK_THROWS_WITH(SequenceModel(with([](auto& o) { o.positional = "rotary"; }), gen),
+                    Catch::Contains("'rotary'") && Catch::Contains("none, sinusoidal, learned, rope, alibi"));
   CHECK_THROWS_WITH(SequenceModel(with([](auto& o) { o.scorer.kind = "cosine"; }), gen), Catch::Contains("scaled_dot"));
   CHECK_THROWS_WITH(SequenceModel(with([](auto& o) { o.heads = 3; }), gen), Catch::Contains("does not divide"));
   CHECK_THROWS_AS(SequenceModel(with([](auto& o) { o.vocab_size = 0; }), gen), std::invalid_argument);

@@ -115,7 +115,7 @@ TEST_CASE("unknown keys are named with a suggestion", "[config]") {
                                "mean \"optimizer\"?)"));
   CHECK_THAT(only_problem(with("model", "scorer", "dott")),
              Catch::Contains("model.scorer: expected one of \"additive\", \"dot\", \"general\", "
-                             "\"scaled_dot\", found \"dott\" (a string) (did you mean \"dot\"?)"));
+                             "\"scaled_dot\", \"mup_dot\", \"qk_norm\", \"learned_temperature\", found \"dott\" (a string) (did you mean \"dot\"?)"));
 }
 
 TEST_CASE("wrong types name the expected type and the value found", "[config]") {
@@ -162,7 +162,7 @@ TEST_CASE("an option of another scorer, optimizer, schedule or task is an error"
   json config = kMinimal;
   config["model"] = {{"scorer", "dot"}, {"scale", "sqrt_dk"}};
   CHECK_THAT(only_problem(config), Catch::Contains("model.scale: expected only with model.scorer "
-                                                   "\"scaled_dot\", found it with model.scorer \"dot\""));
+                                                   "\"scaled_dot\" or \"learned_temperature\", found it with model.scorer \"dot\""));
   config = kMinimal;
   config["optimizer"] = {{"name", "adam"}, {"momentum", 0.9}};
   CHECK(only_problem(config) ==

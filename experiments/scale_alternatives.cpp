@@ -1,0 +1,290 @@
+#include "experiments/scale_alternatives.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <ostream>
+#include <sstream>
+
+#include "core/autograd.h"
+#include "core/ops.h"
+#include "experiments/experiment_config.h"
+#include "experiments/heatmap.h"
+#include "experiments/plot.h"
+#include "experiments/probe_config.h"
+#include "experiments/table.h"
+#include "experiments/vanishing.h"
+#include "io/safetensors.h"
+#include "tasks/task.h"
+
+namespace qkv {
+namespace fs = std::filesystem;
+
+ScaleAlternativesOptions default_scale_alternatives_options() {
+  ScaleAlternativesOptions o;
+  o.probe.scorers = {"dot", "scaled_dot", "mup_dot", "qk_norm", "learned_temperature", "learned_temperature_from_1"};
+  // vanishing's model and task, so that the two experiments' unscaled and scaled runs compare.
+  o.base = default_vanishing_options().training.base;
+  // 300 steps, not vanishing's 400: six alternatives at five widths must fit in five
+  // minutes on two cores, and the d_k = 1024 runs cost two thirds of that.
+  o.base.steps = 300;
+  return o;
+}
+
+ScaleAlternativesOptions load_scale_alternatives_options(const std::string& path) {
+  ScaleAlternativesOptions o = default_scale_alternatives_options();
+  o.config_source = path;
+  JsonReader root(read_json_file(path), path);
+  root.string("out_dir", o.out_dir);
+  root.string_list("scorers", o.probe.scorers,
+                   {"dot", "scaled_dot", "mup_dot", "qk_norm", "learned_temperature", "learned_temperature_from_1"});
+
+  JsonReader probe = root.child("probe");
+  read_init_probe_keys(probe, o.probe);
+  probe.check_unknown_keys();
+
+  JsonReader training = root.child("training");
+  read_sweep_training_keys(training, o.run_training, o.training_d_ks, o.seeds, o.base);
+  training.check_unknown_keys();
+  root.check_unknown_keys();
+  root.throw_if_problems();
+  check_task_options(root, "training.task_options", o.base.task, o.base.task_options);
+  root.throw_if_problems();
+  return o;
+}
+
+namespace {
+
+// The learned scale of a trained model: g of qk_norm, exp(log_temperature) of
+// learned_temperature, averaged over heads and layers; NaN for scorers without one.
+double learned_scale(const Module& model) {
+  NoGradGuard no_grad;
+  double total = 0;
+  int64_t count = 0;
+  for (const auto& [name, p] : model.named_parameters()) {
+    const bool log_tau = name.size() >= 15 && name.compare(name.size() - 15, 15, "log_temperature") == 0;
+    const bool g = name.size() >= 12 && name.compare(name.size() - 12, 12, "scorer.scale") == 0;
+    for (int64_t i = 0; (log_tau || g) && i < p.numel(); ++i, ++count) total += log_tau ? std::exp(p.data()[i]) : p.data()[i];
+  }
+  return count ? total / static_cast<double>(count) : std::numeric_limits<double>::quiet_NaN();
+}
+
+// Where the learned scale starts (ScorerOptions from comparison_scorer): g = sqrt(d_k) for
+// qk_norm, tau = 1/sqrt(d_k) or 1 for the learned temperatures; NaN without one.
+double summary_start_scale(const std::string& scorer, int64_t d_k) {
+  if (scorer == "qk_norm") return std::sqrt(static_cast<double>(d_k));
+  if (scorer == "learned_temperature") return 1 / std::sqrt(static_cast<double>(d_k));
+  if (scorer == "learned_temperature_from_1") return 1;
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+std::string curve_stem(const std::string& scorer, int64_t d_k) { return "curve_" + scorer + "_dk" + std::to_string(d_k); }
+
+std::string describe(const std::string& scorer) {
+  if (scorer == "dot") return "q.k, unscaled";
+  if (scorer == "scaled_dot") return "q.k / sqrt(d_k) (Vaswani et al.)";
+  if (scorer == "mup_dot") return "q.k / d_k (muP, Yang et al. 2022)";
+  if (scorer == "qk_norm") return "g cos(q, k), g learned per head from sqrt(d_k) (Henry et al. 2020)";
+  if (scorer == "learned_temperature") return "tau q.k, tau learned per head from 1/sqrt(d_k)";
+  return "tau q.k, tau learned per head from 1 (starts unscaled)";
+}
+
+// Mean final accuracy, runs reaching 90%, mean final dead rows and mean learned scale of
+// one (scorer, d_k) setting.
+struct Setting {
+  double accuracy = 0, dead = 0, scale = 0, chance = 0;
+  int64_t reached = 0, runs = 0;
+  std::string steps;
+};
+
+Setting setting(const std::vector<ScaleAlternativesRun>& runs, const std::string& scorer, int64_t d_k) {
+  Setting s;
+  for (const auto& r : runs) {
+    if (r.scorer != scorer || r.d_k != d_k) continue;
+    // Appended piece by piece: GCC 12 warns (-Wrestrict, falsely) on "literal" + std::string.
+    if (s.runs) s.steps += "/";
+    s.steps += step_text(r.result.step_reaching_90);
+    ++s.runs;
+    s.reached += r.result.step_reaching_90 >= 0;
+    s.accuracy += r.result.curve.back().eval_accuracy;
+    s.dead += r.result.curve.back().dead_fraction;
+    s.scale += r.final_scale;
+    s.chance = r.result.chance_accuracy;
+  }
+  const double n = static_cast<double>(std::max<int64_t>(s.runs, 1));
+  s.accuracy /= n;
+  s.dead /= n;
+  s.scale /= n;
+  return s;
+}
+
+void plot_probe(const std::string& dir, const std::vector<std::string>& scorers, std::vector<std::string>& images) {
+  auto series = [&](int column) {
+    std::ostringstream os;
+    os << "plot ";
+    for (size_t i = 0; i < scorers.size(); ++i)
+      os << (i ? ", " : "") << "'probe_" << scorers[i] << ".csv' every ::1 using 2:" << column
+         << " with linespoints lw 2 lc rgb '" << line_color(i) << "' title '" << scorers[i] << "'";
+    return os.str() + "\n";
+  };
+  const std::string logx = "set logscale x 2\nset xlabel 'd_k'\nset key outside right\n";
+  if (render_plot(dir + "/jacobian_norm", logx + "set logscale y\nset ylabel 'mean ||diag(w) - w w^T||_F per row'\n"
+                                                 "set title 'Gradient through the softmax at initialisation'\n" + series(9), 1000, 600))
+    images.push_back("jacobian_norm.png");
+  if (render_plot(dir + "/dead_rows", logx + "set yrange [-0.02:1.02]\nset ylabel 'rows with Jacobian norm < 1e-3'\n"
+                                             "set title 'Dead softmax rows at initialisation'\n" + series(10), 1000, 600))
+    images.push_back("dead_rows.png");
+}
+
+// From training_<scorer>.csv: d_k, mean final accuracy, mean final dead rows.
+void plot_training(const std::string& dir, const std::vector<std::string>& scorers, std::vector<std::string>& images) {
+  std::ostringstream os;
+  os << "set logscale x 2\nset xlabel 'd_k'\nset key outside right\nset yrange [0:1.02]\nset ylabel 'final held-out accuracy'\n"
+        "set title 'Training: final accuracy (mean over seeds) against d_k'\nplot ";
+  for (size_t i = 0; i < scorers.size(); ++i)
+    os << (i ? ", " : "") << "'training_" << scorers[i] << ".csv' every ::1 using 1:2 with linespoints lw 2 lc rgb '"
+       << line_color(i) << "' title '" << scorers[i] << "'";
+  if (render_plot(dir + "/training_accuracy", os.str() + "\n", 1000, 600)) images.push_back("training_accuracy.png");
+}
+
+std::string four_digits(double v) {
+  std::ostringstream os;
+  os.precision(4);
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& options, std::ostream& log) {
+  const std::string dir = options.out_dir;
+  fs::create_directories(dir);
+  ScaleAlternativesResult result;
+  std::vector<std::string> images, heatmaps;
+  const std::vector<std::string>& scorers = options.probe.scorers;
+
+  // ---- part 1: at initialisation ----
+  result.probe = run_init_probe(options.probe);
+  save_init_probe(result.probe, dir, log);
+  plot_probe(dir, scorers, images);
+
+  // ---- part 2: training ----
+  Table runs({"scorer", "d_k", "seed", "final_accuracy", "step_reaching_90", "final_dead_fraction", "final_entropy",
+              "learned_scale"});
+  Table summary({"scorer", "d_k", "mean_final_accuracy", "seeds_reaching_90", "steps_reaching_90",
+                 "mean_final_dead_fraction", "mean_learned_scale", "start_scale"});
+  Table timing({"scorer", "d_k", "seed", "ms_per_step_median"});  // apart: timings vary run to run
+  if (options.run_training) {
+    for (const std::string& scorer : scorers) {
+      Table per_width({"d_k", "mean_final_accuracy", "mean_final_dead_fraction"});
+      for (int64_t d_k : options.training_d_ks) {
+        for (int64_t s = 0; s < options.seeds; ++s) {
+          TrainingProbeOptions t = options.base;
+          t.model.d_head = d_k;
+          t.model.scorer = comparison_scorer(scorer, /*relative_window=*/8);
+          t.seed = options.base.seed + static_cast<uint64_t>(s);
+          ScaleAlternativesRun run{scorer, d_k, t.seed, run_training_probe(t), 0};
+          run.final_scale = learned_scale(*run.result.model);
+          run.result.model.reset();
+          const CurvePoint& last = run.result.curve.back();
+          runs.add_row({scorer, d_k, static_cast<int64_t>(run.seed), last.eval_accuracy, step_text(run.result.step_reaching_90),
+                        last.dead_fraction, last.mean_entropy, run.final_scale});
+          timing.add_row({scorer, d_k, static_cast<int64_t>(run.seed), run.result.median_seconds_per_step * 1e3});
+          log << "train " << scorer << " d_k=" << d_k << " seed " << run.seed << ": accuracy " << last.eval_accuracy
+              << ", 90% at " << step_text(run.result.step_reaching_90) << ", dead rows " << last.dead_fraction << "\n";
+          if (s == 0) curve_table(run.result.curve).save(dir + "/" + curve_stem(scorer, d_k));
+          if (s == 0 && d_k == options.training_d_ks.back()) {
+            const std::string stem = "attention_" + scorer + "_dk" + std::to_string(d_k);
+            if (write_heatmap(dir + "/" + stem, run.result.sample_weights, scorer + ", d_k=" + std::to_string(d_k) + ", last layer"))
+              heatmaps.push_back(stem + ".png");
+          }
+          run.result.sample_attention.clear();
+          result.training.push_back(std::move(run));
+        }
+        const Setting st = setting(result.training, scorer, d_k);
+        summary.add_row({scorer, d_k, st.accuracy, std::to_string(st.reached) + "/" + std::to_string(st.runs), st.steps,
+                         st.dead, st.scale, summary_start_scale(scorer, d_k)});
+        per_width.add_row({d_k, st.accuracy, st.dead});
+      }
+      per_width.save(dir + "/training_" + scorer);
+    }
+    runs.save(dir + "/training");
+    summary.save(dir + "/training_summary");
+    timing.save(dir + "/timing");
+    plot_training(dir, scorers, images);
+  }
+
+  // ---- report ----
+  const auto& probe = options.probe;
+  std::ostringstream md;
+  md << "# What else keeps the softmax alive\n\n"
+     << "Generated by `scale_alternatives` from `" << options.config_source
+     << "`; every figure below was computed by this run.\n\nThe alternatives:\n\n";
+  for (const auto& s : scorers) md << "- `" << s << "`: " << describe(s) << "\n";
+  md << "\n## 1. At initialisation\n\n"
+     << "Queries and keys with unit-variance components (X ~ N(0,1), W_Q, W_K ~ N(0, 1/d_model), d_model "
+     << probe.d_model << "), N = " << probe.seq_len << " keys per row, " << probe.seeds << " seeds.\n\n"
+     << init_probe_table(result.probe).markdown() << "\n"
+     << "`jacobian_norm` is the Frobenius norm of the softmax Jacobian diag(w) - w w^T per row, the gradient "
+     << "that gets through the softmax; `dead_rows` the fraction of rows where it is below 1e-3.\n\n"
+     << "In words, from the table (smallest -> largest d_k):\n\n";
+  auto ends = probe_extremes(result.probe);
+  for (const auto& s : scorers) {
+    const auto [lo, hi] = ends[s];
+    // "Alive": at the largest d_k the Jacobian norm keeps at least half its value at the
+    // smallest and no more than 5% of the rows are dead.
+    const bool alive = hi->mean_jacobian_norm >= 0.5 * lo->mean_jacobian_norm && hi->dead_fraction <= 0.05;
+    // Alive is not the same as selective: scores that shrink with d_k give near-uniform
+    // weights, whose Jacobian is far from zero but which attend to nothing in particular.
+    const bool uniform = hi->mean_entropy >= 0.95 * hi->max_entropy;
+    md << "- `" << s << "` " << (alive ? "keeps the gradient alive" : "loses the gradient through the softmax")
+       << (uniform ? ", with near-uniform weights at the largest d_k (entropy >= 95% of ln N)" : "") << ": score std " << lo->score_std << " -> " << hi->score_std << ", Jacobian norm " << lo->mean_jacobian_norm
+       << " -> " << hi->mean_jacobian_norm << ", dead rows " << lo->dead_fraction << " -> " << hi->dead_fraction
+       << ", entropy " << lo->mean_entropy << " -> " << hi->mean_entropy << " (max " << lo->max_entropy << ").\n";
+  }
+  md << "\n(\"Keeps the gradient alive\": at the largest d_k the Jacobian norm is at least half its value at the "
+        "smallest and at most 5% of rows are dead.)\n\n";
+  for (const auto& img : images)
+    if (img != "training_accuracy.png") md << "![" << img << "](" << img << ")\n\n";
+  if (options.run_training) {
+    const auto& b = options.base;
+    md << "## 2. Training\n\n"
+       << "Task `" << b.task << "` (" << b.task_options.dump() << "), a " << b.model.layers
+       << "-layer pre-LN transformer with d_model " << b.model.d_model << " and " << b.model.heads
+       << " head(s) of width d_k, " << b.model.positional << " positions, Adam lr " << b.lr << ", batch "
+       << b.batch_size << ", " << b.steps << " steps, " << options.seeds << " seed(s) per setting; held-out "
+       << "accuracy every " << b.eval_interval << " steps on " << b.eval_batches << " batches from another seed. "
+       << "`mean_learned_scale` is the learned g (qk_norm) or tau (learned_temperature) at the end, averaged "
+       << "over heads, layers and seeds, next to where it started.\n\n"
+       << summary.markdown() << "\nIn words, from the table:\n\n";
+    for (const auto& s : scorers) {
+      std::string learned, failures, scales;
+      for (int64_t d_k : options.training_d_ks) {
+        const Setting st = setting(result.training, s, d_k);
+        if (!std::isnan(st.scale))
+          scales += std::string(scales.empty() ? "" : ", ") + ("d_k=" + std::to_string(d_k) + " " +
+                                                    four_digits(summary_start_scale(s, d_k)) + " -> " + four_digits(st.scale));
+        if (st.reached == st.runs) learned += std::string(learned.empty() ? "" : ", ") + std::to_string(d_k);
+        else failures += std::string(failures.empty() ? "" : ", ") + ("d_k=" + std::to_string(d_k) + " (" + std::to_string(st.reached) + "/" +
+                                                          std::to_string(st.runs) + " runs, mean accuracy " +
+                                                          four_digits(st.accuracy) + ")");
+      }
+      md << "- `" << s << "`: every run reached 90% at d_k = " << (learned.empty() ? "none of the widths" : learned)
+         << (failures.empty() ? "" : "; not at " + failures) << "."
+         << (scales.empty() ? "" : " Learned scale, start -> end: " + scales + ".") << "\n";
+    }
+    md << "\nEvery run is in `training.csv`; time per step (varies with the machine's load) in `timing.csv`.\n\n"
+       << "![training_accuracy.png](training_accuracy.png)\n\n"
+       << "### Attention of the trained models at d_k = " << options.training_d_ks.back()
+       << " (last layer, one held-out input)\n\n";
+    for (const auto& img : heatmaps) md << "![" << img << "](" << img << ")\n\n";
+  }
+  if (!gnuplot_available())
+    md << "_gnuplot was not found: the data and the gnuplot scripts (`*.gp`) are written, the PNGs are not._\n";
+  write_file_atomically(dir + "/report.md", md.str());
+  return result;
+}
+
+}  // namespace qkv

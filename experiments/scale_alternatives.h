@@ -1,0 +1,50 @@
+// What else keeps the softmax alive: the vanishing experiment's two parts, init probe and
+// training over d_k, for the alternatives to q.k / sqrt(d_k): unscaled q.k ("dot"), q.k/d_k
+// ("mup_dot", muP), QK-norm ("qk_norm", cosine times a learned g from sqrt(d_k)), and a
+// learned temperature ("learned_temperature", from 1/sqrt(d_k); "learned_temperature_from_1",
+// from 1). Tables, plots, heatmaps and a report.md that says, from the numbers, which keep
+// the gradient through the softmax alive at initialisation and which learn.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "experiments/init_probe.h"
+#include "experiments/training_probe.h"
+
+namespace qkv {
+
+struct ScaleAlternativesOptions {
+  InitProbeOptions probe;  // probe.scorers: the alternatives, also trained in part 2
+  std::vector<int64_t> training_d_ks{4, 16, 64, 256, 1024};
+  int64_t seeds = 2;          // training runs per (alternative, d_k)
+  TrainingProbeOptions base;  // model and task; scorer and d_head are set per run
+  bool run_training = true;
+  std::string out_dir = "runs/scale_alternatives";
+  std::string config_source;  // the config file, quoted in the report
+};
+
+// The default experiment: what configs/scale_alternatives.json spells out.
+ScaleAlternativesOptions default_scale_alternatives_options();
+// The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
+// listing every problem (file, JSON path, expected, found) otherwise.
+ScaleAlternativesOptions load_scale_alternatives_options(const std::string& path);
+
+struct ScaleAlternativesRun {
+  std::string scorer;
+  int64_t d_k = 0;
+  uint64_t seed = 0;
+  TrainingProbeResult result;
+  double final_scale = 0;  // mean learned g (qk_norm) or tau (learned_temperature) over heads and layers; NaN otherwise
+};
+
+struct ScaleAlternativesResult {
+  std::vector<InitProbeRow> probe;
+  std::vector<ScaleAlternativesRun> training;
+};
+
+// Runs both parts, writes everything under options.out_dir, and returns the numbers.
+ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& options, std::ostream& log);
+
+}  // namespace qkv

@@ -7,7 +7,6 @@
 // Each prints one JSON line per measurement. bench/compare.py runs this beside PyTorch's
 // twin (bench/torch_bench.py) and prints the side-by-side table.
 #include <qkv.h>
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <string>
 #include <nlohmann/json.hpp>
 
 #include "bench/fma_peak.h"
@@ -39,10 +39,14 @@ Timing time_it(int64_t warmup, int64_t repeats, const std::function<void()>& ste
   return {ms[ms.size() / 2], ms.front()};
 }
 
+// The process's peak resident memory (VmHWM). Not getrusage's ru_maxrss, which a process
+// started by exec inherits from its parent (a Python driver with torch loaded).
 double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // in kB
+  return 0;
 }
 
 void print(const nlohmann::json& line) { std::printf("%s\n", line.dump().c_str()); }

@@ -81,9 +81,7 @@ def main():
     qkv_env = dict(os.environ)
 
     peak = {t: run([qkv_bench, "peak", "--threads", str(t)], qkv_env)[0]["gflops"] for t in args.threads}
-    import torch  # only for its version, in this process
-    print("PyTorch %s on OpenBLAS (OpenMP build, %s kernels); qkv %s; FMA peak %s GFLOP/s\n" % (
-        torch.__version__, core, args.build, ", ".join("%.0f at %d thread(s)" % (peak[t], t) for t in args.threads)))
+    torch_version = None
 
     rows = []
     for workload in WORKLOADS:
@@ -94,6 +92,7 @@ def main():
                 qkv_runs += [(t, line) for line in run([qkv_bench] + common, qkv_env)]
                 lines = run(["/usr/bin/python3", "bench/torch_bench.py"] + common, torch_env)
                 check_blas(lines)
+                torch_version = lines[0]["torch"]
                 torch_runs += [(t, line) for line in lines]
         (qt, q), (tt, tl) = best(qkv_runs), best(torch_runs)
         flops = q["flops"]
@@ -103,6 +102,8 @@ def main():
             q["median_ms"] / tl["median_ms"], flops / 1e9, 100 * at_peak(q["median_ms"], qt),
             100 * at_peak(tl["median_ms"], tt), q["peak_rss_mb"], tl["peak_rss_mb"]))
         print("measured", workload, file=sys.stderr)
+    print("PyTorch %s on OpenBLAS (OpenMP build, %s kernels); qkv from %s/; FMA peak %s GFLOP/s\n" % (
+        torch_version, core, args.build, ", ".join("%.0f at %d thread(s)" % (peak[t], t) for t in args.threads)))
     print("| workload | qkv ms (threads) | PyTorch ms (threads) | qkv / PyTorch | GFLOP per step | qkv % of peak "
           "| PyTorch % of peak | qkv peak MB | PyTorch peak MB |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -13,7 +13,6 @@ against the reference BLAS is no baseline, and bench/compare.py refuses it.
 import argparse
 import json
 import math
-import resource
 import statistics
 import time
 
@@ -45,7 +44,12 @@ def time_it(warmup, repeats, step):
 
 
 def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory (VmHWM; ru_maxrss would include the parent's, inherited at exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
 
 
 class Block(nn.Module):

@@ -45,16 +45,6 @@ class BoundedDomParser : public DomParser {
   size_t depth_ = 0;
 };
 
-// "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error ..." ->
-// "syntax error ...": callers give the position in their own terms.
-std::string without_prefix(std::string what) {
-  if (what.rfind("[json.exception.", 0) == 0 && what.find("] ") != std::string::npos)
-    what = what.substr(what.find("] ") + 2);
-  if (what.rfind("parse error", 0) == 0 && what.find(": ") != std::string::npos)
-    what = what.substr(what.find(": ") + 2);
-  return what;
-}
-
 // Length of the UTF-8 sequence at text[i], or 0 if it is not a valid one (overlong forms,
 // surrogates and code points above U+10FFFF included), following RFC 3629's table.
 size_t utf8_length(std::string_view text, size_t i) {
@@ -89,8 +79,17 @@ json parse_json_text(std::string_view text, size_t max_depth) {
   if (parser.too_deep)
     throw JsonTextError(JsonTextError::Kind::too_deep, 0,
                         "nests deeper than " + std::to_string(max_depth) + " levels of objects and arrays");
-  if (parser.is_errored()) throw JsonTextError(JsonTextError::Kind::malformed, parser.error_byte, without_prefix(parser.error));
+  if (parser.is_errored())
+    throw JsonTextError(JsonTextError::Kind::malformed, parser.error_byte, json_error_detail(parser.error));
   return value;
+}
+
+std::string json_error_detail(std::string what) {
+  if (what.rfind("[json.exception.", 0) == 0 && what.find("] ") != std::string::npos)
+    what = what.substr(what.find("] ") + 2);
+  if (what.rfind("parse error", 0) == 0 && what.find(": ") != std::string::npos)
+    what = what.substr(what.find(": ") + 2);
+  return printable(what);
 }
 
 std::optional<size_t> invalid_utf8_offset(std::string_view text) {

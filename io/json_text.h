@@ -38,6 +38,11 @@ class JsonTextError : public std::runtime_error {
 // levels. Throws JsonTextError.
 nlohmann::json parse_json_text(std::string_view text, size_t max_depth = kMaxJsonDepth);
 
+// nlohmann's exception text without its prefix and position, the bytes it quotes made
+// printable: "[json.exception.parse_error.101] parse error at line 1, column 2: syntax
+// error ..." -> "syntax error ...", for messages that give the position in their own terms.
+std::string json_error_detail(std::string what);
+
 // The 0-based offset of the first byte that does not belong to valid UTF-8, if any.
 std::optional<size_t> invalid_utf8_offset(std::string_view text);
 

@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_text.h"
+
 namespace qkv {
 
 static_assert(std::endian::native == std::endian::little,
@@ -119,8 +121,11 @@ nlohmann::json parse_header(std::string_view text, const std::string& source) {
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(text.begin(), text.end(), guard);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(source, "header is not valid JSON at byte " + std::to_string(8 + (e.byte == 0 ? 0 : e.byte - 1)) +
+                     " of the file: " + json_error_detail(e.what()));
   } catch (const nlohmann::json::exception& e) {
-    fail(source, std::string("header is not valid JSON: ") + e.what());
+    fail(source, "header is not valid JSON: " + json_error_detail(e.what()));
   }
   if (too_deep) fail(source, "header nests deeper than " + std::to_string(kMaxNesting) + " levels");
   if (!duplicate.empty()) fail(source, "header names '" + duplicate + "' twice");

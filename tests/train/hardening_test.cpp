@@ -10,6 +10,7 @@
 #include <functional>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "qkv.h"
 #include "train_test_util.h"
@@ -307,4 +308,17 @@ TEST_CASE("the non-finite message says when no checkpoint exists yet", "[trainer
   CHECK_THROWS_MATCHES(trainer.save_checkpoint(), NonFiniteError,
                        Catch::Matchers::Message("step 0: parameter " + trainer.model().named_parameters()[0].first +
                                                 " is not finite; no checkpoint was saved before it"));
+}
+
+TEST_CASE("more threads than cores run, with a note saying they slow every step", "[trainer][hardening]") {
+  const std::string dir = qkv_test::scratch_dir("threads_note");
+  const unsigned cores = std::thread::hardware_concurrency();
+  REQUIRE(cores > 0);
+  json config = tiny_config(dir);
+  config["train"]["threads"] = cores + 1;
+  std::ostringstream log;
+  Trainer trainer(resolve_config(config, "tiny.json"), quiet(log));
+  CHECK(log.str().find("threads: " + std::to_string(cores + 1) + " (more than this machine's " +
+                       std::to_string(cores) + " cores: every step runs slower)") != std::string::npos);
+  configure_threads(1);
 }

@@ -54,10 +54,7 @@ int main(int argc, char** argv) {
       config = qkv::load_run_config(resume_dir, sets);
     } else {
       config = qkv::load_config(config_path, sets);
-      if (!out_dir.empty()) {
-        config.train.out_dir = out_dir;
-        config.resolved["train"]["out_dir"] = out_dir;
-      }
+      if (out->count() > 0) qkv::set_out_dir(config, out_dir, "--out");
     }
     qkv::install_stop_handlers();
     qkv::Trainer trainer(config, {.resume = !resume_dir.empty(), .overwrite = overwrite});

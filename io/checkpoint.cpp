@@ -4,9 +4,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/generator.h"
+#include "io/json_text.h"
 #include "layers/module.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
@@ -37,10 +39,27 @@ struct Reader {
 
   nlohmann::json json(const StringMap& m, const std::string& key) const {
     try {
-      return nlohmann::json::parse(meta(m, key));
-    } catch (const nlohmann::json::exception& e) {
-      fail("__metadata__ '" + key + "' is not valid JSON: " + e.what());
+      return parse_json_text(meta(m, key));
+    } catch (const JsonTextError& e) {
+      fail("__metadata__ '" + key + "' is not valid JSON: " + e.what() +
+           (e.byte() ? " (at byte " + std::to_string(e.byte()) + " of its text)" : ""));
     }
+  }
+
+  // The checks every caller needs first: a safetensors file of some other program has
+  // none of qkv's metadata, and saying so beats naming the first missing key.
+  void check_format(const StringMap& m) const {
+    auto it = m.find("format");
+    if (it == m.end() || it->second != kFormat)
+      fail("not a qkv checkpoint (__metadata__ 'format' is " +
+           (it == m.end() ? std::string("missing") : "'" + it->second + "'") + ", not '" + kFormat + "')");
+  }
+
+  std::optional<nlohmann::json> schedule(const StringMap& m) const {
+    if (!m.count("schedule")) return std::nullopt;
+    nlohmann::json saved = json(m, "schedule");
+    if (!saved.is_object()) fail("__metadata__ 'schedule' must be a JSON object, found " + std::string(saved.type_name()));
+    return saved;
   }
 
   int64_t step(const StringMap& m) const {
@@ -90,13 +109,26 @@ void save_checkpoint(const std::string& path, const TrainingState& state) {
   save_safetensors(path, tensors, meta);
 }
 
+CheckpointInfo decode_checkpoint_info(std::string_view bytes, const std::string& source) {
+  const Reader r{source};
+  const StringMap meta = decode_safetensors(bytes, source).metadata;
+  r.check_format(meta);
+  return {.step = r.step(meta), .config = r.json(meta, "config"), .schedule = r.schedule(meta)};
+}
+
+CheckpointInfo read_checkpoint_info(const std::string& path) { return decode_checkpoint_info(read_file(path), path); }
+
 void load_checkpoint(const std::string& path, TrainingState& state) {
   if (!state.model) throw std::invalid_argument("load_checkpoint('" + path + "'): TrainingState::model is null");
-  const Reader r{path};
-  SafetensorsContents file = load_safetensors(path);
+  decode_checkpoint(read_file(path), path, state);
+}
+
+void decode_checkpoint(std::string_view bytes, const std::string& source, TrainingState& state) {
+  if (!state.model) throw std::invalid_argument("decode_checkpoint('" + source + "'): TrainingState::model is null");
+  const Reader r{source};
+  SafetensorsContents file = decode_safetensors(bytes, source);
   const StringMap& meta = file.metadata;
-  if (!meta.count("format") || meta.at("format") != kFormat)
-    r.fail("not a qkv checkpoint (__metadata__ 'format' is not '" + std::string(kFormat) + "')");
+  r.check_format(meta);
 
   // Sort the tensors by owner.
   std::map<std::string, const Tensor*> model_tensors;
@@ -133,8 +165,9 @@ void load_checkpoint(const std::string& path, TrainingState& state) {
   Generator::State generator{};
   if (state.generator) generator = r.generator(meta);
   if (state.schedule) {
-    if (!meta.count("schedule")) r.fail("was saved without a schedule, but one is given");
-    const nlohmann::json saved = r.json(meta, "schedule");
+    const std::optional<nlohmann::json> schedule = r.schedule(meta);
+    if (!schedule) r.fail("was saved without a schedule (__metadata__ 'schedule'), but one is given");
+    const nlohmann::json& saved = *schedule;
     if (saved != state.schedule->to_json())
       r.fail("was saved with schedule " + saved.dump() + ", but the given one is " + state.schedule->to_json().dump());
   }

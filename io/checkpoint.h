@@ -12,7 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -41,5 +43,17 @@ struct TrainingState {
 void save_checkpoint(const std::string& path, const TrainingState& state);
 // Restores model parameters, optimiser state, generator state, step and config in place.
 void load_checkpoint(const std::string& path, TrainingState& state);
+// The same from the file's bytes; `source` names it in messages.
+void decode_checkpoint(std::string_view bytes, const std::string& source, TrainingState& state);
+
+// A checkpoint's metadata, checked as load_checkpoint checks it, without a model: what a
+// caller needs to decide whether the file continues its run before loading it.
+struct CheckpointInfo {
+  int64_t step = 0;
+  nlohmann::json config;                   // __metadata__ 'config', any JSON value
+  std::optional<nlohmann::json> schedule;  // __metadata__ 'schedule' (an object), if saved
+};
+CheckpointInfo read_checkpoint_info(const std::string& path);
+CheckpointInfo decode_checkpoint_info(std::string_view bytes, const std::string& source);
 
 }  // namespace qkv

@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_text.h"
+
 namespace qkv {
 
 static_assert(std::endian::native == std::endian::little,
@@ -49,10 +51,17 @@ Entry parse_entry(const std::string& name, const nlohmann::json& e, uint64_t dat
   if (!e.is_object()) fail(source, where + "entry must be an object, got " + e.dump());
   for (auto& [key, _] : e.items())
     if (key != "dtype" && key != "shape" && key != "data_offsets") fail(source, where + "unknown field '" + key + "'");
-  if (!e.contains("dtype") || !e["dtype"].is_string()) fail(source, where + "missing string field 'dtype'");
-  if (!e.contains("shape") || !e["shape"].is_array()) fail(source, where + "missing array field 'shape'");
-  if (!e.contains("data_offsets") || !e["data_offsets"].is_array() || e["data_offsets"].size() != 2)
-    fail(source, where + "missing field 'data_offsets' of two integers");
+  // A field that is there with the wrong type is reported as such, not as missing.
+  const auto require = [&](const char* field, bool valid, const std::string& expected) {
+    if (!e.contains(field)) fail(source, where + "missing field '" + field + "' (" + expected + ")");
+    if (!valid)
+      fail(source, where + "field '" + field + "' must be " + expected + ", found " + std::string(e[field].type_name()) +
+                       (e[field].is_array() ? " of " + std::to_string(e[field].size()) : std::string()));
+  };
+  require("dtype", e.contains("dtype") && e["dtype"].is_string(), "a string");
+  require("shape", e.contains("shape") && e["shape"].is_array(), "an array of integers");
+  require("data_offsets", e.contains("data_offsets") && e["data_offsets"].is_array() && e["data_offsets"].size() == 2,
+          "an array of two integers");
 
   Entry out{name, 0, {}, 0, 0};
   const std::string dtype = e["dtype"];
@@ -106,11 +115,17 @@ nlohmann::json parse_header(std::string_view text, const std::string& source) {
       duplicate = parsed.get<std::string>();
     return true;
   };
+  // nlohmann stops reading at a NUL byte, which would hide whatever follows it.
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos)
+    fail(source, "header holds a NUL byte at offset " + std::to_string(8 + nul) + " of the file");
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(text.begin(), text.end(), guard);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(source, "header is not valid JSON at byte " + std::to_string(8 + (e.byte == 0 ? 0 : e.byte - 1)) +
+                     " of the file: " + json_error_detail(e.what()));
   } catch (const nlohmann::json::exception& e) {
-    fail(source, std::string("header is not valid JSON: ") + e.what());
+    fail(source, "header is not valid JSON: " + json_error_detail(e.what()));
   }
   if (too_deep) fail(source, "header nests deeper than " + std::to_string(kMaxNesting) + " levels");
   if (!duplicate.empty()) fail(source, "header names '" + duplicate + "' twice");
@@ -216,6 +231,18 @@ SafetensorsContents decode_safetensors(std::string_view bytes, const std::string
     out.tensors.emplace_back(e.name, std::move(t));
   }
   return out;
+}
+
+bool is_atomic_write_temp(const std::string& name) {
+  // "." + target + ".tmp-" + pid + "-" + counter, as write_file_atomically names them.
+  const size_t tag = name.rfind(".tmp-");
+  if (name.size() < 2 || name[0] != '.' || tag == std::string::npos || tag < 2) return false;
+  const std::string numbers = name.substr(tag + 5);
+  const size_t dash = numbers.find('-');
+  const auto digits = [](const std::string& t) {
+    return !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
+  };
+  return dash != std::string::npos && digits(numbers.substr(0, dash)) && digits(numbers.substr(dash + 1));
 }
 
 void write_file_atomically(const std::string& path, std::string_view bytes) {

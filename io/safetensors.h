@@ -51,5 +51,8 @@ SafetensorsContents load_safetensors(const std::string& path);
 // The file primitives behind them, for other formats: CheckpointError naming the path.
 void write_file_atomically(const std::string& path, std::string_view bytes);
 std::string read_file(const std::string& path);
+// Whether a file name is one of write_file_atomically's temporary files
+// (".<name>.tmp-<pid>-<n>"); one that outlived its process is a partial copy.
+bool is_atomic_write_temp(const std::string& name);
 
 }  // namespace qkv

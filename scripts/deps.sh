@@ -2,6 +2,7 @@
 # Installs the Debian packages qkv needs, non-interactively, and only those missing.
 set -euo pipefail
 packages=(g++ cmake make libeigen3-dev nlohmann-json3-dev catch2 libcli11-dev gnuplot-nox)
+packages+=("$@")  # what a caller needs besides, e.g. scripts/test.sh: clang for the sanitizer stage
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

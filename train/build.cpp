@@ -1,7 +1,11 @@
 #include "train/build.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
+#include <utility>
 
 #include "core/autograd.h"
 #include "core/parallel.h"
@@ -122,6 +126,98 @@ std::unique_ptr<Schedule> build_schedule(const ScheduleConfig& c, int64_t total_
         .decay = c.name == "warmup_cosine" ? WarmupDecay::cosine : WarmupDecay::linear});
   throw std::invalid_argument("build_schedule: unknown schedule.name \"" + c.name +
                               "\" (constant, step, exponential, cosine, warmup_cosine, warmup_linear)");
+}
+
+TaskSizes TaskSizes::of(const Task& task) {
+  return {.vocab_size = task.continuous() ? 0 : task.vocab_size(), .feature_dim = task.continuous() ? task.feature_dim() : 0,
+          .num_classes = task.num_classes(), .seq_len = task.seq_len()};
+}
+
+// Counted from the layers' structure (layers/sequence_model.h, encoder.h, attention.h):
+// input, positional table, per block two LayerNorms, the q/k/v/output projections, the
+// scorer's own weights and the feed-forward block, then the final LayerNorm and the head.
+double estimated_parameter_count(const ModelConfig& m, const TaskSizes& t) {
+  const double d = static_cast<double>(m.d_model), h = static_cast<double>(m.heads);
+  const double dh = static_cast<double>(m.d_head), inner = h * dh, ff = static_cast<double>(m.d_ff);
+  const double input = t.vocab_size > 0 ? static_cast<double>(t.vocab_size) * d
+                                        : (static_cast<double>(t.feature_dim) + 1) * d;
+  const double positional = m.positional == "learned" ? static_cast<double>(t.seq_len) * d : 0;
+  double scorer = 0;
+  if (m.scorer == "general") scorer = h * dh * dh;
+  if (m.scorer == "additive") {
+    const double hidden = static_cast<double>(m.additive_hidden);
+    scorer = h * (2 * dh * hidden + hidden);  // query and key weights, v
+  }
+  if (m.relative_bias == "clipped") scorer += h * (2 * static_cast<double>(m.relative_window) + 1);
+  if (m.relative_bias == "t5") scorer += h * static_cast<double>(m.relative_buckets);
+  const double block = 4 * d + 3 * (d * inner + inner) + (inner * d + d) + scorer + (d * ff + ff) + (ff * d + d);
+  return input + positional + static_cast<double>(m.layers) * block + 2 * d +
+         (d + 1) * static_cast<double>(t.num_classes);
+}
+
+namespace {
+// Tensors per parameter held by the optimizer besides the parameter and its gradient.
+double optimizer_slots(const OptimizerConfig& o) {
+  if (o.name == "adam" || o.name == "adamw") return o.amsgrad ? 3 : 2;
+  if (o.name == "rmsprop") return 1 + (o.momentum > 0 ? 1 : 0) + (o.centered ? 1 : 0);
+  if (o.name == "sgd") return o.momentum > 0 ? 1 : 0;
+  return 1;  // adagrad's running sum
+}
+}  // namespace
+
+MemoryEstimate estimate_memory(const RunConfig& c, const TaskSizes& t) {
+  const ModelConfig& m = c.model;
+  const double scalar = sizeof(Scalar), index = sizeof(int64_t);
+  const double b = static_cast<double>(c.train.batch_size), n = static_cast<double>(t.seq_len);
+  const double d = static_cast<double>(m.d_model), h = static_cast<double>(m.heads);
+  const double inner = h * static_cast<double>(m.d_head), ff = static_cast<double>(m.d_ff);
+  MemoryEstimate e;
+  e.parameters = estimated_parameter_count(m, t) * scalar * (2 + optimizer_slots(c.optimizer));
+  // Per block and example: the residual stream, two LayerNorm outputs, attention output
+  // and dropout masks (d_model wide each, six), q, k, v and the heads' context (four,
+  // heads * d_head wide), two feed-forward activations (d_ff), and per head N x N scores,
+  // weights and dropout mask; the additive scorer also keeps its hidden layer, for every
+  // query-key pair, before and after tanh.
+  double per_position = 6 * d + 4 * inner + 2 * ff + 3 * h * n;
+  if (m.scorer == "additive") per_position += 2 * h * n * static_cast<double>(m.additive_hidden);
+  if (m.relative_bias != "none") per_position += h * n;
+  const double logits = 3 * static_cast<double>(t.num_classes);  // logits, softmax, gradient
+  e.activations = b * n * (static_cast<double>(m.layers) * per_position + logits) * scalar;
+  const double example = t.feature_dim > 0 ? static_cast<double>(t.feature_dim) * scalar + index : 2 * index;
+  e.held_out = static_cast<double>(c.task.eval_batches) * b * n * example;
+  return e;
+}
+
+std::string largest_memory_key(const RunConfig& config, const TaskSizes& task) {
+  const std::vector<std::pair<std::string, std::function<void(RunConfig&, TaskSizes&)>>> keys{
+      {"model.d_model", [](RunConfig& c, TaskSizes&) { c.model.d_model = 1; }},
+      {"model.heads", [](RunConfig& c, TaskSizes&) { c.model.heads = 1; }},
+      {"model.d_head", [](RunConfig& c, TaskSizes&) { c.model.d_head = 1; }},
+      {"model.layers", [](RunConfig& c, TaskSizes&) { c.model.layers = 1; }},
+      {"model.d_ff", [](RunConfig& c, TaskSizes&) { c.model.d_ff = 1; }},
+      {"model.additive_hidden", [](RunConfig& c, TaskSizes&) { c.model.additive_hidden = 1; }},
+      {"model.relative_window", [](RunConfig& c, TaskSizes&) { c.model.relative_window = 1; }},
+      {"model.relative_buckets", [](RunConfig& c, TaskSizes&) { c.model.relative_buckets = 1; }},
+      {"train.batch_size", [](RunConfig& c, TaskSizes&) { c.train.batch_size = 1; }},
+      {"task.eval_batches", [](RunConfig& c, TaskSizes&) { c.task.eval_batches = 1; }},
+      {"task.seq_len", [](RunConfig&, TaskSizes& t) { t.seq_len = 1; }},
+      {"task.vocab", [](RunConfig&, TaskSizes& t) { t.vocab_size = std::min<int64_t>(t.vocab_size, 1); }},
+  };
+  const double total = estimate_memory(config, task).total();
+  std::string best;
+  double best_saving = -1;
+  for (const auto& [key, shrink] : keys) {
+    RunConfig c = config;
+    TaskSizes t = task;
+    shrink(c, t);
+    const double saving = total - estimate_memory(c, t).total();
+    if (saving > best_saving) best_saving = saving, best = key;
+  }
+  return best;
+}
+
+double machine_memory_bytes() {
+  return static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
 }
 
 int configure_threads(int64_t threads) {

@@ -39,6 +39,37 @@ std::unique_ptr<Optimizer> build_optimizer(const OptimizerConfig& config, const 
 // cosine and warmup_* decay so that the last update runs at min_lr.
 std::unique_ptr<Schedule> build_schedule(const ScheduleConfig& config, int64_t total_steps);
 
+// Memory a run would need at its peak, from its sizes alone, before anything is allocated:
+// load_config refuses a config whose total exceeds the machine's memory rather than let
+// it fail later with std::bad_alloc. An estimate (within a few percent for parameters,
+// an upper-end count of what one step keeps alive for its backward pass), in bytes.
+struct MemoryEstimate {
+  double parameters = 0;   // weights, gradients and the optimizer's per-parameter state
+  double activations = 0;  // what a training step keeps alive for its backward pass
+  double held_out = 0;     // the held-out batches, kept for the whole run
+  double total() const { return parameters + activations + held_out; }
+};
+
+// The sizes of a task that set a model's size (Task's own accessors, copied so that an
+// estimate can be made for sizes no task was built with).
+struct TaskSizes {
+  int64_t vocab_size = 0;   // 0 for continuous tasks
+  int64_t feature_dim = 0;  // 0 for token tasks
+  int64_t num_classes = 0;
+  int64_t seq_len = 0;
+  static TaskSizes of(const Task& task);
+};
+
+double estimated_parameter_count(const ModelConfig& model, const TaskSizes& task);
+MemoryEstimate estimate_memory(const RunConfig& config, const TaskSizes& task);
+
+// The config key (e.g. "model.d_model") whose value drives the estimate most: the one that,
+// set to 1, lowers it the most.
+std::string largest_memory_key(const RunConfig& config, const TaskSizes& task);
+
+// Physical memory of this machine, in bytes.
+double machine_memory_bytes();
+
 // Sets the OpenMP thread count (threads 0 leaves OpenMP's default, e.g. OMP_NUM_THREADS)
 // and returns the number of threads that will run.
 int configure_threads(int64_t threads);

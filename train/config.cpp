@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "io/json_text.h"
+#include "train/build.h"
 #include "train/schema.h"
 
 namespace qkv {
@@ -104,7 +107,10 @@ class Resolver {
     check_task();
     check_relations();
     if (!problems_.empty()) throw ConfigError(problems_);
-    return typed();
+    RunConfig config = typed();
+    check_memory(config);
+    if (!problems_.empty()) throw ConfigError(problems_);
+    return config;
   }
 
  private:
@@ -123,7 +129,17 @@ class Resolver {
   }
 
   void apply_override(const std::string& argument) {
-    const std::string source = "command line (--set " + argument + ")";
+    // A message quotes the argument, which may be long (a pasted document) or not text.
+    std::string shown = printable(argument);
+    if (shown.size() > 80) shown = shown.substr(0, 77) + "...";
+    const std::string source = "command line (--set " + shown + ")";
+    // The value becomes JSON, which holds UTF-8 text only: reject other bytes now rather
+    // than fail when the resolved config is written.
+    if (const std::optional<size_t> bad = invalid_utf8_offset(argument)) {
+      add(source, "--set", "UTF-8 text", "byte " + printable(argument.substr(*bad, 1)) + " at offset " +
+                                             std::to_string(*bad) + ", which is not UTF-8");
+      return;
+    }
     const size_t eq = argument.find('=');
     if (eq == std::string::npos) {
       add(source, "--set", "section.key=value", "\"" + argument + "\" (no '=')");
@@ -137,8 +153,17 @@ class Resolver {
       return;
     }
     const std::string section = path.substr(0, dot), key = path.substr(dot + 1);
-    json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (value.is_discarded()) value = text;  // not JSON: a bare word such as additive
+    json value;
+    try {
+      value = parse_json_text(text);
+    } catch (const JsonTextError& e) {
+      if (e.kind() == JsonTextError::Kind::too_deep) {
+        add(source, path, "a value nested at most " + std::to_string(kMaxJsonDepth) + " levels deep",
+            "one that " + std::string(e.what()));
+        return;
+      }
+      value = text;  // not JSON: a bare word such as additive
+    }
     if (config_.contains(section) && !config_[section].is_object()) {
       add(source, section, "an object to set " + key + " in", describe(config_[section]));
       return;
@@ -336,6 +361,33 @@ class Resolver {
           at("model", "relative_max_distance").dump());
   }
 
+  // A run whose sizes are each in range can still need more memory than the machine has;
+  // refuse it before anything is allocated, naming the key that matters most.
+  void check_memory(const RunConfig& config) {
+    const TaskSizes task = TaskSizes::of(*make_task(config.task));
+    const MemoryEstimate need = estimate_memory(config, task);
+    const double have = machine_memory_bytes();
+    if (need.total() <= have) return;
+    const std::string key = largest_memory_key(config, task);
+    add(key, "sizes for which the run fits in this machine's " + gib(have) + " of memory",
+        resolved_value(key).dump() + ", for which it needs about " + gib(need.total()) + " (parameters with their " +
+            "gradients and optimizer state " + gib(need.parameters) + ", activations of a training step " +
+            gib(need.activations) + ", held-out batches " + gib(need.held_out) + ")");
+  }
+
+  json resolved_value(const std::string& path) const {
+    const size_t dot = path.find('.');
+    const std::string section = path.substr(0, dot), key = path.substr(dot + 1);
+    return has(section, key) ? at(section, key) : json();
+  }
+
+  static std::string gib(double bytes) {
+    std::ostringstream s;
+    s.precision(bytes < 1e11 ? 3 : 0);
+    s << std::fixed << bytes / (1024.0 * 1024 * 1024) << " GiB";
+    return s.str();
+  }
+
   // Reads a resolved key, or the schema default when the key does not apply.
   template <class T>
   T get(const std::string& section, const std::string& key) const {
@@ -464,21 +516,22 @@ RunConfig parse_config(const std::string& text, const std::string& source,
                        const std::vector<std::string>& overrides) {
   json config;
   try {
-    config = json::parse(text);
-  } catch (const json::parse_error& e) {
-    // e.byte counts the bytes read, the offending one included.
-    const TextPosition at = text_position(text, e.byte == 0 ? 0 : e.byte - 1);
-    std::string what = e.what();
-    const size_t detail = what.find(": ", what.find("parse error"));
-    what = detail == std::string::npos ? what : what.substr(detail + 2);
+    config = parse_json_text(text);
+  } catch (const JsonTextError& e) {
+    if (e.kind() == JsonTextError::Kind::too_deep)
+      throw ConfigError({source + ": malformed JSON: it " + e.what() + " (a run config nests 2)"});
+    // e.byte() counts the bytes read, the offending one included.
+    const TextPosition at = text_position(text, e.byte() == 0 ? 0 : e.byte() - 1);
     throw ConfigError({source + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
                        ": malformed JSON at line " + std::to_string(at.line) + ", column " +
-                       std::to_string(at.column) + ": " + what});
+                       std::to_string(at.column) + ": " + e.what()});
   }
   return resolve_config(config, source, overrides);
 }
 
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  // A folder opens as a stream and reads as empty, which would pass for malformed JSON.
+  if (std::filesystem::is_directory(path)) throw ConfigError({path + ": is a folder, not a config file"});
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError({path + ": cannot open the config file"});
   std::ostringstream text;
@@ -499,6 +552,19 @@ std::vector<std::string> set_arguments(int argc, const char* const* argv) {
     }
   }
   return sets;
+}
+
+void set_out_dir(RunConfig& config, const std::string& dir, const std::string& option) {
+  const std::string source = "command line (" + option + " " + printable(dir) + ")";
+  const KeySpec& spec = *find_key_spec("train", "out_dir");
+  std::string found;
+  if (dir.empty()) found = "\"\" (an empty string)";
+  else if (const std::optional<size_t> bad = invalid_utf8_offset(dir))
+    found = "\"" + printable(dir) + "\", whose byte " + printable(dir.substr(*bad, 1)) + " is not UTF-8";
+  if (!found.empty())
+    throw ConfigError({source + ": " + spec.path() + ": expected " + spec.expected() + " of UTF-8 text, found " + found});
+  config.train.out_dir = dir;
+  config.resolved["train"]["out_dir"] = dir;
 }
 
 std::unique_ptr<Task> make_task(const TaskConfig& config) {

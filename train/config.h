@@ -132,6 +132,11 @@ RunConfig resolve_config(const nlohmann::json& config, const std::string& source
 // other arguments are left to the caller; a --set with no value throws ConfigError.
 std::vector<std::string> set_arguments(int argc, const char* const* argv);
 
+// Sets train.out_dir (RunConfig and resolved) from a command-line option such as the
+// train program's --out, which messages name. Throws ConfigError for an empty folder
+// name or one that is not UTF-8 (the resolved config, which holds it, is JSON).
+void set_out_dir(RunConfig& config, const std::string& dir, const std::string& option);
+
 // The task a resolved config describes.
 std::unique_ptr<Task> make_task(const TaskConfig& config);
 

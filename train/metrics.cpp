@@ -1,6 +1,9 @@
 #include "train/metrics.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
@@ -24,19 +27,27 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
-// The step a kept row belongs to: the jsonl object's "step", or the CSV's first field.
-std::optional<int64_t> row_step(const std::string& line, bool csv) {
+// The step of a complete row: a jsonl object with an integer "step", or a CSV row of
+// `columns` fields whose first is the step. A row cut short by a crash or a full disk
+// (a CSV row can lose its last fields and still start with a number) has none.
+std::optional<int64_t> row_step(const std::string& line, bool csv, size_t columns) {
   try {
-    if (csv) return std::stoll(line.substr(0, line.find(',')));
+    if (csv) {
+      if (static_cast<size_t>(std::count(line.begin(), line.end(), ',')) + 1 != columns) return std::nullopt;
+      size_t used = 0;
+      const std::string first = line.substr(0, line.find(','));
+      const int64_t step = std::stoll(first, &used);
+      return used == first.size() ? std::optional<int64_t>(step) : std::nullopt;
+    }
     const json row = json::parse(line);
     return row.at("step").get<int64_t>();
   } catch (const std::exception&) {
-    return std::nullopt;  // a row cut short by a crash
+    return std::nullopt;
   }
 }
 
-// Rewrites `path` keeping its header (CSV) and the rows of steps <= last_step.
-void truncate_after(const std::string& path, int64_t last_step, bool csv, const std::string& header) {
+// Rewrites `path` keeping its header (CSV) and the complete rows of steps <= last_step.
+void truncate_after(const std::string& path, int64_t last_step, bool csv, const std::string& header, size_t columns) {
   if (!std::filesystem::exists(path)) {
     write_file_atomically(path, csv ? header + "\n" : "");
     return;
@@ -45,13 +56,15 @@ void truncate_after(const std::string& path, int64_t last_step, bool csv, const 
   std::string line, kept;
   bool first = true;
   while (std::getline(in, line)) {
+    // A last line without its newline was cut while being written.
+    if (in.eof()) break;
     if (csv && first) {
       if (line != header)
         throw std::runtime_error(path + ": its columns differ from this run's (was it written by another "
                                  "model?); expected the header\n  " + header + "\nfound\n  " + line);
       kept += line + "\n";
     } else {
-      const std::optional<int64_t> step = row_step(line, csv);
+      const std::optional<int64_t> step = row_step(line, csv, columns);
       if (step && *step <= last_step) kept += line + "\n";
     }
     first = false;
@@ -124,8 +137,8 @@ MetricsLog::MetricsLog(const std::string& run_dir, const std::vector<std::string
 
   const std::string jsonl_path = run_dir + "/metrics.jsonl", csv_path = run_dir + "/metrics.csv";
   if (resume_step) {
-    truncate_after(jsonl_path, *resume_step, /*csv=*/false, header);
-    truncate_after(csv_path, *resume_step, /*csv=*/true, header);
+    truncate_after(jsonl_path, *resume_step, /*csv=*/false, header, columns_.size());
+    truncate_after(csv_path, *resume_step, /*csv=*/true, header, columns_.size());
     jsonl_.open(jsonl_path, std::ios::app);
     csv_.open(csv_path, std::ios::app);
   } else {
@@ -133,9 +146,16 @@ MetricsLog::MetricsLog(const std::string& run_dir, const std::vector<std::string
     csv_.open(csv_path, std::ios::trunc);
     csv_ << header << "\n";
   }
-  if (!jsonl_) throw std::runtime_error("cannot write " + jsonl_path);
-  if (!csv_) throw std::runtime_error("cannot write " + csv_path);
+  jsonl_path_ = jsonl_path;
+  csv_path_ = csv_path;
   csv_.flush();
+  check(jsonl_, jsonl_path_, "open");
+  check(csv_, csv_path_, "open");
+}
+
+void MetricsLog::check(const std::ofstream& stream, const std::string& path, const std::string& what) {
+  // errno still holds the reason of the failed write (no space, file too large).
+  if (!stream) throw RunFileError("cannot write " + path + " (" + what + "): " + std::strerror(errno));
 }
 
 void MetricsLog::write(const StepMetrics& m) {
@@ -149,6 +169,7 @@ void MetricsLog::write(const StepMetrics& m) {
   if (m.eval_accuracy) row["eval_accuracy"] = *m.eval_accuracy;
   jsonl_ << row.dump() << "\n";
   jsonl_.flush();
+  check(jsonl_, jsonl_path_, "the row of step " + std::to_string(m.step));
 
   std::string line = std::to_string(m.step);
   const auto field = [&line](const std::string& text) { line.append(",").append(text); };
@@ -160,6 +181,7 @@ void MetricsLog::write(const StepMetrics& m) {
   field(m.eval_accuracy ? number(*m.eval_accuracy) : std::string());
   csv_ << line << "\n";
   csv_.flush();
+  check(csv_, csv_path_, "the row of step " + std::to_string(m.step));
 }
 
 }  // namespace qkv

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <fstream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,12 @@ struct Accuracy {
 };
 Accuracy count_correct(const Tensor& logits, const Indices& targets, int64_t ignore_index);
 
+// A file of the run folder that could not be written (a full disk, a file-size limit).
+class RunFileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class MetricsLog {
  public:
   // Opens <run_dir>/metrics.jsonl and metrics.csv. A fresh log truncates them; a resumed
@@ -58,13 +65,18 @@ class MetricsLog {
   MetricsLog(const std::string& run_dir, const std::vector<std::string>& parameter_names,
              int64_t layers, std::optional<int64_t> resume_step);
 
-  void write(const StepMetrics& metrics);  // one row in each file, flushed
+  // One row in each file, flushed; throws RunFileError naming the file and the reason
+  // when a write fails.
+  void write(const StepMetrics& metrics);
 
   const std::vector<std::string>& csv_columns() const { return columns_; }
 
  private:
+  static void check(const std::ofstream& stream, const std::string& path, const std::string& what);
+
   std::vector<std::string> parameter_names_;
   std::vector<std::string> columns_;
+  std::string jsonl_path_, csv_path_;
   std::ofstream jsonl_, csv_;
 };
 

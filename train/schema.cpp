@@ -18,7 +18,7 @@ using json = nlohmann::json;
 
 std::string number_text(double v) {
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%g", v);
+  std::snprintf(buffer, sizeof buffer, "%.10g", v);
   return buffer;
 }
 
@@ -57,17 +57,17 @@ std::vector<KeySpec> build_schema() {
        .doc = "Multiplier of the scaled_dot scores, or the temperature learned_temperature "
               "starts from: \"sqrt_dk\" is 1 / sqrt(d_head), \"none\" is 1, a number is used as given."},
       {.section = "model", .key = "additive_hidden", .type = T::integer, .derived_default = "d_head",
-       .min = 1, .only_when = KeyCondition{"scorer", {"additive"}},
+       .min = 1, .max = 65536, .only_when = KeyCondition{"scorer", {"additive"}},
        .doc = "Width of the additive scorer's hidden layer (rows of W)."},
       {.section = "model", .key = "relative_bias", .type = T::choice, .default_value = "none",
        .choices = {"none", "clipped", "t5"},
        .doc = "Learned bias R_{i-j} added to the scores: none, one per offset clipped to "
               "[-relative_window, relative_window] (Shaw et al.), or T5's log-spaced buckets."},
       {.section = "model", .key = "relative_window", .type = T::integer, .default_value = 16,
-       .min = 1, .only_when = KeyCondition{"relative_bias", {"clipped"}},
+       .min = 1, .max = 65536, .only_when = KeyCondition{"relative_bias", {"clipped"}},
        .doc = "K: offsets beyond +-K share the bias of +-K."},
       {.section = "model", .key = "relative_buckets", .type = T::integer, .default_value = 32,
-       .min = 4, .only_when = KeyCondition{"relative_bias", {"t5"}},
+       .min = 4, .max = 65536, .only_when = KeyCondition{"relative_bias", {"t5"}},
        .doc = "Number of T5 buckets (half per direction unless causal)."},
       {.section = "model", .key = "relative_max_distance", .type = T::integer, .default_value = 128,
        .min = 1, .only_when = KeyCondition{"relative_bias", {"t5"}},
@@ -78,16 +78,16 @@ std::vector<KeySpec> build_schema() {
               "sine/cosine or a learned table of task.seq_len rows; or, inside every "
               "layer's scorer, rotary q and k (rope, Su et al.) or a per-head linear "
               "distance penalty (alibi, Press et al.)."},
-      {.section = "model", .key = "d_model", .type = T::integer, .default_value = 64, .min = 1,
+      {.section = "model", .key = "d_model", .type = T::integer, .default_value = 64, .min = 1, .max = 65536,
        .doc = "Width of the residual stream."},
-      {.section = "model", .key = "heads", .type = T::integer, .default_value = 4, .min = 1,
+      {.section = "model", .key = "heads", .type = T::integer, .default_value = 4, .min = 1, .max = 1024,
        .doc = "Attention heads per layer; must divide d_model unless d_head is given."},
       {.section = "model", .key = "d_head", .type = T::integer, .derived_default = "d_model / heads",
-       .min = 1, .doc = "d_k: width of each head's queries, keys and values."},
-      {.section = "model", .key = "layers", .type = T::integer, .default_value = 2, .min = 1,
+       .min = 1, .max = 65536, .doc = "d_k: width of each head's queries, keys and values."},
+      {.section = "model", .key = "layers", .type = T::integer, .default_value = 2, .min = 1, .max = 1024,
        .doc = "Number of attention + feed-forward blocks."},
       {.section = "model", .key = "d_ff", .type = T::integer, .derived_default = "4 * d_model",
-       .min = 1, .doc = "Hidden width of the feed-forward block."},
+       .min = 1, .max = 262144, .doc = "Hidden width of the feed-forward block."},
       {.section = "model", .key = "dropout", .type = T::number, .default_value = 0.0, .min = 0,
        .max = 1, .max_exclusive = true, .doc = "Dropout probability (attention weights and residual branches)."},
       {.section = "model", .key = "activation", .type = T::choice, .default_value = "gelu",
@@ -104,10 +104,10 @@ std::vector<KeySpec> build_schema() {
       {.section = "task", .key = "name", .type = T::choice, .required = true,
        .choices = task_names(), .doc = "Which toy task generates the data (docs/train.md)."},
       {.section = "task", .key = "seq_len", .type = T::integer,
-       .derived_default = task_seq_len_default(), .min = 1,
+       .derived_default = task_seq_len_default(), .min = 1, .max = 65536,
        .doc = "Positions per example, as the model sees them."},
       {.section = "task", .key = "vocab", .type = T::integer, .default_value = RecallOptions{}.vocab,
-       .min = 1, .only_when = KeyCondition{"name", token_tasks},
+       .min = 1, .max = 1000000, .only_when = KeyCondition{"name", token_tasks},
        .doc = "Token ids, special tokens included (the embedding's rows)."},
       {.section = "task", .key = "shift", .type = T::integer, .default_value = ShiftOptions{}.shift,
        .min = 0, .only_when = KeyCondition{"name", {"shift"}},
@@ -123,7 +123,7 @@ std::vector<KeySpec> build_schema() {
        .doc = "Shapes drawn per image (fewer if they do not fit without overlapping)."},
       {.section = "task", .key = "eval_seed", .type = T::integer, .default_value = 1234, .min = 0,
        .doc = "Seed of the held-out batches; must differ from train.seed."},
-      {.section = "task", .key = "eval_batches", .type = T::integer, .default_value = 8, .min = 1,
+      {.section = "task", .key = "eval_batches", .type = T::integer, .default_value = 8, .min = 1, .max = 100000,
        .doc = "Held-out batches (of train.batch_size) per evaluation."},
       // ---- optimizer ----
       {.section = "optimizer", .key = "name", .type = T::choice, .default_value = "adam",
@@ -182,12 +182,12 @@ std::vector<KeySpec> build_schema() {
       // ---- train ----
       {.section = "train", .key = "steps", .type = T::integer, .default_value = 1000, .min = 1,
        .doc = "Optimiser steps."},
-      {.section = "train", .key = "batch_size", .type = T::integer, .default_value = 32, .min = 1,
+      {.section = "train", .key = "batch_size", .type = T::integer, .default_value = 32, .min = 1, .max = 1000000,
        .doc = "Examples per step."},
       {.section = "train", .key = "seed", .type = T::integer, .default_value = 0, .min = 0,
        .doc = "Seed of initialisation, dropout and training batches."},
-      {.section = "train", .key = "threads", .type = T::integer, .default_value = 0, .min = 0,
-       .doc = "Worker threads; 0 uses every core OpenMP reports."},
+      {.section = "train", .key = "threads", .type = T::integer, .default_value = 0, .min = 0, .max = 256,
+       .doc = "Worker threads; 0 uses every core OpenMP reports. More threads than cores only slow a step."},
       {.section = "train", .key = "eval_interval", .type = T::integer, .default_value = 100,
        .min = 0, .doc = "Steps between held-out evaluations; 0 evaluates only at the end."},
       {.section = "train", .key = "log_interval", .type = T::integer, .default_value = 10, .min = 1,

@@ -4,14 +4,17 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <sstream>
+#include <thread>
 
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "train/metrics.h"
 #include "optim/clip.h"
 #include "train/build.h"
 #include "train/schema.h"
@@ -22,6 +25,20 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+std::string short_dump(const json& value) {
+  std::string text = value.dump();
+  return text.size() > 200 ? text.substr(0, 197) + "..." : text;
+}
+
+// More threads than cores is allowed (a run keeps its thread count to resume bit for
+// bit elsewhere) but slows every parallel region: 256 threads on 2 cores made two steps
+// of the default model take 16 s instead of a fraction of one.
+std::string oversubscribed_note(int threads) {
+  const unsigned cores = std::thread::hardware_concurrency();
+  if (cores == 0 || static_cast<unsigned>(threads) <= cores) return "";
+  return " (more than this machine's " + std::to_string(cores) + " cores: every step runs slower)";
+}
+
 std::string signal_name(int signal) {
   if (signal == SIGINT) return "SIGINT";
   if (signal == SIGTERM) return "SIGTERM";
@@ -63,8 +80,7 @@ RunConfig load_run_config(const std::string& run_dir, const std::vector<std::str
     throw std::runtime_error("--resume " + run_dir + ": " + path + " is missing; is this a run folder?");
   RunConfig config = load_config(path, overrides);
   // The folder is where the run lives now, even if it was moved since.
-  config.train.out_dir = run_dir;
-  config.resolved["train"]["out_dir"] = run_dir;
+  set_out_dir(config, run_dir, "--resume");
   return config;
 }
 
@@ -97,6 +113,7 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
     fs::create_directories(run_dir_);
     fs::remove(checkpoint);
   } else {
+    remove_stale_temp_files();
     restore_checkpoint();
   }
   write_file_atomically(run_config_path(run_dir_), config_.resolved.dump(2) + "\n");
@@ -113,10 +130,21 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
       << "optimizer " << config_.optimizer.name << " (lr " << config_.optimizer.lr << "), schedule "
       << config_.schedule.name << ", " << config_.train.steps << " steps of batch " << config_.train.batch_size
       << "\n"
-      << "threads: " << threads_ << "\n"
+      << "threads: " << threads_ << oversubscribed_note(threads_) << "\n"
       << "run folder: " << run_dir_ << "\n";
   if (options_.resume) log << "resuming at step " << step_ << " of " << config_.train.steps << "\n";
   log << std::flush;
+}
+
+// A save interrupted by a crash leaves its temporary file (write_file_atomically's
+// pattern) beside the file it was to replace; nothing else will ever remove it.
+void Trainer::remove_stale_temp_files() {
+  for (const auto& entry : fs::directory_iterator(run_dir_)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file() || !is_atomic_write_temp(name)) continue;
+    fs::remove(entry.path());
+    *options_.log << "removed " << entry.path().string() << ", left by a save that did not finish\n";
+  }
 }
 
 void Trainer::restore_checkpoint() {
@@ -124,11 +152,27 @@ void Trainer::restore_checkpoint() {
   if (!fs::exists(path))
     throw std::runtime_error("--resume " + run_dir_ + ": no checkpoint.safetensors in it (the run saved none "
                              "yet); start it again instead");
+  const CheckpointInfo saved = read_checkpoint_info(path);
+  const auto refuse = [&](const std::string& key, const std::string& problem) {
+    throw CheckpointError("checkpoint '" + path + "': __metadata__ '" + key + "' " + problem);
+  };
+  const json& saved_config = saved.config;
+  if (!saved_config.is_object())
+    refuse("config", "must be a run config (a JSON object of sections), found " + std::string(saved_config.type_name()));
+  for (const auto& [section, value] : saved_config.items())
+    if (!value.is_object())
+      refuse("config", "section '" + section + "' must be an object, found " + std::string(value.type_name()));
+  const json saved_steps = saved_config.value("train", json::object()).value("steps", json());
+  if (!saved_steps.is_number_integer() || saved_steps.get<int64_t>() < 1)
+    refuse("config", "must hold train.steps, an integer >= 1, found " + (saved_steps.is_null() ? "nothing" : saved_steps.dump()));
+  if (!saved.schedule) refuse("schedule", "is missing; the trainer saves its schedule in every checkpoint");
+
   // The saved run must be this run, but for keys that do not change what it computes.
-  const SafetensorsContents saved = load_safetensors(path);
-  const json saved_config = json::parse(saved.metadata.at("config"));
   std::vector<std::string> changed;
-  for (const std::string& section : config_sections()) {
+  std::vector<std::string> sections = config_sections();
+  for (const auto& [section, unused] : saved_config.items())
+    if (std::find(sections.begin(), sections.end(), section) == sections.end()) sections.push_back(section);
+  for (const std::string& section : sections) {
     const json a = saved_config.value(section, json::object()), b = config_.resolved.value(section, json::object());
     json keys = a;
     keys.update(b);
@@ -144,14 +188,17 @@ void Trainer::restore_checkpoint() {
                              ": only train.steps and the train intervals, threads and out_dir may change on "
                              "resume, but these differ from the checkpoint:" + list);
   }
-  // A schedule that spans the run (cosine, warmup_*) changes with train.steps.
-  const bool same_schedule = json::parse(saved.metadata.at("schedule")) == schedule_->to_json();
-  if (!same_schedule)
-    *options_.log << "note: train.steps changed from " << saved_config["train"]["steps"] << " to "
-                  << config_.train.steps << ", so the " << config_.schedule.name
-                  << " schedule now spans the new length\n";
-  TrainingState state{.model = model_.get(), .optimizer = optimizer_.get(), .generator = &gen_,
-                      .schedule = same_schedule ? schedule_.get() : nullptr};
+  // The saved schedule must be this config's over the saved train.steps; a schedule that
+  // spans the run (cosine, warmup_*) then changes only if train.steps did.
+  const json expected = build_schedule(config_.schedule, saved_steps.get<int64_t>())->to_json();
+  if (*saved.schedule != expected)
+    refuse("schedule", "is " + short_dump(*saved.schedule) + ", but the run's config (over its train.steps " +
+                           saved_steps.dump() + ") gives " + short_dump(expected));
+  if (expected != schedule_->to_json())
+    *options_.log << "note: train.steps changed from " << saved_steps << " to " << config_.train.steps << ", so the "
+                  << config_.schedule.name << " schedule now spans the new length\n";
+  // The schedule was checked above, against the saved length rather than the new one.
+  TrainingState state{.model = model_.get(), .optimizer = optimizer_.get(), .generator = &gen_, .schedule = nullptr};
   load_checkpoint(path, state);
   step_ = state.step;
 }
@@ -162,12 +209,17 @@ void Trainer::save_checkpoint() {
     for (int64_t k = 0; k < p.numel(); ++k)
       if (!std::isfinite(p.data()[k]))
         throw NonFiniteError(step_, parameter_names_[i],
-                             "step " + std::to_string(step_) + ": parameter " + parameter_names_[i] +
-                                 " is not finite; the checkpoint is left as it was");
+                             "step " + std::to_string(step_) + ": parameter " + parameter_names_[i] + " is not finite; " +
+                                 last_checkpoint_note());
   }
   qkv::save_checkpoint(run_checkpoint_path(run_dir_),
                        TrainingState{.model = model_.get(), .optimizer = optimizer_.get(), .generator = &gen_,
                                      .schedule = schedule_.get(), .step = step_, .config = config_.resolved});
+}
+
+std::string Trainer::last_checkpoint_note() const {
+  return fs::exists(run_checkpoint_path(run_dir_)) ? "the last good checkpoint stays in " + run_checkpoint_path(run_dir_)
+                                                   : "no checkpoint was saved before it";
 }
 
 SequenceModelOutput Trainer::forward(const Batch& batch) {
@@ -189,10 +241,7 @@ void Trainer::check_finite(double loss, const GradientNorms& norms) const {
   std::string message = "step " + std::to_string(step) + ": ";
   if (!std::isfinite(loss)) message += "the loss is " + std::to_string(loss) + (first.empty() ? "" : "; ");
   if (!first.empty()) message += "the gradient of " + first + " is not finite (the first in named_parameters order)";
-  message += ". The run stops without applying this step; ";
-  message += fs::exists(run_checkpoint_path(run_dir_))
-                 ? "the last good checkpoint stays in " + run_checkpoint_path(run_dir_)
-                 : "no checkpoint was saved before it";
+  message += ". The run stops without applying this step; " + last_checkpoint_note();
   message += ". Try a lower optimizer.lr or set train.grad_clip.";
   throw NonFiniteError(step, first, message);
 }
@@ -213,6 +262,18 @@ EvalResult Trainer::evaluate() {
   model_->keep_attention_weights(true);
   model_->train();
   return {.loss = total.scored ? loss_sum / total.scored : 0.0, .accuracy = total.value()};
+}
+
+// A row that cannot be written stops the run. No checkpoint is saved after it: one at
+// this step would make --resume keep the files without this row, so the last checkpoint
+// stays and a resumed run writes the row again.
+void Trainer::write_metrics(const StepMetrics& m) {
+  try {
+    metrics_->write(m);
+  } catch (const RunFileError& e) {
+    throw RunFileError(std::string(e.what()) + ". The run stops at step " + std::to_string(step_) + "; " +
+                       last_checkpoint_note() + " (continue with train --resume " + run_dir_ + " once it can write)");
+  }
 }
 
 TrainResult Trainer::run() {
@@ -266,7 +327,7 @@ TrainResult Trainer::run() {
       m.eval_accuracy = eval.accuracy;
       result.eval = eval;
     }
-    metrics_->write(m);
+    write_metrics(m);
     progress.update(m);
     if (m.eval_loss)
       progress.message("eval at step " + std::to_string(step_) + ": loss " + fixed(*m.eval_loss, 4) + ", accuracy " +

@@ -98,7 +98,10 @@ class Trainer {
   SequenceModelOutput forward(const Batch& batch);
   void reseed_dropout();
   void check_finite(double loss, const GradientNorms& norms) const;
+  void remove_stale_temp_files();
   void restore_checkpoint();
+  void write_metrics(const StepMetrics& metrics);
+  std::string last_checkpoint_note() const;
   bool due(int64_t interval) const { return interval > 0 && step_ % interval == 0; }
 
   RunConfig config_;

@@ -133,6 +133,7 @@ TEST_CASE("truncated and corrupted files are refused cleanly", "[checkpoint]") {
   f.expect_refused(Parts::with_header(R"({"a": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]},)"
                                       R"( "a": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}})", ""),
                    "header names 'a' twice");
+  f.expect_refused(Parts::with_header(std::string("{}\0 garbage", 11), ""), "header holds a NUL byte at offset 10");
   std::string flipped = good;
   flipped[9] = '#';  // inside the JSON
   f.expect_refused(flipped, "header is not valid JSON");
@@ -158,9 +159,12 @@ TEST_CASE("headers that lie about offsets, shapes or dtypes are refused cleanly"
   lie([](nlohmann::json& h) { h["model.w1"]["shape"] = {uint64_t(1) << 63, 0}; }, "is too large");
   lie([](nlohmann::json& h) { h["model.w1"]["shape"] = nlohmann::json(std::vector<int>(65, 1)); }, "rank 65 exceeds 64");
   lie([](nlohmann::json& h) { h["model.w1"]["dtype"] = "I32"; }, "tensor 'model.w1': dtype 'I32' is not supported");
-  lie([](nlohmann::json& h) { h["model.w1"]["dtype"] = 4; }, "missing string field 'dtype'");
-  lie([](nlohmann::json& h) { h["model.w1"].erase("shape"); }, "tensor 'model.w1': missing array field 'shape'");
-  lie([](nlohmann::json& h) { h["model.w1"]["data_offsets"] = {0}; }, "data_offsets' of two integers");
+  lie([](nlohmann::json& h) { h["model.w1"]["dtype"] = 4; }, "field 'dtype' must be a string, found number");
+  lie([](nlohmann::json& h) { h["model.w1"].erase("shape"); }, "tensor 'model.w1': missing field 'shape'");
+  lie([](nlohmann::json& h) { h["model.w1"]["shape"] = "4, 8"; },
+      "tensor 'model.w1': field 'shape' must be an array of integers, found string");
+  lie([](nlohmann::json& h) { h["model.w1"]["data_offsets"] = {0}; },
+      "field 'data_offsets' must be an array of two integers, found array of 1");
   lie([](nlohmann::json& h) { h["model.w1"]["extra"] = 1; }, "unknown field 'extra'");
   lie([](nlohmann::json& h) { h["model.w1"] = "F32"; }, "tensor 'model.w1': entry must be an object");
   lie([](nlohmann::json& h) { h["__metadata__"]["step"] = 5; }, "__metadata__ entry 'step' is not a string");
@@ -206,6 +210,12 @@ TEST_CASE("well-formed files that do not fit the model are refused cleanly", "[c
   rewrite([&](auto&, auto& m) { m["generator"] = R"(["1", "2", "3", "99999999999999999999"])"; }, "exceeds 64 bits");
   rewrite([&](auto&, auto& m) { m["schedule"] = R"({"kind": "constant"})"; }, "was saved with schedule");
   rewrite([&](auto&, auto& m) { m.erase("schedule"); }, "was saved without a schedule");
+  rewrite([&](auto&, auto& m) { m["schedule"] = "null"; }, "__metadata__ 'schedule' must be a JSON object, found null");
+  // Metadata values are JSON inside JSON strings: the header's depth limit does not reach them.
+  rewrite([&](auto&, auto& m) { m["config"] = std::string(100000, '[') + std::string(100000, ']'); },
+          "__metadata__ 'config' is not valid JSON: nests deeper than 64 levels");
+  rewrite([&](auto&, auto& m) { m["optimizer"] = std::string("{}\0{}", 5); },
+          "__metadata__ 'optimizer' is not valid JSON: a NUL byte, which JSON text cannot hold (at byte 3 of its text)");
 }
 
 TEST_CASE("randomly mutated checkpoints give a clean error or a successful load", "[checkpoint]") {

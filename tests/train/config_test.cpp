@@ -122,7 +122,7 @@ TEST_CASE("wrong types name the expected type and the value found", "[config]") 
   CHECK(only_problem(with("model", "dropout", "0.1")) ==
         "run.json: model.dropout: expected a number in [0, 1), found \"0.1\" (a string)");
   CHECK(only_problem(with("model", "d_model", 64.5)) ==
-        "run.json: model.d_model: expected an integer >= 1, found 64.5");
+        "run.json: model.d_model: expected an integer in [1, 65536], found 64.5");
   CHECK(only_problem(with("model", "causal", 1)) ==
         "run.json: model.causal: expected true or false, found 1");
   CHECK(only_problem(with("train", "out_dir", json::array({"a"}))) ==
@@ -138,13 +138,13 @@ TEST_CASE("out-of-range values are rejected", "[config]") {
   CHECK(only_problem(with("model", "dropout", 1.0)) ==
         "run.json: model.dropout: expected a number in [0, 1), found 1.0");
   CHECK(only_problem(with("model", "d_head", 0)) ==
-        "run.json: model.d_head: expected an integer >= 1, found 0");
+        "run.json: model.d_head: expected an integer in [1, 65536], found 0");
   CHECK(only_problem(with("optimizer", "lr", 0)) ==
         "run.json: optimizer.lr: expected a number > 0, found 0");
   CHECK(only_problem(with("model", "scale", -2)) ==
         "run.json: model.scale: expected \"sqrt_dk\", \"none\" or a number > 0, found -2");
   CHECK(only_problem(with("train", "batch_size", -1)) ==
-        "run.json: train.batch_size: expected an integer >= 1, found -1");
+        "run.json: train.batch_size: expected an integer in [1, 1000000], found -1");
 }
 
 TEST_CASE("heads must divide d_model unless d_head is given", "[config]") {

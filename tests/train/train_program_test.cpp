@@ -4,7 +4,9 @@
 
 #include <sys/wait.h>
 
+#include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -27,6 +29,18 @@ struct Outcome {
 Outcome run_train(const std::string& args, const std::string& dir, const std::string& prefix = "") {
   const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
   const std::string command = prefix + " '" QKV_TRAIN_BINARY "' " + args + " > '" + out + "' 2> '" + err + "'";
+  const int status = std::system(command.c_str());
+  Outcome o;
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  o.out = qkv_test::slurp(out);
+  o.err = qkv_test::slurp(err);
+  return o;
+}
+
+// Runs a shell command (which names the train binary as $TRAIN), capturing stdout and stderr.
+Outcome run_script(const std::string& script, const std::string& dir) {
+  const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
+  const std::string command = "TRAIN='" QKV_TRAIN_BINARY "'; " + script + " > '" + out + "' 2> '" + err + "'";
   const int status = std::system(command.c_str());
   Outcome o;
   o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -62,6 +76,34 @@ std::vector<json> rows_without_time(const std::string& run_dir) {
   for (json& r : rows) r.erase("step_time");
   return rows;
 }
+
+int64_t checkpoint_step(const std::string& run_dir) {
+  return std::stoll(load_safetensors(run_dir + "/checkpoint.safetensors").metadata.at("step"));
+}
+
+// The run in `dir`, resumed to `steps`, ends exactly like an uninterrupted run of `steps`
+// (parameters, optimiser state and metrics rows, bit for bit), with no temp file left.
+void check_resumes_exactly(const std::string& config, const std::string& dir, int64_t steps) {
+  const Outcome resumed = run_train("--resume '" + dir + "/run' --set train.steps=" + std::to_string(steps), dir);
+  INFO(resumed.out + resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  const Outcome whole = run_train("'" + config + "' --set train.steps=" + std::to_string(steps) + " --out '" + dir +
+                                      "/whole'", dir);
+  REQUIRE(whole.exit_code == 0);
+  const NamedTensors a = model_tensors(dir + "/whole/checkpoint.safetensors");
+  const NamedTensors b = model_tensors(dir + "/run/checkpoint.safetensors");
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].first);
+    const std::vector<Scalar> x = a[i].second.to_vector(), y = b[i].second.to_vector();
+    CHECK(std::memcmp(x.data(), y.data(), x.size() * sizeof(Scalar)) == 0);
+  }
+  CHECK(rows_without_time(dir + "/whole") == rows_without_time(dir + "/run"));
+  CHECK(qkv_test::lines_of(dir + "/whole/metrics.csv").size() == qkv_test::lines_of(dir + "/run/metrics.csv").size());
+  for (const auto& entry : fs::directory_iterator(dir + "/run"))
+    CHECK_FALSE(is_atomic_write_temp(entry.path().filename().string()));
+}
+
 }  // namespace
 
 TEST_CASE("train: N steps, then --resume for N more, gives the 2N-step run bit for bit", "[trainer][program]") {
@@ -170,4 +212,70 @@ TEST_CASE("train: command-line and config errors exit non-zero with the message 
   const Outcome no_run = run_train("--resume '" + dir + "/absent'", dir);
   CHECK(no_run.exit_code == 1);
   CHECK(no_run.err.find("no such run folder") != std::string::npos);
+}
+
+TEST_CASE("train: SIGKILL during training and saving loses nothing that --resume cannot redo", "[trainer][program][faults]") {
+  const std::string dir = qkv_test::scratch_dir("program_sigkill");
+  const std::string config = write_config(dir);
+  // A checkpoint every step, so the kill often lands inside a save.
+  const Outcome killed = run_train("'" + config + "' --set train.steps=1000000 --set train.checkpoint_interval=1 --out '" +
+                                       dir + "/run'", dir, "timeout -s KILL 2");
+  CHECK(killed.exit_code == 128 + SIGKILL);  // timeout's report of a child it killed
+  REQUIRE(fs::exists(dir + "/run/checkpoint.safetensors"));
+  check_resumes_exactly(config, dir, checkpoint_step(dir + "/run") + 5);
+}
+
+TEST_CASE("train: a second Ctrl-C ends at once; the run resumes from the last checkpoint", "[trainer][program][faults]") {
+  const std::string dir = qkv_test::scratch_dir("program_double_sigint");
+  const std::string config = write_config(dir);
+  const Outcome stopped = run_script("\"$TRAIN\" '" + config + "' --set train.steps=1000000 --out '" + dir +
+                                         "/run' & pid=$!; sleep 2; kill -INT $pid; sleep 0.01; kill -INT $pid; wait $pid",
+                                     dir);
+  CHECK(stopped.exit_code == 130);
+  REQUIRE(fs::exists(dir + "/run/checkpoint.safetensors"));
+  check_resumes_exactly(config, dir, checkpoint_step(dir + "/run") + 5);
+}
+
+TEST_CASE("train: a full disk stops the run with the file named; --resume then completes it exactly",
+          "[trainer][program][faults]") {
+  const std::string dir = qkv_test::scratch_dir("program_full_disk");
+  const std::string config = write_config(dir);
+  // A file-size limit stands in for a full disk: writes past it fail with EFBIG (SIGXFSZ,
+  // which would kill the process instead, is ignored). The checkpoint fits under it, the
+  // metrics files outgrow it.
+  const int64_t steps = 400;
+  const Outcome full = run_script("trap '' XFSZ; ulimit -f 256; \"$TRAIN\" '" + config + "' --set train.steps=" +
+                                      std::to_string(steps) + " --out '" + dir + "/run'",
+                                  dir);
+  INFO(full.out + full.err);
+  CHECK(full.exit_code == 1);
+  CHECK_THAT(full.err, Catch::Contains("train: cannot write " + dir + "/run/metrics.") &&
+                           Catch::Contains(std::strerror(EFBIG)) && Catch::Contains("The run stops at step ") &&
+                           Catch::Contains("the last good checkpoint stays in " + dir + "/run/checkpoint.safetensors"));
+  const int64_t saved = checkpoint_step(dir + "/run");
+  CHECK(saved < steps);
+  check_resumes_exactly(config, dir, steps);
+}
+
+TEST_CASE("train: hostile configs and folder names end in a message and exit 1, creating nothing", "[trainer][program]") {
+  const std::string dir = qkv_test::scratch_dir("program_hostile");
+  const std::string deep = dir + "/deep.json";
+  std::ofstream(deep) << std::string(100000, '[') << std::string(100000, ']');
+  const Outcome nested = run_train("'" + deep + "' --out '" + dir + "/x'", dir);
+  CHECK(nested.exit_code == 1);
+  CHECK(nested.err == "train: " + deep + ": malformed JSON: it nests deeper than 64 levels of objects and arrays (a run config nests 2)\n");
+
+  const std::string config = write_config(dir);
+  const Outcome empty_out = run_train("'" + config + "' --out ''", dir);
+  CHECK(empty_out.exit_code == 1);
+  CHECK_THAT(empty_out.err, Catch::Contains("command line (--out ): train.out_dir: expected a non-empty string"));
+
+  const Outcome bad_utf8 = run_train("'" + config + "' --set train.out_dir=" + dir + "/$(printf '\\377')", dir);
+  CHECK(bad_utf8.exit_code == 1);
+  CHECK_THAT(bad_utf8.err, Catch::Contains("--set: expected UTF-8 text, found byte \\xFF"));
+
+  const Outcome threads = run_train("'" + config + "' --set train.threads=100000 --out '" + dir + "/x'", dir);
+  CHECK(threads.exit_code == 1);
+  CHECK_THAT(threads.err, Catch::Contains("train.threads: expected an integer in [0, 256], found 100000"));
+  CHECK(std::vector<fs::path>(fs::directory_iterator(dir), {}).size() == 4);  // run.json, deep.json, the two logs
 }

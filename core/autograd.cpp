@@ -13,11 +13,13 @@ namespace {
 thread_local bool g_grad_enabled = true;
 std::atomic<uint64_t> g_tape_position{0};
 
-// Adds g into the gradient slot, taking a private copy the first time so that a later
+// Adds g into the gradient slot. The first gradient is adopted when nobody else holds its
+// buffer (the usual case: a backward's fresh result), and copied otherwise, so that a later
 // in-place accumulation never writes into storage that someone else holds.
-void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
+void accumulate(std::shared_ptr<TensorImpl>& slot, Tensor g) {
   if (!slot) {
-    slot = g.clone().impl_ptr();
+    const bool sole_owner = g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1 && !g.impl()->meta;
+    slot = sole_owner ? g.impl_ptr() : g.clone().impl_ptr();
     return;
   }
   Tensor acc(slot);
@@ -123,15 +125,17 @@ void run_backward(const Tensor& root, const Tensor& seed) {
         throw std::logic_error("backward of op '" + node->op + "' returned a gradient of shape " +
                                shape_str(grads[i].shape()) + " for input " + std::to_string(i) +
                                " of shape " + shape_str(node->input_shapes[i]));
-      if (!meta->grad_fn || meta->retains_grad) accumulate(meta->grad, grads[i]);
-      if (meta->grad_fn) {
-        auto [it, inserted] = pending.try_emplace(meta->grad_fn.get(), Tensor());
-        if (inserted) {
-          it->second = grads[i];
-          queue.push(meta->grad_fn);
-        } else {
-          it->second = add(it->second, grads[i]);
-        }
+      if (!meta->grad_fn) {  // a leaf: its gradient goes nowhere else, so it may be adopted
+        accumulate(meta->grad, std::move(grads[i]));
+        continue;
+      }
+      if (meta->retains_grad) accumulate(meta->grad, grads[i]);
+      auto [it, inserted] = pending.try_emplace(meta->grad_fn.get(), Tensor());
+      if (inserted) {
+        it->second = grads[i];
+        queue.push(meta->grad_fn);
+      } else {
+        it->second = add(it->second, grads[i]);
       }
     }
   }

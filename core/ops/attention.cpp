@@ -21,7 +21,7 @@ using Vector = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 using ConstMatrixMap = kernels::ConstMatrixMap;
 using MatrixMap = kernels::MatrixMap;
 
-constexpr int64_t kQueryBlock = 128;
+constexpr int64_t kQueryBlock = 256;
 constexpr int64_t kKeyBlock = 512;
 constexpr Scalar kNegInf = -std::numeric_limits<Scalar>::infinity();
 

@@ -2,6 +2,9 @@
 //   peak        float32 FMA throughput of this machine (the ceiling for everything else)
 //   matmul      GFLOP/s of matmul at square and model-shaped sizes
 //   attention   softmax(q k^T / sqrt(d)) v forward plus backward, q, k, v [8, 8, 256, 64]
+//   attention_weights
+//               the same, keeping the [8, 8, 256, 256] weights (need_weights): the unfused
+//               path, which is what PyTorch's twin computes in both cases
 //   CONFIG      a full training step (zero grad, forward, backward, Adam) of the benchmark
 //               model described by a JSON file in configs/bench/
 // Each prints one JSON line per measurement. bench/compare.py runs this beside PyTorch's
@@ -121,7 +124,7 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
 
 // ---- attention ----
 
-void bench_attention(int64_t warmup, int64_t repeats) {
+void bench_attention(int64_t warmup, int64_t repeats, bool need_weights) {
   const qkv::Shape shape{8, 8, 256, 64};
   qkv::Generator gen(0);
   qkv::Tensor q = qkv::Tensor::randn(shape, gen).requires_grad_();
@@ -131,13 +134,13 @@ void bench_attention(int64_t warmup, int64_t repeats) {
   qkv::ScaledDotScorer scorer;  // 1 / sqrt(64) = 1 / 8
   const Timing t = time_it(warmup, repeats, [&] {
     for (qkv::Tensor* x : {&q, &k, &v}) x->zero_grad();
-    const qkv::AttentionResult out = qkv::attention(q, k, v, scorer);
+    const qkv::AttentionResult out = qkv::attention(q, k, v, scorer, {.need_weights = need_weights});
     qkv::sum(qkv::mul(out.output, g)).backward();
   });
   // q k^T and weights v: 2 N^2 d each forward; backward twice that.
   const double flops = 3.0 * 2 * (2.0 * 256 * 256 * 64) * 64;
-  print({{"workload", "attention"}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms},
-         {"min_ms", t.min_ms}, {"flops", flops}, {"peak_rss_mb", peak_rss_mb()}});
+  print({{"workload", need_weights ? "attention_weights" : "attention"}, {"threads", qkv::num_threads()},
+         {"median_ms", t.median_ms}, {"min_ms", t.min_ms}, {"flops", flops}, {"peak_rss_mb", peak_rss_mb()}});
 }
 
 // ---- matmul ----
@@ -164,7 +167,7 @@ int main(int argc, char** argv) {
   std::string workload;
   int64_t warmup = 5, repeats = 30, threads = 0;
   CLI::App app{"qkv's speed benchmark: one workload per run, one JSON line per measurement."};
-  app.add_option("workload", workload, "peak, matmul, attention, or a config of configs/bench/")->required();
+  app.add_option("workload", workload, "peak, matmul, attention, attention_weights, or a config of configs/bench/")->required();
   app.add_option("--warmup", warmup, "untimed runs first")->capture_default_str();
   app.add_option("--repeats", repeats, "timed runs (their median is reported)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "OpenMP threads (0: OpenMP's default)")->capture_default_str();
@@ -176,8 +179,8 @@ int main(int argc, char** argv) {
              {"vector", qkv_bench::fma_vector_name()}});
     } else if (workload == "matmul") {
       bench_matmul(repeats);
-    } else if (workload == "attention") {
-      bench_attention(warmup, repeats);
+    } else if (workload == "attention" || workload == "attention_weights") {
+      bench_attention(warmup, repeats, workload == "attention_weights");
     } else {
       bench_training_step(workload, warmup, repeats);
     }

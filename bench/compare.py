@@ -25,7 +25,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPENBLAS_OPENMP = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
-WORKLOADS = ["configs/bench/tiny.json", "configs/bench/small.json", "configs/bench/medium.json", "attention"]
+WORKLOADS = ["configs/bench/tiny.json", "configs/bench/small.json", "configs/bench/medium.json", "attention",
+             "attention_weights"]
 GLIBC_KEEP_MEMORY = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296",
                      "MALLOC_TOP_PAD_": "268435456"}
 

@@ -10,6 +10,7 @@
 #include "core/autograd.h"
 #include "core/generator.h"
 #include "core/ops.h"
+#include "core/parallel.h"
 #include "core/storage_pool.h"
 
 namespace qkv {
@@ -43,7 +44,8 @@ Tensor Tensor::empty(const Shape& shape) {
 
 Tensor Tensor::full(const Shape& shape, Scalar value) {
   Tensor t = empty(shape);
-  std::fill_n(t.data(), t.numel(), value);
+  Scalar* data = t.data();
+  parallel_for(t.numel(), 1, [&](int64_t begin, int64_t end) { std::fill(data + begin, data + end, value); });
   return t;
 }
 Tensor Tensor::zeros(const Shape& shape) { return full(shape, Scalar(0)); }

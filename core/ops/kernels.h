@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -19,6 +20,8 @@ using ConstArrayMap = Eigen::Map<const Array>;
 using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatrixMap = Eigen::Map<Matrix>;
 using ConstMatrixMap = Eigen::Map<const Matrix>;
+
+inline constexpr Scalar kNegInf = -std::numeric_limits<Scalar>::infinity();
 
 inline ArrayMap flat(Tensor& t) { return ArrayMap(t.data(), t.numel()); }
 inline ConstArrayMap flat(const Tensor& t) { return ConstArrayMap(t.data(), t.numel()); }

@@ -1,7 +1,6 @@
 // Softmax and log-softmax along the last axis, row by row with Eigen, each with its fused
 // backward. Subtracting the row max keeps exp() finite for logits of any size.
 #include <cmath>
-#include <limits>
 
 #include "core/autograd.h"
 #include "core/ops.h"
@@ -9,7 +8,7 @@
 
 namespace qkv {
 namespace {
-constexpr Scalar kNegInf = -std::numeric_limits<Scalar>::infinity();
+using kernels::kNegInf;
 
 struct Rows {
   int64_t count, len;

@@ -148,7 +148,8 @@ void bench_attention(int64_t warmup, int64_t repeats, bool need_weights) {
 void bench_matmul(int64_t repeats) {
   const std::vector<std::array<int64_t, 3>> sizes{{256, 256, 256},   {512, 512, 512},  {1024, 1024, 1024},
                                                   {2048, 2048, 2048}, {2048, 256, 256}, {2048, 256, 1024},
-                                                  {2048, 1024, 256}};
+                                                  {2048, 1024, 256},  {2048, 128, 128}, {2048, 128, 512},
+                                                  {2048, 512, 128},   {256, 64, 256}};
   qkv::Generator gen(0);
   qkv::NoGradGuard no_grad;
   for (const auto& [m, k, n] : sizes) {

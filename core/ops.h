@@ -87,8 +87,9 @@ Tensor log_softmax(const Tensor& x);  // an all -inf row gives -inf and zero gra
 // ---- fused attention (core/ops/attention.cpp) ----
 // softmax(scale * q k^T) v over q [.., Nq, d_k], k [.., Nk, d_k], v [.., Nk, d_v] with the
 // same leading axes; causal hides key j from query i when j > i. Computed block by block
-// (FlashAttention), so the [Nq, Nk] weights are never stored; layers/attention_function.h
-// chooses it when nobody asks for the weights.
+// (FlashAttention), so beyond 512 keys the [Nq, Nk] weights are never stored; up to 512
+// keys the forward keeps them for the backward (only when a backward will run), sparing it
+// a recomputation. layers/attention_function.h chooses it when nobody asks for the weights.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, Scalar scale,
                                     bool causal = false);
 

@@ -4,8 +4,12 @@
 // a small buffer, folded into the output with a running row max m and row sum l (the
 // "online softmax"), so the [Nq, Nk] weights never exist in memory. The backward keeps
 // q, k, v, the output O and each row's logsumexp L = m + log(l), and recomputes the
-// weights block by block from them. The unfused composition (layers/attention_function.cpp)
-// computes the same numbers and is what the tests compare against.
+// weights block by block from them. Short key sequences (Nk <= kKeyBlock, one key block)
+// are the exception: there the forward keeps the normalised weights, at most kKeyBlock
+// floats per query, which spares the backward one of its five products and all its exps
+// (a quarter of its time at Nk = 256). The unfused composition
+// (layers/attention_function.cpp) computes the same numbers and is what the tests compare
+// against.
 #include <algorithm>
 #include <cmath>
 
@@ -19,6 +23,7 @@ using kernels::Matrix;
 using Vector = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
 using ConstMatrixMap = kernels::ConstMatrixMap;
 using MatrixMap = kernels::MatrixMap;
+using ConstMatrixRef = Eigen::Ref<const Matrix, 0, Eigen::OuterStride<>>;
 
 constexpr int64_t kQueryBlock = 256;
 constexpr int64_t kKeyBlock = 512;
@@ -49,9 +54,13 @@ void exp_shifted(Block&& s, const Vector& shift, bool causal, int64_t q0, int64_
   }
 }
 
-// Forward of one batch entry: O [nq, dv] and L [nq].
-void forward_one(const Scalar* q, const Scalar* k, const Scalar* v, Scalar* o, Scalar* lse, const Dims& dims,
-                 Scalar scale, bool causal, Matrix& s, Matrix& acc) {
+// Whether the forward keeps the weights for the backward: only when they are one key block.
+bool keeps_weights(const Dims& dims) { return dims.nk <= kKeyBlock; }
+
+// Forward of one batch entry: O [nq, dv] and L [nq], and the weights P [nq, nk] when
+// `weights` is given (one key block).
+void forward_one(const Scalar* q, const Scalar* k, const Scalar* v, Scalar* o, Scalar* lse, Scalar* weights,
+                 const Dims& dims, Scalar scale, bool causal, Matrix& s, Matrix& acc) {
   const ConstMatrixMap Q(q, dims.nq, dims.d), K(k, dims.nk, dims.d), V(v, dims.nk, dims.dv);
   MatrixMap O(o, dims.nq, dims.dv);
   for (int64_t q0 = 0; q0 < dims.nq; q0 += kQueryBlock) {
@@ -75,6 +84,8 @@ void forward_one(const Scalar* q, const Scalar* k, const Scalar* v, Scalar* o, S
       acc = alpha.matrix().asDiagonal() * acc;
       acc.noalias() += s * V.middleRows(k0, cols);
       m = m_new;
+      if (weights)  // the only key block, so l is final (and >= 1: the row max contributes exp(0))
+        MatrixMap(weights + q0 * dims.nk, rows, cols) = (s.array().colwise() / l).matrix();
     }
     for (int64_t r = 0; r < rows; ++r) {
       // A query with no key to see (Nk = 0) gets zero output, as softmax gives zero weights.
@@ -89,12 +100,12 @@ void forward_one(const Scalar* q, const Scalar* k, const Scalar* v, Scalar* o, S
   }
 }
 
-// Backward of one batch entry. With P = softmax(S) recomputed from L and dO the output's
-// gradient: dV = P^T dO, dP = dO V^T, dS = P * (dP - D) with D = rowsum(dO * O), and
-// dQ = scale dS K, dK = scale dS^T Q.
+// Backward of one batch entry. With P = softmax(S) (kept by the forward, or recomputed
+// from L) and dO the output's gradient: dV = P^T dO, dP = dO V^T, dS = P * (dP - D) with
+// D = rowsum(dO * O), and dQ = scale dS K, dK = scale dS^T Q.
 void backward_one(const Scalar* q, const Scalar* k, const Scalar* v, const Scalar* o, const Scalar* lse,
-                  const Scalar* go, Scalar* gq, Scalar* gk, Scalar* gv, const Dims& dims, Scalar scale, bool causal,
-                  Matrix& p, Matrix& dp) {
+                  const Scalar* weights, const Scalar* go, Scalar* gq, Scalar* gk, Scalar* gv, const Dims& dims,
+                  Scalar scale, bool causal, Matrix& p, Matrix& dp) {
   const ConstMatrixMap Q(q, dims.nq, dims.d), K(k, dims.nk, dims.d), V(v, dims.nk, dims.dv);
   const ConstMatrixMap O(o, dims.nq, dims.dv), dO(go, dims.nq, dims.dv);
   MatrixMap dQ(gq, dims.nq, dims.d), dK(gk, dims.nk, dims.d), dV(gv, dims.nk, dims.dv);
@@ -107,13 +118,17 @@ void backward_one(const Scalar* q, const Scalar* k, const Scalar* v, const Scala
     const Vector L = Eigen::Map<const Vector>(lse + q0, rows);
     for (int64_t k0 = 0; k0 < keys_seen(dims, causal, q1); k0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, dims.nk - k0);
-      p.resize(rows, cols);
-      p.noalias() = scale * (Q.middleRows(q0, rows) * K.middleRows(k0, cols).transpose());
-      exp_shifted(p, L, causal, q0, k0);  // the forward's weights, exactly normalised by L
-      dV.middleRows(k0, cols).noalias() += p.transpose() * dO.middleRows(q0, rows);
+      if (!weights) {
+        p.resize(rows, cols);
+        p.noalias() = scale * (Q.middleRows(q0, rows) * K.middleRows(k0, cols).transpose());
+        exp_shifted(p, L, causal, q0, k0);  // the forward's weights, exactly normalised by L
+      }
+      const ConstMatrixRef P = weights ? ConstMatrixRef(ConstMatrixMap(weights + q0 * dims.nk, rows, cols))
+                                       : ConstMatrixRef(p);
+      dV.middleRows(k0, cols).noalias() += P.transpose() * dO.middleRows(q0, rows);
       dp.resize(rows, cols);
       dp.noalias() = dO.middleRows(q0, rows) * V.middleRows(k0, cols).transpose();
-      dp.array() = p.array() * (dp.array().colwise() - D.segment(q0, rows));  // now dS
+      dp.array() = P.array() * (dp.array().colwise() - D.segment(q0, rows));  // now dS
       dQ.middleRows(q0, rows).noalias() += scale * (dp * K.middleRows(k0, cols));
       dK.middleRows(k0, cols).noalias() += scale * (dp.transpose() * Q.middleRows(q0, rows));
     }
@@ -142,16 +157,21 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   out_shape.back() = dims.dv;
   Tensor out = Tensor::empty(out_shape);
   Tensor lse = Tensor::empty({dims.batch, dims.nq});
+  // Only a backward can use the weights: under NoGradGuard, or with no input that needs a
+  // gradient, they are not kept.
+  const bool recorded = grad_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  Tensor weights = recorded && keeps_weights(dims) ? Tensor::empty({dims.batch, dims.nq, dims.nk}) : Tensor();
   const int64_t cost = dims.nq * dims.nk * (dims.d + dims.dv);
   parallel_for(dims.batch, cost, [&](int64_t begin, int64_t end) {
     Matrix s, acc;  // this thread's block buffers
     for (int64_t b = begin; b < end; ++b)
       forward_one(q.data() + b * dims.nq * dims.d, k.data() + b * dims.nk * dims.d, v.data() + b * dims.nk * dims.dv,
-                  out.data() + b * dims.nq * dims.dv, lse.data() + b * dims.nq, dims, scale, causal, s, acc);
+                  out.data() + b * dims.nq * dims.dv, lse.data() + b * dims.nq,
+                  weights.defined() ? weights.data() + b * dims.nq * dims.nk : nullptr, dims, scale, causal, s, acc);
   });
   return record_op("scaled_dot_product_attention", out, {q, k, v},
                    [q = kernels::saved(q), k = kernels::saved(k), v = kernels::saved(v), o = kernels::saved(out), lse,
-                    dims, scale, causal](const Tensor& g) {
+                    weights, dims, scale, causal](const Tensor& g) {
                      Tensor gq = Tensor::empty(q.shape()), gk = Tensor::empty(k.shape()), gv = Tensor::empty(v.shape());
                      parallel_for(dims.batch, 2 * dims.nq * dims.nk * (dims.d + dims.dv), [&](int64_t begin, int64_t end) {
                        Matrix p, dp;
@@ -159,8 +179,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                          const int64_t qo = b * dims.nq * dims.d, ko = b * dims.nk * dims.d;
                          const int64_t vo = b * dims.nk * dims.dv, oo = b * dims.nq * dims.dv;
                          backward_one(q.data() + qo, k.data() + ko, v.data() + vo, o.data() + oo,
-                                      lse.data() + b * dims.nq, g.data() + oo, gq.data() + qo, gk.data() + ko,
-                                      gv.data() + vo, dims, scale, causal, p, dp);
+                                      lse.data() + b * dims.nq,
+                                      weights.defined() ? weights.data() + b * dims.nq * dims.nk : nullptr,
+                                      g.data() + oo, gq.data() + qo, gk.data() + ko, gv.data() + vo, dims, scale,
+                                      causal, p, dp);
                        }
                      });
                      return std::vector<Tensor>{gq, gk, gv};

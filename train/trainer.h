@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/generator.h"
+#include "dist/data_parallel.h"
 #include "layers/dropout.h"
 #include "layers/sequence_model.h"
 #include "optim/optimizer.h"
@@ -118,7 +119,8 @@ class Trainer {
   std::unique_ptr<Schedule> schedule_;
   std::vector<Batch> held_out_;
   int64_t step_ = 0;
-  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<MetricsLog> metrics_;  // rank 0 only
+  std::unique_ptr<dist::GradientReducer> gradient_reducer_;  // under mpirun with several ranks
 };
 
 }  // namespace qkv

@@ -91,6 +91,14 @@ int allreduce_max(int value) {
   return value;
 }
 
+bool same_on_every_rank(uint64_t value) {
+  if (size() == 1) return true;
+  uint64_t low = value, high = value;
+  check(MPI_Allreduce(MPI_IN_PLACE, &low, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+  check(MPI_Allreduce(MPI_IN_PLACE, &high, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+  return low == high;
+}
+
 void broadcast(std::string& text) {
   if (size() == 1) return;
   int64_t length = static_cast<int64_t>(text.size());
@@ -146,6 +154,7 @@ int size() { return 1; }
 void allreduce_sum(float*, int64_t) {}
 void allreduce_sum(double*, int64_t) {}
 int allreduce_max(int value) { return value; }
+bool same_on_every_rank(uint64_t) { return true; }
 void broadcast(std::string&) {}
 std::vector<std::string> gather_to_root(const std::string& text) { return {text}; }
 void abort_job(const std::string& message, int exit_code) {

@@ -31,6 +31,7 @@ inline bool is_root() { return rank() == 0; }
 void allreduce_sum(float* values, int64_t count);
 void allreduce_sum(double* values, int64_t count);
 int allreduce_max(int value);
+bool same_on_every_rank(uint64_t value);
 // Seconds spent inside allreduce_sum since the start: what data parallelism costs.
 double seconds_in_allreduce();
 

@@ -94,6 +94,15 @@ void GradientReducer::sum_weighted(double weight) {
   }
 }
 
+bool replicas_agree(const std::vector<Tensor>& parameters) {
+  uint64_t hash = 14695981039346656037ULL;
+  for (const Tensor& p : parameters) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(p.data());
+    for (size_t i = 0; i < static_cast<size_t>(p.numel()) * sizeof(Scalar); ++i) hash = (hash ^ bytes[i]) * 1099511628211ULL;
+  }
+  return same_on_every_rank(hash);
+}
+
 void combine_step_metrics(StepMetrics& m, const Accuracy& local_accuracy, const BatchShare& share) {
   // Loss: a mean over scored targets, so weighted like the gradients. Entropy: a mean over
   // rows of equal count per batch row, so weighted by rows.

@@ -58,6 +58,11 @@ class GradientReducer {
   std::vector<Scalar> staging_;
 };
 
+// Whether every rank holds the same parameters, bit for bit (compares a 64-bit FNV-1a hash).
+// MPI does not promise every rank the same bits from a floating-point allreduce; OpenMPI's
+// and MPICH's algorithms give them, and a checkpoint checks that they did.
+bool replicas_agree(const std::vector<Tensor>& parameters);
+
 // The step's loss, accuracy and attention entropy over the whole batch, from each rank's
 // figures over its share (`local_accuracy` counts this rank's rows).
 void combine_step_metrics(StepMetrics& metrics, const Accuracy& local_accuracy, const BatchShare& share);

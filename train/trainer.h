@@ -8,6 +8,8 @@
 //
 // The run folder (config.train.out_dir) receives config.json (the resolved config),
 // metrics.jsonl, metrics.csv and checkpoint.safetensors (see docs/train.md).
+// Under mpirun with several ranks the run is data parallel (dist/data_parallel.h): each rank
+// trains on its rows of every batch, and rank 0 alone logs and writes the run folder.
 #pragma once
 
 #include <cstdint>

@@ -10,14 +10,12 @@
 // fails it at the first step).
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "../train/train_test_util.h"
+#include "run_on_ranks.h"
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
@@ -25,16 +23,8 @@ namespace fs = std::filesystem;
 namespace {
 constexpr double kLossTolerance = 1e-4;  // relative, per step
 
-// Runs the train program, with `ranks` > 1 under mpirun; returns its exit code.
 int train(int ranks, const std::string& args, const std::string& log) {
-  const std::string launcher = ranks == 1 ? std::string()
-                                          : std::string(QKV_MPIEXEC " " QKV_MPIEXEC_NUMPROC_FLAG " ") +
-                                                std::to_string(ranks) + " " QKV_MPIEXEC_PREFLAGS " ";
-  // A hang is a failure, not a stuck CI: timeout ends it.
-  const std::string command = "OMP_NUM_THREADS=1 timeout 120 " + launcher + "'" QKV_TRAIN_BINARY "' " + args +
-                              " > '" + log + "' 2>&1";
-  const int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return qkv_test::run_on_ranks(QKV_TRAIN_BINARY, ranks, args, log);
 }
 
 // 7 rows on 2 ranks: rank 0 trains on 4 and rank 1 on 3, so the weighting by share is
@@ -52,7 +42,7 @@ std::string write_config(const std::string& dir, int64_t steps) {
 
 std::vector<json> metrics(const std::string& run_dir) { return qkv_test::jsonl_rows(run_dir + "/metrics.jsonl"); }
 
-// Rows `first`.. of `run` against the same steps of `reference`.
+// `run`'s rows against the same steps of `reference`.
 void require_same_curve(const std::vector<json>& reference, const std::vector<json>& run) {
   REQUIRE(run.size() == reference.size());
   for (size_t i = 0; i < run.size(); ++i) {

@@ -3,29 +3,17 @@
 // them) vary from run to run anyway and are left out; plots are compared with the rest.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "../train/train_test_util.h"
 #include "dist/sweep.h"
+#include "run_on_ranks.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-int run_program(const std::string& program, int ranks, const std::string& args, const std::string& log) {
-  const std::string launcher = ranks == 1 ? std::string()
-                                          : std::string(QKV_MPIEXEC " " QKV_MPIEXEC_NUMPROC_FLAG " ") +
-                                                std::to_string(ranks) + " " QKV_MPIEXEC_PREFLAGS " ";
-  const std::string command =
-      "OMP_NUM_THREADS=1 timeout 120 " + launcher + "'" + program + "' " + args + " > '" + log + "' 2>&1";
-  const int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 std::set<std::string> file_names(const std::string& dir) {
   std::set<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename().string());
@@ -35,8 +23,8 @@ std::set<std::string> file_names(const std::string& dir) {
 void require_same_tables(const std::string& program, const std::string& config_text, const std::string& name) {
   const std::string dir = qkv_test::scratch_dir("mpi_sweep_" + name);
   std::ofstream(dir + "/sweep.json") << config_text;
-  REQUIRE(run_program(program, 1, dir + "/sweep.json --out " + dir + "/one", dir + "/one.log") == 0);
-  REQUIRE(run_program(program, 2, dir + "/sweep.json --out " + dir + "/two", dir + "/two.log") == 0);
+  REQUIRE(qkv_test::run_on_ranks(program, 1, dir + "/sweep.json --out " + dir + "/one", dir + "/one.log") == 0);
+  REQUIRE(qkv_test::run_on_ranks(program, 2, dir + "/sweep.json --out " + dir + "/two", dir + "/two.log") == 0);
   INFO(qkv_test::slurp(dir + "/two.log"));
   const std::set<std::string> names = file_names(dir + "/one");
   REQUIRE(file_names(dir + "/two") == names);

@@ -230,8 +230,8 @@ void Trainer::save_checkpoint() {
                                  last_checkpoint_note());
   }
   if (gradient_reducer_ && !dist::replicas_agree(parameters_))
-    throw std::runtime_error("step " + std::to_string(step_) + ": the model differs between ranks, which MPI's "
-                             "allreduce gave different sums; " + last_checkpoint_note());
+    throw std::runtime_error("step " + std::to_string(step_) + ": the ranks' models differ (MPI's allreduce gave "
+                             "them sums that differ in the last bits); " + last_checkpoint_note());
   if (!dist::is_root()) return;
   qkv::save_checkpoint(run_checkpoint_path(run_dir_),
                        TrainingState{.model = model_.get(), .optimizer = optimizer_.get(), .generator = &gen_,

@@ -88,6 +88,32 @@ TEST_CASE("A checkpoint of 2 ranks resumes on 1, and one of 1 on 2, continuing t
   fs::remove_all(dir);
 }
 
+TEST_CASE("SIGTERM on mpirun stops every rank at one step, rank 0 saves once, the run resumes", "[mpi]") {
+  const std::string dir = qkv_test::scratch_dir("mpi_stop");
+  const std::string config = write_config(dir, 1000000), run = dir + "/run";
+  // mpirun passes the signal on to every rank as SIGTERM, once they are training. Few
+  // output lines (no evaluation): OpenMPI's mpirun stops relaying output once signalled,
+  // and a rank printing hundreds of lines a second blocks on it until the SIGKILL.
+  const std::string script = "OMP_NUM_THREADS=1 " QKV_MPIEXEC " " QKV_MPIEXEC_NUMPROC_FLAG " 2 " QKV_MPIEXEC_PREFLAGS
+                             " '" QKV_TRAIN_BINARY "' " + config + " --set train.eval_interval=0 --out " + run +
+                             " > " + dir + "/log 2>&1 & job=$!; until [ -s " + run +
+                             "/metrics.jsonl ]; do sleep 0.1; done; sleep 0.3; kill -TERM $job; wait $job";
+  std::system(("timeout 60 sh -c '" + script + "'").c_str());
+  const std::string log = qkv_test::slurp(dir + "/log");
+  INFO(log);
+  const auto stopped = log.find("stopped on SIGTERM after step ");
+  REQUIRE(stopped != std::string::npos);
+  REQUIRE(log.find("stopped on SIGTERM", stopped + 1) == std::string::npos);  // rank 0 alone speaks
+  REQUIRE(log.find("MPI_ABORT") == std::string::npos);
+  REQUIRE(log.find("Killed") == std::string::npos);
+  const int64_t step = std::stoll(log.substr(stopped + std::string("stopped on SIGTERM after step ").size()));
+  REQUIRE(static_cast<int64_t>(metrics(run).size()) == step);
+  REQUIRE(train(1, "--resume " + run + " --set train.steps=" + std::to_string(step + 2), dir + "/resume.log") == 0);
+  INFO(qkv_test::slurp(dir + "/resume.log"));
+  REQUIRE(static_cast<int64_t>(metrics(run).size()) == step + 2);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("A rank that fails takes the job down with its message instead of hanging", "[mpi]") {
   const std::string dir = qkv_test::scratch_dir("mpi_abort");
   const std::string config = write_config(dir, 5);

@@ -9,6 +9,8 @@
 #include "core/parallel.h"
 #include "core/storage_pool.h"
 #include "core/tensor.h"
+#include "dist/communicator.h"
+#include "dist/data_parallel.h"
 #include "io/checkpoint.h"
 #include "io/parameters_file.h"
 #include "io/safetensors.h"

@@ -6,7 +6,10 @@
 //               the same, keeping the [8, 8, 256, 256] weights (need_weights): the unfused
 //               path, which is what PyTorch's twin computes in both cases
 //   CONFIG      a full training step (zero grad, forward, backward, Adam) of the benchmark
-//               model described by a JSON file in configs/bench/
+//               model described by a JSON file in configs/bench/; under `mpirun -np N`, a
+//               data-parallel step: each rank its 1/N of the batch, the gradients summed
+//               over ranks (dist/data_parallel.h) before Adam, and the time and bytes of
+//               that allreduce reported beside the step's
 // Each prints one JSON line per measurement. bench/compare.py runs this beside PyTorch's
 // twin (bench/torch_bench.py) and prints the side-by-side table.
 #include <qkv.h>
@@ -98,15 +101,23 @@ double step_flops(const ModelSize& s) {
 
 void bench_training_step(const std::string& config, int64_t warmup, int64_t repeats) {
   const ModelSize s = read_size(config);
+  const int ranks = qkv::dist::size();
+  if (s.batch % ranks != 0)
+    throw std::runtime_error(config + ": train.batch " + std::to_string(s.batch) + " does not split evenly over " +
+                             std::to_string(ranks) + " ranks");
+  const int64_t rows = s.batch / ranks;
   qkv::Generator gen(s.seed);
   qkv::SequenceModel model({.vocab_size = s.vocab, .num_classes = s.vocab, .max_len = s.seq_len, .d_model = s.d_model,
                             .heads = s.heads, .layers = s.layers, .d_ff = 4 * s.d_model, .positional = "sinusoidal",
                             .scorer = {.kind = "scaled_dot"}},
                            gen);
   qkv::Adam optimizer(model.named_parameters(), qkv::AdamOptions{.lr = s.lr});
-  const int64_t tokens = s.batch * s.seq_len;
+  const int64_t tokens = s.batch * s.seq_len;  // over all ranks
+  std::vector<qkv::Tensor> parameters;
+  for (auto& [name, p] : model.named_parameters()) parameters.push_back(p);
+  qkv::dist::GradientReducer reducer(parameters);
   auto random_ids = [&] {
-    qkv::Indices ids{.values = std::vector<int64_t>(tokens), .shape = {s.batch, s.seq_len}};
+    qkv::Indices ids{.values = std::vector<int64_t>(rows * s.seq_len), .shape = {rows, s.seq_len}};
     for (int64_t& id : ids.values) id = static_cast<int64_t>(gen.uniform() * static_cast<double>(s.vocab)) % s.vocab;
     return ids;
   };
@@ -115,9 +126,15 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
     optimizer.zero_grad();
     qkv::Tensor loss = qkv::cross_entropy(model.forward(input).logits, targets);
     loss.backward();
+    if (ranks > 1) reducer.sum_weighted(1.0 / ranks);
     optimizer.step();
   });
-  print({{"workload", config}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+  // Rank 0's own allreduce time, warm-up steps included, per step.
+  const double allreduce_ms = qkv::dist::seconds_in_allreduce() * 1e3 / static_cast<double>(warmup + repeats);
+  if (!qkv::dist::is_root()) return;
+  print({{"workload", config}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+         {"allreduce_ms_per_step", ranks > 1 ? allreduce_ms : 0.0},
+         {"allreduce_bytes_per_step", ranks > 1 ? reducer.bytes_per_step() : 0}, {"buckets", reducer.buckets()},
          {"tokens_per_s", static_cast<double>(tokens) / (t.median_ms / 1e3)}, {"flops", step_flops(s)},
          {"parameters", model.parameter_count()}, {"peak_rss_mb", peak_rss_mb()}});
 }
@@ -165,6 +182,7 @@ void bench_matmul(int64_t repeats) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  qkv::dist::MpiSession mpi(argc, argv);
   std::string workload;
   int64_t warmup = 5, repeats = 30, threads = 0;
   CLI::App app{"qkv's speed benchmark: one workload per run, one JSON line per measurement."};

@@ -2,6 +2,8 @@
 //   PROGRAM [CONFIG] [--out DIR]
 // Loads CONFIG with the experiment's loader, runs it, and turns every error into a message
 // on stderr and exit status 1; a bad command line exits with 2, as train does.
+// Under mpirun the ranks share the sweep's training runs and rank 0 writes and prints; a
+// rank that fails ends the job (README, "Running on several machines").
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -10,10 +12,12 @@
 #include <string>
 
 #include "core/parallel.h"
+#include "dist/communicator.h"
 
 template <class Load, class Run>
 int run_experiment_program(int argc, char** argv, const std::string& name, const std::string& description,
                            const std::string& default_config, Load load, Run run) {
+  qkv::dist::MpiSession mpi(argc, argv);
   CLI::App app{description};
   std::string config = default_config, out;
   app.add_option("config", config, "experiment config (keys in docs/experiments.md)")->capture_default_str();
@@ -28,10 +32,14 @@ int run_experiment_program(int argc, char** argv, const std::string& name, const
   try {
     auto options = load(config);
     if (!out.empty()) options.out_dir = out;
-    std::cout << name << ": " << config << " -> " << options.out_dir << " (" << qkv::num_threads() << " threads)\n";
+    const bool root = qkv::dist::is_root();
+    if (root)
+      std::cout << name << ": " << config << " -> " << options.out_dir << " (" << qkv::num_threads() << " threads"
+                << (qkv::dist::size() > 1 ? " per rank, " + std::to_string(qkv::dist::size()) + " ranks" : "") << ")\n";
     run(options, std::cout);
-    std::cout << "report: " << options.out_dir << "/report.md\n";
+    if (root) std::cout << "report: " << options.out_dir << "/report.md\n";
   } catch (const std::exception& e) {
+    if (qkv::dist::size() > 1) qkv::dist::abort_job(name + ": " + e.what(), 1);
     std::cerr << name << ": " << e.what() << "\n";
     return 1;
   }

@@ -2,6 +2,7 @@
 //
 //   train CONFIG [--set section.key=value]... [--out DIR] [--overwrite]
 //   train --resume DIR [--set train.steps=N]...
+//   mpirun -np N train CONFIG ...   (data parallel: README, "Running on several machines")
 //
 // Exit codes: 0 done; 1 an error (bad config, unreadable files, bad checkpoint), with the
 // message on stderr; 2 a bad command line; 3 a non-finite loss or gradient stopped the run
@@ -16,9 +17,17 @@
 
 namespace {
 int exit_code_of_signal(int signal) { return 128 + signal; }  // the shell's convention
+
+// On several ranks a rank that fails ends the job: the others would wait for it forever.
+int fail(const std::string& message, int exit_code) {
+  if (qkv::dist::size() > 1) qkv::dist::abort_job(message, exit_code);
+  std::cerr << message << "\n";
+  return exit_code;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
+  qkv::dist::MpiSession mpi(argc, argv);
   CLI::App app{"Trains a SequenceModel on a toy task from a JSON run config (see docs/train.md)."};
   std::string config_path, out_dir, resume_dir;
   std::vector<std::string> sets;
@@ -63,11 +72,9 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const qkv::NonFiniteError& e) {
     std::cout << std::flush;
-    std::cerr << "\ntrain: non-finite values: " << e.what() << "\n";
-    return 3;
+    return fail("\ntrain: non-finite values: " + std::string(e.what()), 3);
   } catch (const std::exception& e) {
     std::cout << std::flush;
-    std::cerr << "train: " << e.what() << "\n";
-    return 1;
+    return fail("train: " + std::string(e.what()), 1);
   }
 }

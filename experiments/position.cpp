@@ -8,11 +8,13 @@
 
 #include "core/autograd.h"
 #include "core/generator.h"
+#include "dist/communicator.h"
 #include "experiments/experiment_config.h"
 #include "experiments/heatmap.h"
 #include "experiments/plot.h"
 #include "experiments/probe_config.h"
 #include "experiments/table.h"
+#include "experiments/training_sweep.h"
 #include "io/safetensors.h"
 #include "tasks/sequence_tasks.h"
 
@@ -284,9 +286,21 @@ std::string verdict(const PositionResult& result, double eval_positions) {
 
 PositionResult run_position_experiment(const PositionOptions& options, std::ostream& log) {
   const std::string dir = options.out_dir;
-  fs::create_directories(dir);
   const auto task = make_task(options.base.task, options.base.task_options);
   PositionResult result;
+  // Under mpirun the ranks share the training runs; rank 0 gathers and writes.
+  std::vector<TrainingProbeOptions> cells;
+  for (const std::string& variant : options.variants)
+    for (int64_t s = 0; s < options.seeds; ++s) {
+      cells.push_back(position_variant_options(options.base, variant, options.relative_window));
+      cells.back().seed = options.base.seed + static_cast<uint64_t>(s);
+    }
+  TrainingSweep sweep(cells, [&](const TrainingProbeResult& trained) {
+    return permutation_equivariance_error(*trained.model, *task, options.equivariance_batches, options.base.batch_size,
+                                          options.equivariance_seed);
+  });
+  if (!dist::is_root()) return result;
+  fs::create_directories(dir);
   result.chance_accuracy = task->chance_accuracy();
   result.ceiling = order_blind_ceiling(*task, options.ceiling_samples, options.ceiling_seed);
   log << "order-blind ceiling " << result.ceiling.accuracy << " (se " << result.ceiling.standard_error << "), chance "
@@ -296,13 +310,11 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
                "equivariance_error", "parameter_count"});
   Table timing({"variant", "seed", "ms_per_step_median", "ms_per_step_mean"});
   std::vector<std::string> images, heatmaps;
+  size_t cell = 0;
   for (const std::string& variant : options.variants) {
-    for (int64_t s = 0; s < options.seeds; ++s) {
-      TrainingProbeOptions t = position_variant_options(options.base, variant, options.relative_window);
-      t.seed = options.base.seed + static_cast<uint64_t>(s);
-      PositionRow row{variant, t.seed, run_training_probe(t), 0};
-      row.equivariance_error = permutation_equivariance_error(*row.result.model, *task, options.equivariance_batches,
-                                                              options.base.batch_size, options.equivariance_seed);
+    for (int64_t s = 0; s < options.seeds; ++s, ++cell) {
+      TrainedCell trained = sweep.take(cell);
+      PositionRow row{variant, cells[cell].seed, std::move(trained.result), trained.measure};
       const double acc = row.result.curve.back().eval_accuracy;
       const auto seed = static_cast<int64_t>(row.seed);
       table.add_row({variant, seed, acc, step_text(row.result.step_reaching_90), result.chance_accuracy,
@@ -319,7 +331,6 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
       log << variant << " seed " << row.seed << ": accuracy " << acc << ", 90% at "
           << step_text(row.result.step_reaching_90) << ", equivariance error " << row.equivariance_error << ", "
           << row.result.median_seconds_per_step * 1e3 << " ms/step (median)\n";
-      row.result.model.reset();  // the checks are done; keep only the numbers
       result.rows.push_back(std::move(row));
     }
   }

@@ -77,6 +77,8 @@ struct PositionResult {
 
 // Trains every variant with every seed, writes everything under options.out_dir, and returns the
 // numbers. `log` receives one line per finished run.
+// Under mpirun the ranks share the training runs (experiments/training_sweep.h); rank 0
+// alone writes, and the others return nothing.
 PositionResult run_position_experiment(const PositionOptions& options, std::ostream& log);
 
 }  // namespace qkv

@@ -10,11 +10,13 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "dist/communicator.h"
 #include "experiments/experiment_config.h"
 #include "experiments/heatmap.h"
 #include "experiments/plot.h"
 #include "experiments/probe_config.h"
 #include "experiments/table.h"
+#include "experiments/training_sweep.h"
 #include "experiments/vanishing.h"
 #include "io/safetensors.h"
 #include "tasks/task.h"
@@ -160,10 +162,24 @@ std::string four_digits(double v) {
 
 ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& options, std::ostream& log) {
   const std::string dir = options.out_dir;
-  fs::create_directories(dir);
   ScaleAlternativesResult result;
-  std::vector<std::string> images, heatmaps;
   const std::vector<std::string>& scorers = options.probe.scorers;
+  // Under mpirun the ranks share the training runs; rank 0 probes, gathers and writes.
+  std::vector<TrainingProbeOptions> cells;
+  if (options.run_training)
+    for (const std::string& scorer : scorers)
+      for (int64_t d_k : options.training_d_ks)
+        for (int64_t s = 0; s < options.seeds; ++s) {
+          TrainingProbeOptions t = options.base;
+          t.model.d_head = d_k;
+          t.model.scorer = comparison_scorer(scorer, /*relative_window=*/8);
+          t.seed = options.base.seed + static_cast<uint64_t>(s);
+          cells.push_back(t);
+        }
+  TrainingSweep sweep(cells, [](const TrainingProbeResult& trained) { return learned_scale(*trained.model); });
+  if (!dist::is_root()) return result;
+  fs::create_directories(dir);
+  std::vector<std::string> images, heatmaps;
 
   // ---- part 1: at initialisation ----
   result.probe = run_init_probe(options.probe);
@@ -177,17 +193,13 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
                  "mean_final_dead_fraction", "mean_learned_scale", "start_scale"});
   Table timing({"scorer", "d_k", "seed", "ms_per_step_median"});  // apart: timings vary run to run
   if (options.run_training) {
+    size_t cell = 0;
     for (const std::string& scorer : scorers) {
       Table per_width({"d_k", "mean_final_accuracy", "mean_final_dead_fraction"});
       for (int64_t d_k : options.training_d_ks) {
-        for (int64_t s = 0; s < options.seeds; ++s) {
-          TrainingProbeOptions t = options.base;
-          t.model.d_head = d_k;
-          t.model.scorer = comparison_scorer(scorer, /*relative_window=*/8);
-          t.seed = options.base.seed + static_cast<uint64_t>(s);
-          ScaleAlternativesRun run{scorer, d_k, t.seed, run_training_probe(t), 0};
-          run.final_scale = learned_scale(*run.result.model);
-          run.result.model.reset();
+        for (int64_t s = 0; s < options.seeds; ++s, ++cell) {
+          TrainedCell trained = sweep.take(cell);
+          ScaleAlternativesRun run{scorer, d_k, cells[cell].seed, std::move(trained.result), trained.measure};
           const CurvePoint& last = run.result.curve.back();
           runs.add_row({scorer, d_k, static_cast<int64_t>(run.seed), last.eval_accuracy, step_text(run.result.step_reaching_90),
                         last.dead_fraction, last.mean_entropy, run.final_scale});

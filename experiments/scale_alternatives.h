@@ -45,6 +45,8 @@ struct ScaleAlternativesResult {
 };
 
 // Runs both parts, writes everything under options.out_dir, and returns the numbers.
+// Under mpirun the ranks share the training runs (experiments/training_sweep.h); rank 0
+// alone writes, and the others return nothing.
 ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& options, std::ostream& log);
 
 }  // namespace qkv

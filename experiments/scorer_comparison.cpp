@@ -5,9 +5,11 @@
 #include <map>
 #include <sstream>
 
+#include "dist/communicator.h"
 #include "experiments/experiment_config.h"
 #include "experiments/plot.h"
 #include "experiments/probe_config.h"
+#include "experiments/training_sweep.h"
 #include "io/safetensors.h"
 #include "tasks/task.h"
 
@@ -137,12 +139,11 @@ std::string scorer_description(const std::string& scorer, int64_t window) {
 
 std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOptions& options, std::ostream& log) {
   const std::string dir = options.out_dir;
-  fs::create_directories(dir);
   std::vector<ScorerComparisonRow> rows;
-  std::vector<std::string> images;
-  for (const ScorerComparisonTask& task : options.tasks) {
-    const size_t first_row = rows.size();
-    for (const std::string& scorer : options.scorers) {
+  // Under mpirun the ranks share the training runs; rank 0 gathers and writes.
+  std::vector<TrainingProbeOptions> cells;
+  for (const ScorerComparisonTask& task : options.tasks)
+    for (const std::string& scorer : options.scorers)
       for (int64_t s = 0; s < options.seeds; ++s) {
         TrainingProbeOptions t = options.base;
         t.task = task.task;
@@ -151,8 +152,18 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
         t.model.causal = task.causal;
         t.model.scorer = comparison_scorer(scorer, options.relative_window);
         t.seed = options.base.seed + static_cast<uint64_t>(s);
-        ScorerComparisonRow row{task.task, scorer, t.seed, run_training_probe(t)};
-        row.result.model.reset();  // only the numbers are needed
+        cells.push_back(t);
+      }
+  TrainingSweep sweep(cells);
+  if (!dist::is_root()) return rows;
+  fs::create_directories(dir);
+  std::vector<std::string> images;
+  size_t cell = 0;
+  for (const ScorerComparisonTask& task : options.tasks) {
+    const size_t first_row = rows.size();
+    for (const std::string& scorer : options.scorers) {
+      for (int64_t s = 0; s < options.seeds; ++s, ++cell) {
+        ScorerComparisonRow row{task.task, scorer, cells[cell].seed, sweep.take(cell).result};
         curve_table(row.result.curve).save(dir + "/" + curve_stem(row));
         log << task.task << " " << scorer << " seed " << row.seed << ": accuracy " << row.result.curve.back().eval_accuracy
             << ", 90% at " << step_text(row.result.step_reaching_90) << ", " << row.result.median_seconds_per_step * 1e3

@@ -53,6 +53,8 @@ Table scorer_timing_table(const std::vector<ScorerComparisonRow>& rows);
 
 // Trains every (task, scorer, seed), writes everything under options.out_dir, and returns the
 // rows. `log` receives one line per finished run.
+// Under mpirun the ranks share the training runs (experiments/training_sweep.h); rank 0
+// alone writes, and the others return nothing.
 std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOptions& options, std::ostream& log);
 
 }  // namespace qkv

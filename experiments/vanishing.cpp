@@ -6,11 +6,13 @@
 #include <ostream>
 #include <sstream>
 
+#include "dist/communicator.h"
 #include "experiments/experiment_config.h"
 #include "experiments/heatmap.h"
 #include "experiments/probe_config.h"
 #include "experiments/plot.h"
 #include "experiments/table.h"
+#include "experiments/training_sweep.h"
 #include "tasks/task.h"
 #include "io/safetensors.h"
 
@@ -57,6 +59,16 @@ VanishingOptions load_vanishing_options(const std::string& path) {
 
 namespace {
 std::string scaling_name(bool scaled) { return scaled ? "scaled" : "unscaled"; }
+
+// The training run of one cell of the sweep.
+TrainingProbeOptions training_cell(const VanishingTrainingOptions& training, int64_t d_k, bool scaled, int64_t seed) {
+  TrainingProbeOptions t = training.base;
+  t.model.d_head = d_k;
+  t.model.scorer.kind = "scaled_dot";
+  t.model.scorer.scale = scaled ? ScoreScale::inverse_sqrt_dk() : ScoreScale::none();
+  t.seed = training.base.seed + static_cast<uint64_t>(seed);
+  return t;
+}
 
 std::string curve_stem(int64_t d_k, bool scaled) {
   return "curve_dk" + std::to_string(d_k) + "_" + scaling_name(scaled);
@@ -178,8 +190,16 @@ std::string training_verdict(const std::vector<VanishingTrainingRow>& rows, cons
 
 VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::ostream& log) {
   const std::string dir = options.out_dir;
-  fs::create_directories(dir);
   VanishingResult result;
+  // Under mpirun the ranks share the training runs; rank 0 probes, gathers and writes.
+  std::vector<TrainingProbeOptions> cells;
+  if (options.run_training)
+    for (int64_t d_k : options.training.d_ks)
+      for (bool scaled : {true, false})
+        for (int64_t s = 0; s < options.training.seeds; ++s) cells.push_back(training_cell(options.training, d_k, scaled, s));
+  TrainingSweep sweep(cells);
+  if (!dist::is_root()) return result;
+  fs::create_directories(dir);
   std::vector<std::string> probe_images, training_images, heatmaps;
 
   // ---- part 1: at initialisation ----
@@ -193,17 +213,12 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
   // Timings vary run to run, so they live apart from the results, which must not.
   Table timing({"d_k", "scaling", "seed", "ms_per_step"});
   if (options.run_training) {
+    size_t cell = 0;
     for (int64_t d_k : options.training.d_ks) {
       for (bool scaled : {true, false}) {
         std::vector<const VanishingTrainingRow*> runs;
-        for (int64_t s = 0; s < options.training.seeds; ++s) {
-          TrainingProbeOptions t = options.training.base;
-          t.model.d_head = d_k;
-          t.model.scorer.kind = "scaled_dot";
-          t.model.scorer.scale = scaled ? ScoreScale::inverse_sqrt_dk() : ScoreScale::none();
-          t.seed = options.training.base.seed + static_cast<uint64_t>(s);
-          result.training.push_back({d_k, scaled, t.seed, run_training_probe(t)});
-        }
+        for (int64_t s = 0; s < options.training.seeds; ++s, ++cell)
+          result.training.push_back({d_k, scaled, cells[cell].seed, sweep.take(cell).result});
         for (size_t i = result.training.size() - options.training.seeds; i < result.training.size(); ++i) {
           const auto& row = result.training[i];
           runs.push_back(&row);

@@ -47,7 +47,8 @@ struct VanishingResult {
 };
 
 // Runs both parts, writes everything under options.out_dir, and returns the numbers.
-// `log` receives one line per finished setting.
+// `log` receives one line per finished setting. Under mpirun the ranks share the training
+// runs (experiments/training_sweep.h); rank 0 alone writes, and the others return nothing.
 VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::ostream& log);
 
 }  // namespace qkv

@@ -12,6 +12,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "dist/communicator.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "train/metrics.h"
@@ -37,6 +38,12 @@ std::string oversubscribed_note(int threads) {
   const unsigned cores = std::thread::hardware_concurrency();
   if (cores == 0 || static_cast<unsigned>(threads) <= cores) return "";
   return " (more than this machine's " + std::to_string(cores) + " cores: every step runs slower)";
+}
+
+// The other ranks of a data-parallel run train silently: rank 0 speaks and writes for all.
+std::ostream& discarded_output() {
+  static std::ostream sink(nullptr);
+  return sink;
 }
 
 std::string signal_name(int signal) {
@@ -86,6 +93,7 @@ RunConfig load_run_config(const std::string& run_dir, const std::vector<std::str
 
 Trainer::Trainer(RunConfig config, TrainerOptions options)
     : config_(std::move(config)), options_(options), run_dir_(config_.train.out_dir), gen_(config_.train.seed) {
+  if (!dist::is_root()) options_.log = &discarded_output();
   std::ostream& log = *options_.log;
   threads_ = configure_threads(config_.train.threads);
 
@@ -101,10 +109,16 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
   optimizer_ = build_optimizer(config_.optimizer, *model_);
   schedule_ = build_schedule(config_.schedule, config_.train.steps);
   held_out_ = held_out_batches(*task_, config_.task.eval_batches, config_.train.batch_size, config_.task.eval_seed);
+  if (dist::size() > 1) {
+    dist::share_of_batch(held_out_.front(), dist::rank(), dist::size());  // refuses more ranks than rows
+    gradient_reducer_ = std::make_unique<dist::GradientReducer>(parameters_);
+  }
 
   // The run folder.
   const std::string checkpoint = run_checkpoint_path(run_dir_);
-  if (!options_.resume) {
+  if (!dist::is_root()) {
+    if (options_.resume) restore_checkpoint();
+  } else if (!options_.resume) {
     for (const char* name : {"checkpoint.safetensors", "metrics.jsonl"})
       if (fs::exists(fs::path(run_dir_) / name) && !options_.overwrite)
         throw std::runtime_error("run folder " + run_dir_ + " already holds a run (" + name +
@@ -116,9 +130,11 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
     remove_stale_temp_files();
     restore_checkpoint();
   }
-  write_file_atomically(run_config_path(run_dir_), config_.resolved.dump(2) + "\n");
-  metrics_ = std::make_unique<MetricsLog>(run_dir_, parameter_names_, config_.model.layers,
-                                          options_.resume ? std::optional<int64_t>(step_) : std::nullopt);
+  if (dist::is_root()) {
+    write_file_atomically(run_config_path(run_dir_), config_.resolved.dump(2) + "\n");
+    metrics_ = std::make_unique<MetricsLog>(run_dir_, parameter_names_, config_.model.layers,
+                                            options_.resume ? std::optional<int64_t>(step_) : std::nullopt);
+  }
 
   const ModelConfig& m = config_.model;
   log << "task " << task_->name() << ": seq_len " << task_->seq_len() << ", " << task_->num_classes()
@@ -130,7 +146,8 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
       << "optimizer " << config_.optimizer.name << " (lr " << config_.optimizer.lr << "), schedule "
       << config_.schedule.name << ", " << config_.train.steps << " steps of batch " << config_.train.batch_size
       << "\n"
-      << "threads: " << threads_ << oversubscribed_note(threads_) << "\n"
+      << "threads: " << threads_ << oversubscribed_note(threads_)
+      << (dist::size() > 1 ? " per rank; " + std::to_string(dist::size()) + " ranks, data parallel" : "") << "\n"
       << "run folder: " << run_dir_ << "\n";
   if (options_.resume) log << "resuming at step " << step_ << " of " << config_.train.steps << "\n";
   log << std::flush;
@@ -212,6 +229,10 @@ void Trainer::save_checkpoint() {
                              "step " + std::to_string(step_) + ": parameter " + parameter_names_[i] + " is not finite; " +
                                  last_checkpoint_note());
   }
+  if (gradient_reducer_ && !dist::replicas_agree(parameters_))
+    throw std::runtime_error("step " + std::to_string(step_) + ": the ranks' models differ (MPI's allreduce gave "
+                             "them sums that differ in the last bits); " + last_checkpoint_note());
+  if (!dist::is_root()) return;
   qkv::save_checkpoint(run_checkpoint_path(run_dir_),
                        TrainingState{.model = model_.get(), .optimizer = optimizer_.get(), .generator = &gen_,
                                      .schedule = schedule_.get(), .step = step_, .config = config_.resolved});
@@ -227,9 +248,11 @@ SequenceModelOutput Trainer::forward(const Batch& batch) {
 }
 
 // Dropout modules own generators that a checkpoint does not hold: seeding them from the
-// run's generator each step makes their masks a function of the saved state.
+// run's generator each step makes their masks a function of the saved state. On several
+// ranks each draws other masks for its own rows (rank 0's are one process's).
 void Trainer::reseed_dropout() {
-  for (Dropout* d : dropouts_) d->generator().seed(gen_.next_u64());
+  const uint64_t rank_offset = static_cast<uint64_t>(dist::rank()) * 0x9E3779B97F4A7C15ULL;
+  for (Dropout* d : dropouts_) d->generator().seed(gen_.next_u64() + rank_offset);
 }
 
 void Trainer::check_finite(double loss, const GradientNorms& norms) const {
@@ -252,12 +275,20 @@ EvalResult Trainer::evaluate() {
   model_->keep_attention_weights(false);
   double loss_sum = 0;
   Accuracy total;
-  for (const Batch& batch : held_out_) {
+  // On several ranks each evaluates every size()-th batch, and the sums are added up.
+  for (size_t i = static_cast<size_t>(dist::rank()); i < held_out_.size(); i += static_cast<size_t>(dist::size())) {
+    const Batch& batch = held_out_[i];
     const Tensor logits = forward(batch).logits;
     const Accuracy a = count_correct(logits, batch.targets, kIgnore);
     loss_sum += static_cast<double>(cross_entropy(logits, batch.targets, kIgnore).item()) * a.scored;
     total.correct += a.correct;
     total.scored += a.scored;
+  }
+  if (dist::size() > 1) {
+    double sums[3] = {loss_sum, static_cast<double>(total.correct), static_cast<double>(total.scored)};
+    dist::allreduce_sum(sums, 3);
+    loss_sum = sums[0];
+    total = {.correct = static_cast<int64_t>(sums[1]), .scored = static_cast<int64_t>(sums[2])};
   }
   model_->keep_attention_weights(true);
   model_->train();
@@ -268,6 +299,7 @@ EvalResult Trainer::evaluate() {
 // this step would make --resume keep the files without this row, so the last checkpoint
 // stays and a resumed run writes the row again.
 void Trainer::write_metrics(const StepMetrics& m) {
+  if (!metrics_) return;  // not rank 0
   try {
     metrics_->write(m);
   } catch (const RunFileError& e) {
@@ -288,11 +320,14 @@ TrainResult Trainer::run() {
     return result;
   }
   model_->train();
-  while (step_ < cfg.steps && !stop_requested()) {
+  // A signal reaches the ranks at different moments; they agree to stop at the same step.
+  int stop = 0;
+  while (step_ < cfg.steps && (stop = dist::allreduce_max(stop_signal())) == 0) {
     const auto start = std::chrono::steady_clock::now();
 
-    // 1. Sample a batch and run the model on it.
-    const Batch batch = task_->sample(cfg.batch_size, gen_);
+    // 1. Sample a batch and run the model on it (on N ranks, on this rank's rows of it).
+    const dist::BatchShare share = dist::share_of_batch(task_->sample(cfg.batch_size, gen_), dist::rank(), dist::size());
+    const Batch& batch = share.batch;
     reseed_dropout();
     const SequenceModelOutput out = forward(batch);
 
@@ -300,6 +335,7 @@ TrainResult Trainer::run() {
     const Tensor loss = cross_entropy(out.logits, batch.targets, kIgnore);
     optimizer_->zero_grad();
     loss.backward();
+    if (gradient_reducer_) gradient_reducer_->sum_weighted(share.weight);
 
     // 3. Stop before a non-finite value reaches the weights; clip.
     const GradientNorms norms = gradient_norms(parameters_);
@@ -315,11 +351,13 @@ TrainResult Trainer::run() {
     StepMetrics m;
     m.step = step_;
     m.loss = loss.item();
-    m.accuracy = count_correct(out.logits, batch.targets, kIgnore).value();
+    const Accuracy accuracy = count_correct(out.logits, batch.targets, kIgnore);
+    m.accuracy = accuracy.value();
     m.lr = optimizer_->lr(0);
     m.grad_norm = norms.global;
     m.param_grad_norms = norms.per_parameter;
     for (const Tensor& w : out.attention_weights) m.attention_entropy.push_back(attention_entropy(w));
+    if (gradient_reducer_) dist::combine_step_metrics(m, accuracy, share);
     m.step_time = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (due(cfg.eval_interval) || step_ == cfg.steps) {
       const EvalResult eval = evaluate();
@@ -343,7 +381,7 @@ TrainResult Trainer::run() {
   if (step_ < cfg.steps) {  // stopped by a signal
     save_checkpoint();
     result.reason = StopReason::interrupted;
-    result.signal = stop_signal();
+    result.signal = stop;
     progress.message("stopped on " + signal_name(result.signal) + " after step " + std::to_string(step_) +
                      "; checkpoint saved. Continue with: train --resume " + run_dir_);
   } else {

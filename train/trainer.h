@@ -8,6 +8,8 @@
 //
 // The run folder (config.train.out_dir) receives config.json (the resolved config),
 // metrics.jsonl, metrics.csv and checkpoint.safetensors (see docs/train.md).
+// Under mpirun with several ranks the run is data parallel (dist/data_parallel.h): each rank
+// trains on its rows of every batch, and rank 0 alone logs and writes the run folder.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "core/generator.h"
+#include "dist/data_parallel.h"
 #include "layers/dropout.h"
 #include "layers/sequence_model.h"
 #include "optim/optimizer.h"
@@ -118,7 +121,8 @@ class Trainer {
   std::unique_ptr<Schedule> schedule_;
   std::vector<Batch> held_out_;
   int64_t step_ = 0;
-  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<MetricsLog> metrics_;  // rank 0 only
+  std::unique_ptr<dist::GradientReducer> gradient_reducer_;  // under mpirun with several ranks
 };
 
 }  // namespace qkv

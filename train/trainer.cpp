@@ -18,6 +18,7 @@
 #include "optim/clip.h"
 #include "train/build.h"
 #include "train/schema.h"
+#include "train/run_plots.h"
 #include "train/stop.h"
 
 namespace qkv {
@@ -59,9 +60,11 @@ void collect_dropouts(Module& module, std::vector<Dropout*>& out) {
 
 // Keys a resumed run may change without changing what it computes.
 bool may_change_on_resume(const std::string& section, const std::string& key) {
+  // Probes and plots only observe; init_from only mattered at the run's first step.
+  if (section == "probes") return true;
   return section == "train" &&
          (key == "steps" || key == "log_interval" || key == "eval_interval" || key == "checkpoint_interval" ||
-          key == "threads" || key == "out_dir");
+          key == "threads" || key == "out_dir" || key == "plots" || key == "init_from");
 }
 }  // namespace
 
@@ -84,6 +87,33 @@ RunConfig load_run_config(const std::string& run_dir, const std::vector<std::str
   return config;
 }
 
+EvalResult evaluate_model(SequenceModel& model, const std::vector<Batch>& batches) {
+  NoGradGuard no_grad;
+  model.eval();
+  double loss_sum = 0;
+  Accuracy total;
+  for (const Batch& batch : batches) {
+    const Tensor logits = (batch.features.defined() ? model.forward(batch.features) : model.forward(batch.tokens)).logits;
+    const Accuracy a = count_correct(logits, batch.targets, kIgnore);
+    loss_sum += static_cast<double>(cross_entropy(logits, batch.targets, kIgnore).item()) * a.scored;
+    total.correct += a.correct;
+    total.scored += a.scored;
+  }
+  model.train();
+  return {.loss = total.scored ? loss_sum / total.scored : 0.0, .accuracy = total.value()};
+}
+
+std::shared_ptr<SequenceModel> load_trained_model(const std::string& run_dir, const RunConfig& config,
+                                                  const Task& task) {
+  const std::string path = run_checkpoint_path(run_dir);
+  if (!fs::exists(path)) throw std::runtime_error(run_dir + ": no checkpoint.safetensors in it; is this a run folder?");
+  Generator gen(config.train.seed);
+  std::shared_ptr<SequenceModel> model = build_model(config.model, task, gen);
+  TrainingState state{.model = model.get()};
+  load_checkpoint(path, state);
+  return model;
+}
+
 Trainer::Trainer(RunConfig config, TrainerOptions options)
     : config_(std::move(config)), options_(options), run_dir_(config_.train.out_dir), gen_(config_.train.seed) {
   std::ostream& log = *options_.log;
@@ -92,7 +122,6 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
   // Build: task, model, optimiser, schedule, held-out set.
   task_ = make_task(config_.task);
   model_ = build_model(config_.model, *task_, gen_);
-  model_->keep_attention_weights(true);  // attention entropy, from the training forward pass
   for (auto& [name, p] : model_->named_parameters()) {
     parameter_names_.push_back(name);
     parameters_.push_back(p);
@@ -108,17 +137,19 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
     for (const char* name : {"checkpoint.safetensors", "metrics.jsonl"})
       if (fs::exists(fs::path(run_dir_) / name) && !options_.overwrite)
         throw std::runtime_error("run folder " + run_dir_ + " already holds a run (" + name +
-                                 "); continue it with --resume " + run_dir_ +
+                                 "); continue it with " + options_.program + " --resume " + run_dir_ +
                                  ", choose another folder with --out, or pass --overwrite");
     fs::create_directories(run_dir_);
     fs::remove(checkpoint);
+    if (!config_.train.init_from.empty()) warm_start();
   } else {
     remove_stale_temp_files();
     restore_checkpoint();
   }
   write_file_atomically(run_config_path(run_dir_), config_.resolved.dump(2) + "\n");
-  metrics_ = std::make_unique<MetricsLog>(run_dir_, parameter_names_, config_.model.layers,
-                                          options_.resume ? std::optional<int64_t>(step_) : std::nullopt);
+  const std::optional<int64_t> resume_step = options_.resume ? std::optional<int64_t>(step_) : std::nullopt;
+  metrics_ = std::make_unique<MetricsLog>(run_dir_, resume_step);
+  if (config_.probes.interval > 0) probes_ = std::make_unique<ProbeLog>(run_dir_, parameter_names_, resume_step);
 
   const ModelConfig& m = config_.model;
   log << "task " << task_->name() << ": seq_len " << task_->seq_len() << ", " << task_->num_classes()
@@ -133,7 +164,24 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
       << "threads: " << threads_ << oversubscribed_note(threads_) << "\n"
       << "run folder: " << run_dir_ << "\n";
   if (options_.resume) log << "resuming at step " << step_ << " of " << config_.train.steps << "\n";
+  if (!options_.resume && !config_.train.init_from.empty())
+    log << "weights from " << run_checkpoint_path(config_.train.init_from) << " (train.init_from)\n";
   log << std::flush;
+}
+
+// train.init_from: the weights of another run; everything else starts afresh.
+void Trainer::warm_start() {
+  const std::string& from = config_.train.init_from;
+  const std::string path = run_checkpoint_path(from);
+  if (!fs::exists(path))
+    throw std::runtime_error("train.init_from " + from + ": " + path + " is missing; is this a run folder?");
+  TrainingState state{.model = model_.get()};
+  try {
+    load_checkpoint(path, state);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("train.init_from " + from + ": " + e.what() +
+                             " (the model keys of both runs must give the same parameters)");
+  }
 }
 
 // A save interrupted by a crash leaves its temporary file (write_file_atomically's
@@ -246,23 +294,7 @@ void Trainer::check_finite(double loss, const GradientNorms& norms) const {
   throw NonFiniteError(step, first, message);
 }
 
-EvalResult Trainer::evaluate() {
-  NoGradGuard no_grad;
-  model_->eval();
-  model_->keep_attention_weights(false);
-  double loss_sum = 0;
-  Accuracy total;
-  for (const Batch& batch : held_out_) {
-    const Tensor logits = forward(batch).logits;
-    const Accuracy a = count_correct(logits, batch.targets, kIgnore);
-    loss_sum += static_cast<double>(cross_entropy(logits, batch.targets, kIgnore).item()) * a.scored;
-    total.correct += a.correct;
-    total.scored += a.scored;
-  }
-  model_->keep_attention_weights(true);
-  model_->train();
-  return {.loss = total.scored ? loss_sum / total.scored : 0.0, .accuracy = total.value()};
-}
+EvalResult Trainer::evaluate() { return evaluate_model(*model_, held_out_); }
 
 // A row that cannot be written stops the run. No checkpoint is saved after it: one at
 // this step would make --resume keep the files without this row, so the last checkpoint
@@ -272,7 +304,8 @@ void Trainer::write_metrics(const StepMetrics& m) {
     metrics_->write(m);
   } catch (const RunFileError& e) {
     throw RunFileError(std::string(e.what()) + ". The run stops at step " + std::to_string(step_) + "; " +
-                       last_checkpoint_note() + " (continue with train --resume " + run_dir_ + " once it can write)");
+                       last_checkpoint_note() + " (continue with " + options_.program + " --resume " + run_dir_ +
+                       " once it can write)");
   }
 }
 
@@ -291,9 +324,12 @@ TrainResult Trainer::run() {
   while (step_ < cfg.steps && !stop_requested()) {
     const auto start = std::chrono::steady_clock::now();
 
-    // 1. Sample a batch and run the model on it.
+    // 1. Sample a batch and run the model on it; a probe step keeps the attention
+    // weights, which only the slower unfused attention can give.
+    const bool probing = probes_ && due_next(config_.probes.interval);
     const Batch batch = task_->sample(cfg.batch_size, gen_);
     reseed_dropout();
+    model_->keep_attention_weights(probing);
     const SequenceModelOutput out = forward(batch);
 
     // 2. Loss, and its gradient with respect to every parameter.
@@ -307,6 +343,7 @@ TrainResult Trainer::run() {
     if (cfg.grad_clip > 0) clip_grad_norm(parameters_, {.max_norm = cfg.grad_clip});
 
     // 4. Update at this step's learning rate.
+    const std::optional<ParameterSnapshot> before = probing ? std::optional(ParameterSnapshot(parameters_)) : std::nullopt;
     schedule_->apply(*optimizer_, step_);
     optimizer_->step();
     ++step_;
@@ -318,8 +355,6 @@ TrainResult Trainer::run() {
     m.accuracy = count_correct(out.logits, batch.targets, kIgnore).value();
     m.lr = optimizer_->lr(0);
     m.grad_norm = norms.global;
-    m.param_grad_norms = norms.per_parameter;
-    for (const Tensor& w : out.attention_weights) m.attention_entropy.push_back(attention_entropy(w));
     m.step_time = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (due(cfg.eval_interval) || step_ == cfg.steps) {
       const EvalResult eval = evaluate();
@@ -328,6 +363,9 @@ TrainResult Trainer::run() {
       result.eval = eval;
     }
     write_metrics(m);
+    if (probing)
+      probes_->write({.step = step_, .attention = attention_probes(out.attention_weights),
+                      .grad_norms = norms.per_parameter, .update_ratios = before->update_ratios(parameters_)});
     progress.update(m);
     if (m.eval_loss)
       progress.message("eval at step " + std::to_string(step_) + ": loss " + fixed(*m.eval_loss, 4) + ", accuracy " +
@@ -345,12 +383,24 @@ TrainResult Trainer::run() {
     result.reason = StopReason::interrupted;
     result.signal = stop_signal();
     progress.message("stopped on " + signal_name(result.signal) + " after step " + std::to_string(step_) +
-                     "; checkpoint saved. Continue with: train --resume " + run_dir_);
+                     "; checkpoint saved. Continue with: " + options_.program + " --resume " + run_dir_);
   } else {
     progress.message("done: " + std::to_string(step_) + " steps; checkpoint " + run_checkpoint_path(run_dir_));
   }
   progress.finish();
+  if (cfg.plots) write_plots();
   return result;
+}
+
+// Plots are a view of the files the run wrote: one that cannot be drawn is a note, not a
+// failed run.
+void Trainer::write_plots() {
+  try {
+    for (const std::string& png : plot_runs({run_dir_}, (fs::path(run_dir_) / "plots").string()))
+      *options_.log << "plot: " << png << "\n";
+  } catch (const std::exception& e) {
+    *options_.log << "note: no plots: " << e.what() << "\n";
+  }
 }
 
 }  // namespace qkv

@@ -57,7 +57,7 @@ std::string write_config(const std::string& dir) {
       {"optimizer", {{"name", "adamw"}, {"lr", 0.005}}},
       {"schedule", {{"name", "step"}, {"step_size", 7}, {"gamma", 0.5}}},
       {"train", {{"steps", 16}, {"batch_size", 8}, {"eval_interval", 4}, {"checkpoint_interval", 3},
-                 {"threads", 1}, {"grad_clip", 0.5}}}};
+                 {"threads", 1}, {"grad_clip", 0.5}, {"plots", false}}}};
   const std::string path = dir + "/run.json";
   std::ofstream(path) << config.dump(2);
   return path;
@@ -241,10 +241,11 @@ TEST_CASE("train: a full disk stops the run with the file named; --resume then c
   const std::string dir = qkv_test::scratch_dir("program_full_disk");
   const std::string config = write_config(dir);
   // A file-size limit stands in for a full disk: writes past it fail with EFBIG (SIGXFSZ,
-  // which would kill the process instead, is ignored). The checkpoint fits under it, the
-  // metrics files outgrow it.
-  const int64_t steps = 400;
-  const Outcome full = run_script("trap '' XFSZ; ulimit -f 256; \"$TRAIN\" '" + config + "' --set train.steps=" +
+  // which would kill the process instead, is ignored). sh counts ulimit -f in 512-byte
+  // blocks: 105 KiB, which the checkpoint (about 95 KiB) fits under and metrics.jsonl
+  // (about 150 bytes a step) outgrows.
+  const int64_t steps = 1200;
+  const Outcome full = run_script("trap '' XFSZ; ulimit -f 210; \"$TRAIN\" '" + config + "' --set train.steps=" +
                                       std::to_string(steps) + " --out '" + dir + "/run'",
                                   dir);
   INFO(full.out + full.err);

@@ -53,6 +53,7 @@
 #include "tasks/task.h"
 #include "train/build.h"
 #include "train/config.h"
+#include "train/inspect.h"
 #include "train/metrics.h"
 #include "train/probes.h"
 #include "train/progress.h"

@@ -96,16 +96,12 @@ Accuracy count_correct(const Tensor& logits, const Indices& targets, int64_t ign
   if (logits.numel() != static_cast<int64_t>(targets.values.size()) * classes)
     throw std::invalid_argument("count_correct: logits " + shape_str(logits.shape()) +
                                 " do not match targets " + shape_str(targets.shape));
+  const Indices predicted = argmax(logits);
   Accuracy a;
-  const Scalar* l = logits.data();
   for (size_t i = 0; i < targets.values.size(); ++i) {
     if (targets.values[i] == ignore_index) continue;
-    const Scalar* row = l + static_cast<int64_t>(i) * classes;
-    int64_t best = 0;
-    for (int64_t c = 1; c < classes; ++c)
-      if (row[c] > row[best]) best = c;
     ++a.scored;
-    if (best == targets.values[i]) ++a.correct;
+    if (predicted.values[i] == targets.values[i]) ++a.correct;
   }
   return a;
 }

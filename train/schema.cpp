@@ -242,7 +242,9 @@ std::string KeySpec::expected() const {
     case KeyType::number: return "a number" + in + range;
     case KeyType::boolean: return "true or false";
     case KeyType::string: return "a non-empty string";
-    case KeyType::choice: return "one of " + quoted_list(allowed_choices(), ", ");
+    case KeyType::choice:
+      return "one of " + quoted_list(allowed_choices(), ", ") +
+             (registered_scorers ? " (the kinds this program has; a program adds its own with register_scorer())" : "");
     case KeyType::number_or_choice: return quoted_list(allowed_choices(), ", ") + " or a number" + in + range;
   }
   return "";

@@ -76,14 +76,15 @@ std::string run_checkpoint_path(const std::string& run_dir) {
   return (fs::path(run_dir) / "checkpoint.safetensors").string();
 }
 
-RunConfig load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides) {
-  if (!fs::is_directory(run_dir)) throw std::runtime_error("--resume " + run_dir + ": no such run folder");
+RunConfig load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides,
+                          const std::string& option) {
+  if (!fs::is_directory(run_dir)) throw std::runtime_error(option + " " + run_dir + ": no such run folder");
   const std::string path = run_config_path(run_dir);
   if (!fs::exists(path))
-    throw std::runtime_error("--resume " + run_dir + ": " + path + " is missing; is this a run folder?");
+    throw std::runtime_error(option + " " + run_dir + ": " + path + " is missing; is this a run folder?");
   RunConfig config = load_config(path, overrides);
   // The folder is where the run lives now, even if it was moved since.
-  set_out_dir(config, run_dir, "--resume");
+  set_out_dir(config, run_dir, option);
   return config;
 }
 

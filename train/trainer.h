@@ -76,8 +76,9 @@ std::string run_config_path(const std::string& run_dir);      // config.json
 std::string run_checkpoint_path(const std::string& run_dir);  // checkpoint.safetensors
 
 // The config of an existing run folder (its config.json) with overrides applied, for
-// --resume: typically only train.steps changes.
-RunConfig load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides = {});
+// --resume (typically only train.steps changes) or --eval, the option messages name.
+RunConfig load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides = {},
+                          const std::string& option = "--resume");
 
 // Loss and accuracy of `model` (put in eval mode, then back in train mode) on `batches`,
 // over every scored position.

@@ -20,33 +20,16 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-struct Outcome {
-  int exit_code = -1;
-  std::string out, err;
-};
+using qkv_test::Outcome;
 
 // Runs `prefix train args` through the shell, capturing stdout and stderr.
 Outcome run_train(const std::string& args, const std::string& dir, const std::string& prefix = "") {
-  const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
-  const std::string command = prefix + " '" QKV_TRAIN_BINARY "' " + args + " > '" + out + "' 2> '" + err + "'";
-  const int status = std::system(command.c_str());
-  Outcome o;
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.out = qkv_test::slurp(out);
-  o.err = qkv_test::slurp(err);
-  return o;
+  return qkv_test::run_command(prefix + " '" QKV_TRAIN_BINARY "' " + args, dir);
 }
 
 // Runs a shell command (which names the train binary as $TRAIN), capturing stdout and stderr.
 Outcome run_script(const std::string& script, const std::string& dir) {
-  const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
-  const std::string command = "TRAIN='" QKV_TRAIN_BINARY "'; " + script + " > '" + out + "' 2> '" + err + "'";
-  const int status = std::system(command.c_str());
-  Outcome o;
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.out = qkv_test::slurp(out);
-  o.err = qkv_test::slurp(err);
-  return o;
+  return qkv_test::run_command("TRAIN='" QKV_TRAIN_BINARY "'; " + script, dir);
 }
 
 // A small run with dropout (its masks must resume too) and a step schedule.
@@ -147,6 +130,8 @@ TEST_CASE("train: Ctrl-C finishes the step, saves a checkpoint, exits 130; --res
   INFO(stopped.out + stopped.err);
   CHECK(stopped.exit_code == 130);
   CHECK(stopped.out.find("stopped on SIGINT") != std::string::npos);
+  // The command it suggests is the one that ran.
+  CHECK(stopped.out.find("Continue with: " QKV_TRAIN_BINARY " --resume " + dir + "/run") != std::string::npos);
   REQUIRE(fs::exists(dir + "/run/checkpoint.safetensors"));
   const int64_t step = std::stoll(load_safetensors(dir + "/run/checkpoint.safetensors").metadata.at("step"));
   CHECK(step > 0);

@@ -1,14 +1,17 @@
 // The command line the experiment programs share, parsed with CLI11:
-//   PROGRAM [CONFIG] [--out DIR]
-// Loads CONFIG with the experiment's loader, runs it, and turns every error into a message
-// on stderr and exit status 1; a bad command line exits with 2, as train does.
+//   PROGRAM [CONFIG] [--set path.to.key=value]... [--out DIR]
+// Loads CONFIG with the experiment's loader (--set overrides any key, as train's does),
+// runs it, and turns every error into a message on stderr and exit status 1; a bad command
+// line exits with 2, as train does.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <exception>
 #include <iostream>
 #include <string>
+#include <vector>
 
+#include "cli_help.h"
 #include "core/parallel.h"
 
 template <class Load, class Run>
@@ -16,8 +19,13 @@ int run_experiment_program(int argc, char** argv, const std::string& name, const
                            const std::string& default_config, Load load, Run run) {
   CLI::App app{description};
   std::string config = default_config, out;
+  std::vector<std::string> sets;
   app.add_option("config", config, "experiment config (keys in docs/experiments.md)")->capture_default_str();
+  app.add_option("--set", sets, "Override a config key: --set training.steps=50 (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
   app.add_option("--out", out, "run folder (default: the config's out_dir)");
+  app.footer(qkv_cli::config_names_footer());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -26,7 +34,7 @@ int run_experiment_program(int argc, char** argv, const std::string& name, const
     return 2;
   }
   try {
-    auto options = load(config);
+    auto options = load(config, sets);
     if (!out.empty()) options.out_dir = out;
     std::cout << name << ": " << config << " -> " << options.out_dir << " (" << qkv::num_threads() << " threads)\n";
     run(options, std::cout);

@@ -20,23 +20,10 @@
 #include <string>
 #include <vector>
 
+#include "cli_help.h"
 #include "qkv.h"
 
 namespace qkv_cli {
-
-inline std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
-}
-
-// What --help shows below the options: the names a config can use, and where the keys are.
-inline std::string config_names_footer() {
-  return "Tasks: " + joined(qkv::task_names()) + "\nScorers (model.scorer): " + joined(qkv::scorer_kinds()) +
-         "\nPositional kinds (model.positional): " + joined(qkv::find_key_spec("model", "positional")->choices) +
-         "\nEvery config key with its type, default and range: --list-keys of train, or the config key table\n"
-         "of README.md (\"Config keys\").";
-}
 
 inline int run_train_program(int argc, char** argv, const std::string& description) {
   // Messages that suggest a command name this program as it was started (a path, or the

@@ -41,10 +41,10 @@ PositionOptions default_position_options() {
   return o;
 }
 
-PositionOptions load_position_options(const std::string& path) {
+PositionOptions load_position_options(const std::string& path, const std::vector<std::string>& overrides) {
   PositionOptions o = default_position_options();
   o.config_source = path;
-  JsonReader root(read_json_file(path), path);
+  JsonReader root(read_experiment_config(path, overrides), experiment_config_source(path, overrides));
   root.string("out_dir", o.out_dir);
   root.string("task", o.base.task, {"copy", "reverse", "sort", "shift"});
   root.object("task_options", o.base.task_options);

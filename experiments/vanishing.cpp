@@ -34,10 +34,10 @@ VanishingOptions default_vanishing_options() {
   return o;
 }
 
-VanishingOptions load_vanishing_options(const std::string& path) {
+VanishingOptions load_vanishing_options(const std::string& path, const std::vector<std::string>& overrides) {
   VanishingOptions o = default_vanishing_options();
   o.config_source = path;
-  JsonReader root(read_json_file(path), path);
+  JsonReader root(read_experiment_config(path, overrides), experiment_config_source(path, overrides));
   root.string("out_dir", o.out_dir);
 
   JsonReader probe = root.child("probe");

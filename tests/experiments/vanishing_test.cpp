@@ -109,7 +109,7 @@ TEST_CASE("two runs of a small vanishing experiment give identical CSVs", "[expe
   }
   const fs::path a = scratch("unused").parent_path() / "vanishing_a";
   const fs::path b = a.parent_path() / "vanishing_b";
-  for (const char* file : {"probe.csv", "training.csv", "curve_dk8_scaled.csv", "curve_dk8_unscaled.csv"}) {
+  for (const char* file : {"probe.csv", "training.csv", "curve_dk8_scaled_seed0.csv", "curve_dk8_unscaled_seed0.csv"}) {
     INFO(file);
     const std::string first = slurp(a / file);
     CHECK_FALSE(first.empty());

@@ -225,12 +225,17 @@ TEST_CASE("train: a full disk stops the run with the file named; --resume then c
           "[trainer][program][faults]") {
   const std::string dir = qkv_test::scratch_dir("program_full_disk");
   const std::string config = write_config(dir);
+  // A small model, so that its checkpoint is small beside a few hundred metrics rows.
+  json small = json::parse(qkv_test::slurp(config));
+  small["model"]["d_model"] = 8;
+  small["model"]["layers"] = 1;
+  std::ofstream(config, std::ios::trunc) << small.dump(2);
   // A file-size limit stands in for a full disk: writes past it fail with EFBIG (SIGXFSZ,
   // which would kill the process instead, is ignored). sh counts ulimit -f in 512-byte
-  // blocks: 105 KiB, which the checkpoint (about 95 KiB) fits under and metrics.jsonl
-  // (about 150 bytes a step) outgrows.
-  const int64_t steps = 1200;
-  const Outcome full = run_script("trap '' XFSZ; ulimit -f 210; \"$TRAIN\" '" + config + "' --set train.steps=" +
+  // blocks: 40 KiB, which the checkpoint fits under and metrics.jsonl (about 150 bytes a
+  // step) outgrows.
+  const int64_t steps = 400;
+  const Outcome full = run_script("trap '' XFSZ; ulimit -f 80; \"$TRAIN\" '" + config + "' --set train.steps=" +
                                       std::to_string(steps) + " --out '" + dir + "/run'",
                                   dir);
   INFO(full.out + full.err);

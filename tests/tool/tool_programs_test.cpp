@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "qkv.h"
-#include "train_test_util.h"
+#include "../train/train_test_util.h"
 
 using namespace qkv;
 using json = nlohmann::json;

@@ -57,7 +57,7 @@ TEST_CASE("softmax statistics by hand", "[experiments]") {
   CHECK(hot.dead_fraction == 1);
 }
 
-TEST_CASE("small sweep: unscaled scores spread like sqrt(d_k) and the softmax saturates; scaled stays put",
+TEST_CASE("small sweep: unscaled scores spread like sqrt(d_k) and the softmax saturates, scaled stays put",
           "[experiments]") {
   InitProbeOptions o;
   o.d_ks = {4, 64, 1024};

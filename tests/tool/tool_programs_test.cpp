@@ -61,7 +61,7 @@ TEST_CASE("custom_layer trains its registered scorer from a config, resumes and 
   if (gnuplot_available()) CHECK(fs::file_size(run + "/inspect/attention_layer0.png") > 0);
 }
 
-TEST_CASE("a registered scorer kind is a valid model.scorer; an unknown one is listed with the rest", "[tool][config]") {
+TEST_CASE("a registered scorer kind is a valid model.scorer, an unknown one is listed with the rest", "[tool][config]") {
   register_scorer("tool_test_dot", [](const ScorerOptions&, Generator&) { return std::make_shared<DotScorer>(); });
   const RunConfig ok = resolve_config(json{{"task", {{"name", "copy"}}}, {"model", {{"scorer", "tool_test_dot"}}}},
                                       "run.json");
@@ -85,7 +85,7 @@ TEST_CASE("inspect_run evaluates a run folder as the run did and writes a heatma
   CHECK_THROWS_WITH(inspect_run(dir + "/absent", {}, out), Catch::Contains("--eval " + dir + "/absent: no such run folder"));
 }
 
-TEST_CASE("train.init_from starts from another run's weights with a new optimiser; a model of other shape is refused",
+TEST_CASE("train.init_from starts from another run's weights with a new optimiser, a model of other shape is refused",
           "[tool]") {
   const std::string dir = qkv_test::scratch_dir("init_from");
   std::ostringstream log;
@@ -106,7 +106,7 @@ TEST_CASE("train.init_from starts from another run's weights with a new optimise
                     Catch::StartsWith("train.init_from " + dir + "/a: "));
 }
 
-TEST_CASE("plot_runs overlays several run folders; train --list-keys prints every key", "[tool][program]") {
+TEST_CASE("plot_runs overlays several run folders, train --list-keys prints every key", "[tool][program]") {
   const std::string dir = qkv_test::scratch_dir("plot_runs");
   std::ostringstream log;
   for (const char* name : {"a", "b"})
@@ -128,4 +128,19 @@ TEST_CASE("plot_runs overlays several run folders; train --list-keys prints ever
   CHECK_THAT(help.out, Catch::Contains("Scorers (model.scorer): additive") && Catch::Contains("Tasks: recall") &&
                            Catch::Contains("Positional kinds (model.positional): none") &&
                            Catch::Contains("--list-keys"));
+}
+
+TEST_CASE("no test name holds a semicolon, which ctest's test discovery splits into names that run nothing",
+          "[tool]") {
+  for (const auto& entry : fs::recursive_directory_iterator(QKV_SOURCE_DIR "/tests")) {
+    if (entry.path().extension() != ".cpp") continue;
+    std::istringstream text(qkv_test::slurp(entry.path().string()));
+    for (std::string line; std::getline(text, line);) {
+      const size_t at = line.find("TEST_CASE(\"");
+      if (at == std::string::npos) continue;
+      const std::string name = line.substr(at + 11, line.find('"', at + 11) - at - 11);
+      INFO(entry.path().string() << ": " << name);
+      CHECK(name.find(';') == std::string::npos);
+    }
+  }
 }

@@ -121,7 +121,7 @@ TEST_CASE("train: N steps, then --resume for N more, gives the 2N-step run bit f
   CHECK(json::parse(qkv_test::slurp(dir + "/half/config.json")) == expected);
 }
 
-TEST_CASE("train: Ctrl-C finishes the step, saves a checkpoint, exits 130; --resume continues", "[trainer][program]") {
+TEST_CASE("train: Ctrl-C finishes the step, saves a checkpoint, exits 130, --resume continues", "[trainer][program]") {
   const std::string dir = qkv_test::scratch_dir("program_sigint");
   const std::string config = write_config(dir);
   // Long enough that SIGINT arrives mid-run.
@@ -210,7 +210,7 @@ TEST_CASE("train: SIGKILL during training and saving loses nothing that --resume
   check_resumes_exactly(config, dir, checkpoint_step(dir + "/run") + 5);
 }
 
-TEST_CASE("train: a second Ctrl-C ends at once; the run resumes from the last checkpoint", "[trainer][program][faults]") {
+TEST_CASE("train: a second Ctrl-C ends at once, the run resumes from the last checkpoint", "[trainer][program][faults]") {
   const std::string dir = qkv_test::scratch_dir("program_double_sigint");
   const std::string config = write_config(dir);
   const Outcome stopped = run_script("\"$TRAIN\" '" + config + "' --set train.steps=1000000 --out '" + dir +
@@ -221,7 +221,7 @@ TEST_CASE("train: a second Ctrl-C ends at once; the run resumes from the last ch
   check_resumes_exactly(config, dir, checkpoint_step(dir + "/run") + 5);
 }
 
-TEST_CASE("train: a full disk stops the run with the file named; --resume then completes it exactly",
+TEST_CASE("train: a full disk stops the run with the file named, --resume then completes it exactly",
           "[trainer][program][faults]") {
   const std::string dir = qkv_test::scratch_dir("program_full_disk");
   const std::string config = write_config(dir);

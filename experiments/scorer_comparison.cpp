@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "experiments/experiment_config.h"
-#include "experiments/plot.h"
+#include "train/plot.h"
 #include "experiments/probe_config.h"
 #include "io/safetensors.h"
 #include "tasks/task.h"

@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "experiments/experiment_config.h"
-#include "experiments/heatmap.h"
+#include "train/heatmap.h"
 #include "experiments/probe_config.h"
-#include "experiments/plot.h"
+#include "train/plot.h"
 #include "experiments/table.h"
 #include "tasks/task.h"
 #include "io/safetensors.h"
@@ -61,15 +61,6 @@ std::string scaling_name(bool scaled) { return scaled ? "scaled" : "unscaled"; }
 
 std::string curve_stem(int64_t d_k, bool scaled, uint64_t seed) {
   return "curve_dk" + std::to_string(d_k) + "_" + scaling_name(scaled) + "_seed" + std::to_string(seed);
-}
-
-// One run's curve: held-out loss and accuracy, dead rows and entropy along training. Seeds
-// stay apart: a mean would hide runs that split (one learns, one stays near chance).
-Table run_curve(const VanishingTrainingRow& run) {
-  Table t({"step", "eval_loss", "eval_accuracy", "dead_fraction", "entropy"});
-  for (const CurvePoint& p : run.result.curve)
-    t.add_row({p.step, p.eval_loss, p.eval_accuracy, p.dead_fraction, p.mean_entropy});
-  return t;
 }
 
 void plot_probe(const std::string& dir, const InitProbeOptions& probe, std::vector<std::string>& images) {
@@ -137,9 +128,10 @@ void plot_training(const std::string& dir, const std::vector<int64_t>& d_ks, con
   const auto render = [&](const std::string& name, const std::string& plot) {
     if (render_plot(dir + "/" + name, plot, 1200, 750)) images.push_back(name + ".png");
   };
-  render("training_accuracy", body(3, "Held-out accuracy", "set yrange [0:1.05]\n"));
-  render("training_loss", body(2, "Held-out loss", "set yrange [0:*]\n"));
-  render("training_dead_rows", body(4, "Dead softmax rows (Jacobian norm < 1e-3)", "set yrange [-0.02:1.02]\n"));
+  // Columns of curve_table: step, train_loss, eval_loss, eval_accuracy, dead_fraction, entropy.
+  render("training_accuracy", body(4, "Held-out accuracy", "set yrange [0:1.05]\n"));
+  render("training_loss", body(3, "Held-out loss", "set yrange [0:*]\n"));
+  render("training_dead_rows", body(5, "Dead softmax rows (Jacobian norm < 1e-3)", "set yrange [-0.02:1.02]\n"));
 }
 
 std::string verdict(const std::vector<InitProbeRow>& rows) {
@@ -177,7 +169,7 @@ std::string training_verdict(const std::vector<VanishingTrainingRow>& rows, cons
         ++runs_of[scaled];
         if (!reached) missed[scaled].push_back(d_k);
         os << (first ? " " : ", ") << "seed " << r.seed << " " << report_number(r.result.curve.back().eval_accuracy) << " ("
-           << (reached ? "90% at step " + std::to_string(r.result.step_reaching_90) : std::string("never 90%"))
+           << (reached ? "90% at step " + step_text(r.result.step_reaching_90) : std::string("never 90%"))
            << ", dead rows " << report_number(r.result.curve.back().dead_fraction) << ")";
         first = false;
       }
@@ -240,7 +232,9 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
               << (row.result.step_reaching_90 < 0 ? std::string("never") : std::to_string(row.result.step_reaching_90))
               << ", dead rows " << last.dead_fraction << "\n";
         }
-        for (const VanishingTrainingRow* run : runs) run_curve(*run).save(dir + "/" + curve_stem(d_k, scaled, run->seed));
+        // Seeds stay apart: a mean would hide runs that split (one learns, one stays near chance).
+        for (const VanishingTrainingRow* run : runs)
+          curve_table(run->result.curve).save(dir + "/" + curve_stem(d_k, scaled, run->seed));
         const std::string stem = "attention_dk" + std::to_string(d_k) + "_" + scaling_name(scaled);
         if (write_heatmap(dir + "/" + stem, runs.front()->result.sample_weights,
                           "last layer, d_k=" + std::to_string(d_k) + ", " + scaling_name(scaled)))

@@ -6,7 +6,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
-#include "experiments/heatmap.h"
+#include "train/heatmap.h"
 
 namespace qkv {
 namespace {

@@ -1,7 +1,7 @@
 // Looking at a trained model: the run folder's config and checkpoint, evaluated on the
 // held-out set the run used, a few examples with the model's predictions, and the
 // attention weights of every layer and head for one input as heatmaps
-// (experiments/heatmap.h). `train --eval RUN_DIR` prints this.
+// (train/heatmap.h). `train --eval RUN_DIR` prints this.
 #pragma once
 
 #include <cstdint>

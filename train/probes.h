@@ -5,7 +5,7 @@
 //    "attention": [ per layer [ per head {"entropy", "jacobian_norm", "dead_fraction",
 //                                         "max_weight"} ] ],
 //    "parameters": { name: {"grad_norm", "update_ratio"} }   (named_parameters order)}
-// The attention statistics are those of experiments/softmax_stats.h, over the training
+// The attention statistics are those of train/softmax_stats.h, over the training
 // batch of that step; update_ratio is ||w_after - w_before|| / ||w_before|| of the update.
 #pragma once
 
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "experiments/softmax_stats.h"
+#include "train/softmax_stats.h"
 
 namespace qkv {
 

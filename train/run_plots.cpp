@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "experiments/plot.h"
+#include "train/plot.h"
 #include "io/safetensors.h"
 
 namespace qkv {

@@ -1,4 +1,4 @@
-// Plots of run folders through gnuplot (experiments/plot.h): what a run writes at its end
+// Plots of run folders through gnuplot (train/plot.h): what a run writes at its end
 // into <run_dir>/plots, and what the plot program draws for one run folder or overlays
 // for several.
 //   metrics.png  loss and accuracy (training batch as lines, held-out as points), learning

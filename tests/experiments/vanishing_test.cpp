@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "experiments/init_probe.h"
-#include "experiments/softmax_stats.h"
+#include "train/softmax_stats.h"
 #include "experiments/vanishing.h"
 #include "qkv.h"
 

@@ -1,4 +1,4 @@
-#include "experiments/softmax_stats.h"
+#include "train/softmax_stats.h"
 
 #include <algorithm>
 #include <cmath>
@@ -64,7 +64,8 @@ std::vector<SoftmaxStats> softmax_stats_per_head(const Tensor& weights) {
     throw std::invalid_argument("softmax_stats_per_head: weights need shape [.., H, Nq, Nk], got " +
                                 shape_str(weights.shape()));
   const int64_t heads = weights.size(-3), nq = weights.size(-2), nk = weights.size(-1);
-  const int64_t batch = heads * nq * nk ? weights.numel() / (heads * nq * nk) : 0;
+  const int64_t per_example = heads * nq * nk;
+  const int64_t batch = per_example > 0 ? weights.numel() / per_example : 0;
   std::vector<StatsAccumulator> acc(heads);
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h)

@@ -300,9 +300,10 @@ EvalResult Trainer::evaluate() { return evaluate_model(*model_, held_out_); }
 // A row that cannot be written stops the run. No checkpoint is saved after it: one at
 // this step would make --resume keep the files without this row, so the last checkpoint
 // stays and a resumed run writes the row again.
-void Trainer::write_metrics(const StepMetrics& m) {
+void Trainer::write_rows(const StepMetrics& m, const std::optional<ProbeRecord>& probe) {
   try {
     metrics_->write(m);
+    if (probe) probes_->write(*probe);
   } catch (const RunFileError& e) {
     throw RunFileError(std::string(e.what()) + ". The run stops at step " + std::to_string(step_) + "; " +
                        last_checkpoint_note() + " (continue with " + options_.program + " --resume " + run_dir_ +
@@ -363,10 +364,11 @@ TrainResult Trainer::run() {
       m.eval_accuracy = eval.accuracy;
       result.eval = eval;
     }
-    write_metrics(m);
+    std::optional<ProbeRecord> probe;
     if (probing)
-      probes_->write({.step = step_, .attention = attention_probes(out.attention_weights),
-                      .grad_norms = norms.per_parameter, .update_ratios = before->update_ratios(parameters_)});
+      probe = ProbeRecord{.step = step_, .attention = attention_probes(out.attention_weights),
+                          .grad_norms = norms.per_parameter, .update_ratios = before->update_ratios(parameters_)};
+    write_rows(m, probe);
     progress.update(m);
     if (m.eval_loss)
       progress.message("eval at step " + std::to_string(step_) + ": loss " + fixed(*m.eval_loss, 4) + ", accuracy " +

@@ -115,7 +115,7 @@ class Trainer {
   void remove_stale_temp_files();
   void restore_checkpoint();
   void warm_start();
-  void write_metrics(const StepMetrics& metrics);
+  void write_rows(const StepMetrics& metrics, const std::optional<ProbeRecord>& probe);
   void write_plots();
   std::string last_checkpoint_note() const;
   bool due(int64_t interval) const { return interval > 0 && step_ % interval == 0; }

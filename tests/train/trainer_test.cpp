@@ -191,3 +191,20 @@ TEST_CASE("a non-finite loss or gradient stops the run, naming step and paramete
     CHECK(int64_t(qkv_test::jsonl_rows(dir + "/metrics.jsonl").size()) == e.step() - 1);
   }
 }
+
+TEST_CASE("a probes row that cannot be written stops the run with the file named, as a metrics row does",
+          "[trainer][probes]") {
+  const std::string dir = qkv_test::scratch_dir("probes_full_disk");
+  REQUIRE(fs::exists("/dev/full"));  // Linux's always-full device
+  fs::create_symlink("/dev/full", dir + "/probes.jsonl");
+  json config = tiny_config(dir);
+  config["probes"] = {{"interval", 2}};
+  std::ostringstream log;
+  Trainer trainer(resolve_config(config, "tiny.json"), quiet(log));
+  CHECK_THROWS_MATCHES(trainer.run(), RunFileError,
+                       Catch::Matchers::Predicate<RunFileError>([&](const RunFileError& e) {
+                         const std::string m = e.what();
+                         return m.find("cannot write " + dir + "/probes.jsonl (the row of step 2)") == 0 &&
+                                m.find("The run stops at step 2") != std::string::npos;
+                       }));
+}

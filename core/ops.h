@@ -75,6 +75,10 @@ Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, int64_t axis, bool keepdim = false);
 // Largest value along axis; the gradient flows to the first position holding it.
 Tensor max(const Tensor& x, int64_t axis, bool keepdim = false);
+// Position of the largest value along axis (the first, on ties), e.g. the predicted class
+// of logits [.., C] with axis -1; an index carries no gradient.
+struct Indices;
+Indices argmax(const Tensor& x, int64_t axis = -1, bool keepdim = false);
 // Population variance (divides by n, as layer norm uses) unless unbiased.
 Tensor var(const Tensor& x, int64_t axis, bool keepdim = false, bool unbiased = false);
 

@@ -104,16 +104,12 @@ bool replicas_agree(const std::vector<Tensor>& parameters) {
 }
 
 void combine_step_metrics(StepMetrics& m, const Accuracy& local_accuracy, const BatchShare& share) {
-  // Loss: a mean over scored targets, so weighted like the gradients. Entropy: a mean over
-  // rows of equal count per batch row, so weighted by rows.
-  const double row_weight = static_cast<double>(share.rows) / static_cast<double>(share.global_rows);
-  std::vector<double> sums{m.loss * share.weight, static_cast<double>(local_accuracy.correct),
-                           static_cast<double>(local_accuracy.scored)};
-  for (double h : m.attention_entropy) sums.push_back(h * row_weight);
-  allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
+  // Loss: a mean over scored targets, so weighted like the gradients.
+  double sums[3] = {m.loss * share.weight, static_cast<double>(local_accuracy.correct),
+                    static_cast<double>(local_accuracy.scored)};
+  allreduce_sum(sums, 3);
   m.loss = sums[0];
   m.accuracy = Accuracy{.correct = static_cast<int64_t>(sums[1]), .scored = static_cast<int64_t>(sums[2])}.value();
-  for (size_t l = 0; l < m.attention_entropy.size(); ++l) m.attention_entropy[l] = sums[3 + l];
 }
 
 }  // namespace qkv::dist

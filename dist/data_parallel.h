@@ -63,7 +63,7 @@ class GradientReducer {
 // and MPICH's algorithms give them, and a checkpoint checks that they did.
 bool replicas_agree(const std::vector<Tensor>& parameters);
 
-// The step's loss, accuracy and attention entropy over the whole batch, from each rank's
+// The step's loss and accuracy over the whole batch, from each rank's
 // figures over its share (`local_accuracy` counts this rank's rows).
 void combine_step_metrics(StepMetrics& metrics, const Accuracy& local_accuracy, const BatchShare& share);
 

@@ -1,9 +1,14 @@
 // Writing a custom layer: a cosine-similarity attention scorer with a learned temperature,
 //   score(q, k) = exp(log_scale) * q.k / (|q| |k|),
-// registered under the kind "cosine" so that AttentionOptions (and configs) can name it,
-// then checked: one value by hand, and its gradients against finite differences.
+// registered under the kind "cosine" so that AttentionOptions and run configs can name it.
+//   custom_layer                               checks it: one value by hand, and its
+//                                              gradients against finite differences
+//   custom_layer examples/cosine.json [...]    trains it from a config ("scorer": "cosine"),
+//   custom_layer --resume DIR, --eval DIR      with every option of train (train_cli.h)
 // docs/layers.md ("Writing a custom layer") walks through this file.
 #include <qkv.h>
+
+#include "train_cli.h"
 
 #include <cmath>
 #include <cstdio>
@@ -35,9 +40,13 @@ class CosineScorer : public Scorer {
   Tensor log_scale_;
 };
 
-int main() {
-  // 2. Registration: the kind "cosine" now works wherever a scorer kind is accepted.
+int main(int argc, char** argv) {
+  // 2. Registration: the kind "cosine" now works wherever a scorer kind is accepted,
+  // model.scorer of a run config included. It must happen before a config is read, in
+  // every process that reads one (a resumed run's config names "cosine" too).
   register_scorer("cosine", [](const ScorerOptions&, Generator&) { return std::make_shared<CosineScorer>(); });
+  if (argc > 1)
+    return qkv_cli::run_train_program(argc, argv, "train with the cosine scorer registered (examples/custom_layer.cpp)");
 
   // 3. A value by hand: q = [1, 0]; keys [1, 0], [0, 1], [1, 1] -> cosines 1, 0, 1/sqrt(2).
   CosineScorer scorer;

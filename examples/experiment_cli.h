@@ -1,7 +1,8 @@
 // The command line the experiment programs share, parsed with CLI11:
-//   PROGRAM [CONFIG] [--out DIR]
-// Loads CONFIG with the experiment's loader, runs it, and turns every error into a message
-// on stderr and exit status 1; a bad command line exits with 2, as train does.
+//   PROGRAM [CONFIG] [--set path.to.key=value]... [--out DIR]
+// Loads CONFIG with the experiment's loader (--set overrides any key, as train's does),
+// runs it, and turns every error into a message on stderr and exit status 1; a bad command
+// line exits with 2, as train does.
 // Under mpirun the ranks share the sweep's training runs and rank 0 writes and prints; a
 // rank that fails ends the job (README, "Running on several machines").
 #pragma once
@@ -10,7 +11,9 @@
 #include <exception>
 #include <iostream>
 #include <string>
+#include <vector>
 
+#include "cli_help.h"
 #include "core/parallel.h"
 #include "dist/communicator.h"
 
@@ -20,8 +23,13 @@ int run_experiment_program(int argc, char** argv, const std::string& name, const
   qkv::dist::MpiSession mpi(argc, argv);
   CLI::App app{description};
   std::string config = default_config, out;
+  std::vector<std::string> sets;
   app.add_option("config", config, "experiment config (keys in docs/experiments.md)")->capture_default_str();
+  app.add_option("--set", sets, "Override a config key: --set training.steps=50 (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
   app.add_option("--out", out, "run folder (default: the config's out_dir)");
+  app.footer(qkv_cli::config_names_footer());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -30,7 +38,7 @@ int run_experiment_program(int argc, char** argv, const std::string& name, const
     return 2;
   }
   try {
-    auto options = load(config);
+    auto options = load(config, sets);
     if (!out.empty()) options.out_dir = out;
     const bool root = qkv::dist::is_root();
     if (root)

@@ -1,5 +1,7 @@
 #include "experiments/experiment_config.h"
 
+#include "io/json_text.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -181,6 +183,50 @@ nlohmann::json read_json_file(const std::string& path) {
     throw ConfigError({path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
                        ": malformed JSON: " + e.what()});
   }
+}
+
+nlohmann::json read_experiment_config(const std::string& path, const std::vector<std::string>& overrides) {
+  nlohmann::json config = read_json_file(path);
+  for (const std::string& argument : overrides) {
+    const std::string source = "command line (--set " + printable(argument) + ")";
+    const size_t eq = argument.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError({source + ": expected key=value (e.g. training.steps=50), found no key before '='"});
+    const std::string key_path = argument.substr(0, eq), text = argument.substr(eq + 1);
+    nlohmann::json value;
+    try {
+      value = parse_json_text(text);
+    } catch (const JsonTextError& e) {
+      if (e.kind() == JsonTextError::Kind::too_deep) throw ConfigError({source + ": " + e.what()});
+      value = text;  // not JSON: a bare word such as scaled_dot
+    }
+    nlohmann::json* at = &config;
+    std::string walked;
+    for (size_t from = 0;;) {
+      if (!at->is_object())
+        throw ConfigError({source + ": " + (walked.empty() ? "(top level)" : walked) + ": expected an object to set " +
+                           key_path + " in, found " + at->dump()});
+      const size_t dot = key_path.find('.', from);
+      const std::string key = key_path.substr(from, dot == std::string::npos ? std::string::npos : dot - from);
+      if (key.empty()) throw ConfigError({source + ": expected a key path such as training.steps, found \"" + key_path + "\""});
+      walked += (walked.empty() ? "" : ".") + key;
+      if (dot == std::string::npos) {
+        (*at)[key] = std::move(value);
+        break;
+      }
+      if (!at->contains(key)) (*at)[key] = nlohmann::json::object();
+      at = &(*at)[key];
+      from = dot + 1;
+    }
+  }
+  return config;
+}
+
+std::string experiment_config_source(const std::string& path, const std::vector<std::string>& overrides) {
+  if (overrides.empty()) return path;
+  std::string sets;
+  for (const std::string& o : overrides) sets += " --set " + printable(o);
+  return path + " (with" + sets + ")";
 }
 
 }  // namespace qkv

@@ -50,4 +50,13 @@ class JsonReader {
 // Parses a JSON file; malformed JSON is a ConfigError naming the line and column.
 nlohmann::json read_json_file(const std::string& path);
 
+// An experiment's config: the JSON file with command-line overrides applied, each
+// "path.to.key=value" as the train program's --set takes them (the value parsed as JSON
+// when it parses, else taken as a string), at any depth (training.steps=50). A path
+// through a value that is not an object is a ConfigError naming the --set.
+nlohmann::json read_experiment_config(const std::string& path, const std::vector<std::string>& overrides);
+
+// How messages name a config read with overrides: "configs/x.json (with --set a=1)".
+std::string experiment_config_source(const std::string& path, const std::vector<std::string>& overrides);
+
 }  // namespace qkv

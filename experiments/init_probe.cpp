@@ -6,7 +6,7 @@
 #include "core/generator.h"
 #include "core/ops.h"
 #include "experiments/probe_config.h"
-#include "experiments/softmax_stats.h"
+#include "train/softmax_stats.h"
 #include "layers/scorer_registry.h"
 
 namespace qkv {

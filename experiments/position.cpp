@@ -10,8 +10,8 @@
 #include "core/generator.h"
 #include "dist/communicator.h"
 #include "experiments/experiment_config.h"
-#include "experiments/heatmap.h"
-#include "experiments/plot.h"
+#include "train/heatmap.h"
+#include "train/plot.h"
 #include "experiments/probe_config.h"
 #include "experiments/table.h"
 #include "experiments/training_sweep.h"
@@ -43,10 +43,10 @@ PositionOptions default_position_options() {
   return o;
 }
 
-PositionOptions load_position_options(const std::string& path) {
+PositionOptions load_position_options(const std::string& path, const std::vector<std::string>& overrides) {
   PositionOptions o = default_position_options();
   o.config_source = path;
-  JsonReader root(read_json_file(path), path);
+  JsonReader root(read_experiment_config(path, overrides), experiment_config_source(path, overrides));
   root.string("out_dir", o.out_dir);
   root.string("task", o.base.task, {"copy", "reverse", "sort", "shift"});
   root.object("task_options", o.base.task_options);

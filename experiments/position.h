@@ -34,7 +34,7 @@ struct PositionOptions {
 PositionOptions default_position_options();
 // The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
 // listing every problem (file, JSON path, expected, found) otherwise.
-PositionOptions load_position_options(const std::string& path);
+PositionOptions load_position_options(const std::string& path, const std::vector<std::string>& overrides = {});
 
 // The variant's model: "none" | "sinusoidal" | "learned" (absolute encodings, scaled_dot),
 // "relative" (no absolute encoding, scaled_dot plus a clipped relative bias), or "rope" /

@@ -12,8 +12,8 @@
 #include "core/ops.h"
 #include "dist/communicator.h"
 #include "experiments/experiment_config.h"
-#include "experiments/heatmap.h"
-#include "experiments/plot.h"
+#include "train/heatmap.h"
+#include "train/plot.h"
 #include "experiments/probe_config.h"
 #include "experiments/table.h"
 #include "experiments/training_sweep.h"
@@ -35,10 +35,10 @@ ScaleAlternativesOptions default_scale_alternatives_options() {
   return o;
 }
 
-ScaleAlternativesOptions load_scale_alternatives_options(const std::string& path) {
+ScaleAlternativesOptions load_scale_alternatives_options(const std::string& path, const std::vector<std::string>& overrides) {
   ScaleAlternativesOptions o = default_scale_alternatives_options();
   o.config_source = path;
-  JsonReader root(read_json_file(path), path);
+  JsonReader root(read_experiment_config(path, overrides), experiment_config_source(path, overrides));
   root.string("out_dir", o.out_dir);
   root.string_list("scorers", o.probe.scorers,
                    {"dot", "scaled_dot", "mup_dot", "qk_norm", "learned_temperature", "learned_temperature_from_1"});

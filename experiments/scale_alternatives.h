@@ -29,7 +29,7 @@ struct ScaleAlternativesOptions {
 ScaleAlternativesOptions default_scale_alternatives_options();
 // The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
 // listing every problem (file, JSON path, expected, found) otherwise.
-ScaleAlternativesOptions load_scale_alternatives_options(const std::string& path);
+ScaleAlternativesOptions load_scale_alternatives_options(const std::string& path, const std::vector<std::string>& overrides = {});
 
 struct ScaleAlternativesRun {
   std::string scorer;

@@ -7,7 +7,7 @@
 
 #include "dist/communicator.h"
 #include "experiments/experiment_config.h"
-#include "experiments/plot.h"
+#include "train/plot.h"
 #include "experiments/probe_config.h"
 #include "experiments/training_sweep.h"
 #include "io/safetensors.h"
@@ -34,10 +34,10 @@ ScorerComparisonOptions default_scorer_comparison_options() {
   return o;
 }
 
-ScorerComparisonOptions load_scorer_comparison_options(const std::string& path) {
+ScorerComparisonOptions load_scorer_comparison_options(const std::string& path, const std::vector<std::string>& overrides) {
   ScorerComparisonOptions o = default_scorer_comparison_options();
   o.config_source = path;
-  JsonReader root(read_json_file(path), path);
+  JsonReader root(read_experiment_config(path, overrides), experiment_config_source(path, overrides));
   root.string("out_dir", o.out_dir);
   root.string_list("scorers", o.scorers, comparison_scorer_names());
   root.integer("relative_window", o.relative_window, 1, 4096);

@@ -37,7 +37,7 @@ struct ScorerComparisonOptions {
 ScorerComparisonOptions default_scorer_comparison_options();
 // The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
 // listing every problem (file, JSON path, expected, found) otherwise.
-ScorerComparisonOptions load_scorer_comparison_options(const std::string& path);
+ScorerComparisonOptions load_scorer_comparison_options(const std::string& path, const std::vector<std::string>& overrides = {});
 
 struct ScorerComparisonRow {
   std::string task, scorer;

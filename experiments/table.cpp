@@ -14,12 +14,27 @@ std::string cell_text(const Table::Cell& c, int precision) {
   if (auto s = std::get_if<std::string>(&c)) return *s;
   if (auto i = std::get_if<int64_t>(&c)) return std::to_string(*i);
   const double v = std::get<double>(c);
-  if (std::isnan(v)) return precision < 6 ? "n/a" : "nan";  // markdown says n/a, CSV keeps nan
+  if (precision == kReportDigits) return report_number(v);
+  if (std::isnan(v)) return "nan";  // CSV keeps nan
   std::ostringstream os;
   os << std::setprecision(precision) << v;
   return os.str();
 }
 }  // namespace
+
+std::string report_number(double x) {
+  if (std::isnan(x)) return "n/a";
+  std::ostringstream os;
+  const double magnitude = std::abs(x);
+  if (magnitude >= std::pow(10.0, kReportDigits) && magnitude < 1e15) {
+    // Rounded to kReportDigits significant digits, printed without an exponent.
+    const double unit = std::pow(10.0, std::floor(std::log10(magnitude)) - kReportDigits + 1);
+    os << std::fixed << std::setprecision(0) << std::round(x / unit) * unit;
+  } else {
+    os << std::setprecision(kReportDigits) << x;
+  }
+  return os.str();
+}
 
 Table::Table(std::vector<std::string> columns) : columns_(std::move(columns)) {}
 
@@ -60,7 +75,7 @@ std::string Table::markdown() const {
   os << "\n";
   for (const auto& row : rows_) {
     os << "|";
-    for (const auto& c : row) os << " " << cell_text(c, 4) << " |";
+    for (const auto& c : row) os << " " << cell_text(c, kReportDigits) << " |";
     os << "\n";
   }
   return os.str();

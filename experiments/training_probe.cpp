@@ -6,7 +6,7 @@
 #include "core/autograd.h"
 #include "core/generator.h"
 #include "core/ops.h"
-#include "experiments/softmax_stats.h"
+#include "train/softmax_stats.h"
 #include "optim/adam.h"
 #include "tasks/task.h"
 

@@ -2,19 +2,20 @@
 
 #include <cmath>
 #include <filesystem>
+#include <iomanip>
 #include <map>
 #include <ostream>
 #include <sstream>
 
 #include "dist/communicator.h"
 #include "experiments/experiment_config.h"
-#include "experiments/heatmap.h"
 #include "experiments/probe_config.h"
-#include "experiments/plot.h"
 #include "experiments/table.h"
 #include "experiments/training_sweep.h"
-#include "tasks/task.h"
 #include "io/safetensors.h"
+#include "tasks/task.h"
+#include "train/heatmap.h"
+#include "train/plot.h"
 
 namespace qkv {
 namespace fs = std::filesystem;
@@ -36,10 +37,10 @@ VanishingOptions default_vanishing_options() {
   return o;
 }
 
-VanishingOptions load_vanishing_options(const std::string& path) {
+VanishingOptions load_vanishing_options(const std::string& path, const std::vector<std::string>& overrides) {
   VanishingOptions o = default_vanishing_options();
   o.config_source = path;
-  JsonReader root(read_json_file(path), path);
+  JsonReader root(read_experiment_config(path, overrides), experiment_config_source(path, overrides));
   root.string("out_dir", o.out_dir);
 
   JsonReader probe = root.child("probe");
@@ -70,27 +71,8 @@ TrainingProbeOptions training_cell(const VanishingTrainingOptions& training, int
   return t;
 }
 
-std::string curve_stem(int64_t d_k, bool scaled) {
-  return "curve_dk" + std::to_string(d_k) + "_" + scaling_name(scaled);
-}
-
-// Mean curve over seeds of one (d_k, scaling) setting; seeds share evaluation steps.
-Table mean_curve(const std::vector<const VanishingTrainingRow*>& runs) {
-  Table t({"step", "eval_loss", "eval_accuracy", "dead_fraction", "entropy"});
-  const auto& first = runs.front()->result.curve;
-  for (size_t i = 0; i < first.size(); ++i) {
-    double loss = 0, acc = 0, dead = 0, ent = 0;
-    for (const auto* r : runs) {
-      const CurvePoint& p = r->result.curve[i];
-      loss += p.eval_loss;
-      acc += p.eval_accuracy;
-      dead += p.dead_fraction;
-      ent += p.mean_entropy;
-    }
-    const double n = static_cast<double>(runs.size());
-    t.add_row({first[i].step, loss / n, acc / n, dead / n, ent / n});
-  }
-  return t;
+std::string curve_stem(int64_t d_k, bool scaled, uint64_t seed) {
+  return "curve_dk" + std::to_string(d_k) + "_" + scaling_name(scaled) + "_seed" + std::to_string(seed);
 }
 
 void plot_probe(const std::string& dir, const InitProbeOptions& probe, std::vector<std::string>& images) {
@@ -98,8 +80,12 @@ void plot_probe(const std::string& dir, const InitProbeOptions& probe, std::vect
     std::ostringstream os;
     os << "plot ";
     for (size_t i = 0; i < probe.scorers.size(); ++i)
+      // Series that coincide (several scorers at 0 dead rows) stay visible: the first drawn
+      // is the widest, and each has its own dash and point type.
       os << (i ? ", " : "") << "'probe_" << probe.scorers[i] << ".csv' every ::1 using 2:" << column
-         << " with linespoints lw 2 title '" << probe.scorers[i] << "'";
+         << " with linespoints lw " << 1.5 + 2.0 * static_cast<double>(probe.scorers.size() - 1 - i) << " dt "
+         << 1 + i % 5 << " pt " << 4 + 2 * i << " ps 1.5 lc rgb '" << line_color(i) << "' title '"
+         << probe.scorers[i] << "'";
     os << extra << "\n";
     return os.str();
   };
@@ -120,70 +106,99 @@ void plot_probe(const std::string& dir, const InitProbeOptions& probe, std::vect
                                          " with lines dt 2 lc rgb 'black' title 'ln N'"));
 }
 
-void plot_training(const std::string& dir, const std::vector<int64_t>& d_ks, std::vector<std::string>& images) {
-  auto body = [&](int column, const std::string& ylabel, const std::string& title) {
+// Small multiples, one panel per d_k, with every seed's run drawn: scaled blue, unscaled
+// red (readable on white), each seed its own dash and point type, so runs that coincide
+// or split both show.
+void plot_training(const std::string& dir, const std::vector<int64_t>& d_ks, const std::vector<uint64_t>& seeds,
+                   std::vector<std::string>& images) {
+  const char* colour[] = {"#d62728", "#1f77b4"};  // [scaled]: unscaled red, scaled blue
+  const std::string seed_style = seeds.size() > 1 ? "; seed " + std::to_string(seeds[0]) + " solid, seed " +
+                                                        std::to_string(seeds[1]) + " dashed"
+                                                  : "";
+  auto body = [&](int column, const std::string& what, const std::string& range) {
     std::ostringstream os;
-    os << "set xlabel 'step'\nset ylabel '" << ylabel << "'\nset title '" << title << "'\nplot ";
-    int color = 1;
-    bool first = true;
+    const size_t columns = std::min<size_t>(d_ks.size(), 3), rows = (d_ks.size() + columns - 1) / columns;
+    os << "set multiplot layout " << rows << "," << columns << " title '" << what
+       << " per run (no means): one panel per d_k; blue scaled by 1/sqrt(d_k), red unscaled" << seed_style
+       << "'\nset xlabel 'step'\nset key inside bottom right font ',9'\n" << range;
     for (int64_t d_k : d_ks) {
-      for (bool scaled : {true, false}) {
-        os << (first ? "" : ", ") << "'" << curve_stem(d_k, scaled) << ".csv' every ::1 using 1:" << column
-           << " with lines lw 2 lc " << color << " dt " << (scaled ? 1 : 2) << " title 'd_k=" << d_k << " "
-           << scaling_name(scaled) << "'";
-        first = false;
-      }
-      ++color;
+      if (d_k != d_ks.front()) os << "unset key\n";  // the first panel's key holds for all
+      os << "set title 'd_k = " << d_k << "'\nplot ";
+      bool first = true;
+      for (bool scaled : {true, false})
+        for (size_t s = 0; s < seeds.size(); ++s) {
+          os << (first ? "" : ", ") << "'" << curve_stem(d_k, scaled, seeds[s]) << ".csv' every ::1 using 1:" << column
+             << " with linespoints lw 2 dt " << 1 + s % 5 << " pt " << (scaled ? 7 : 5) + 2 * (s % 3) << " ps 0.7 lc rgb '"
+             << colour[scaled] << "' title '" << scaling_name(scaled) << " seed " << seeds[s] << "'";
+          first = false;
+        }
+      os << "\n";
     }
+    os << "unset multiplot\n";
     return os.str();
   };
-  if (render_plot(dir + "/training_accuracy", "set yrange [0:1]\n" + body(3, "held-out accuracy", "Reverse task: scaled (solid) vs unscaled (dashed)"), 1000, 600))
-    images.push_back("training_accuracy.png");
-  if (render_plot(dir + "/training_loss", body(2, "held-out loss", "Reverse task: loss"), 1000, 600))
-    images.push_back("training_loss.png");
-  if (render_plot(dir + "/training_dead_rows", "set yrange [-0.02:1.02]\n" + body(4, "dead softmax rows", "Dead rows during training"), 1000, 600))
-    images.push_back("training_dead_rows.png");
+  const auto render = [&](const std::string& name, const std::string& plot) {
+    if (render_plot(dir + "/" + name, plot, 1200, 750)) images.push_back(name + ".png");
+  };
+  // Columns of curve_table: step, train_loss, eval_loss, eval_accuracy, dead_fraction, entropy.
+  render("training_accuracy", body(4, "Held-out accuracy", "set yrange [0:1.05]\n"));
+  render("training_loss", body(3, "Held-out loss", "set yrange [0:*]\n"));
+  render("training_dead_rows", body(5, "Dead softmax rows (Jacobian norm < 1e-3)", "set yrange [-0.02:1.02]\n"));
 }
 
 std::string verdict(const std::vector<InitProbeRow>& rows) {
   // Reads the table back and states the comparison in words, from the numbers.
   const auto ends = probe_extremes(rows);
   std::ostringstream os;
+  const auto change = [](double from, double to) { return report_number(from) + " -> " + report_number(to); };
   for (const auto& [name, e] : ends) {
     const auto* lo = e.first;
     const auto* hi = e.second;
     os << "- **" << name << "**: from d_k=" << lo->d_k << " to d_k=" << hi->d_k << " the score std goes "
-       << lo->score_std << " -> " << hi->score_std << ", the softmax Jacobian norm " << lo->mean_jacobian_norm
-       << " -> " << hi->mean_jacobian_norm << ", dead rows " << lo->dead_fraction << " -> " << hi->dead_fraction
-       << ", the gradient reaching W_Q " << lo->grad_wq_norm << " -> " << hi->grad_wq_norm << ".\n";
+       << change(lo->score_std, hi->score_std) << ", the softmax Jacobian norm "
+       << change(lo->mean_jacobian_norm, hi->mean_jacobian_norm) << ", dead rows "
+       << change(lo->dead_fraction, hi->dead_fraction) << ", the gradient reaching W_Q "
+       << change(lo->grad_wq_norm, hi->grad_wq_norm) << ".\n";
   }
   return os.str();
 }
-// The training outcome per setting in words, next to what the seed leads one to expect.
+// The training outcome in words, per seed, and what the numbers say about the seed's claim.
 std::string training_verdict(const std::vector<VanishingTrainingRow>& rows, const std::vector<int64_t>& d_ks) {
   std::ostringstream os;
-  os << "Expected: the scaled model learns at every d_k; without scaling it learns more slowly as d_k grows "
-        "and, at the largest, stays near chance within the budget. Measured:\n\n";
+  os << "The claim to test (from the seed, not a result): scaled models learn at every d_k; unscaled ones learn "
+        "more slowly as d_k grows. Measured, per run: final held-out accuracy (first evaluated step at or above "
+        "90%), final fraction of dead rows.\n\n";
+  std::vector<int64_t> missed[2];  // [scaled]: the d_k of runs that never reached 90%
+  int64_t runs_of[2] = {0, 0};
   for (int64_t d_k : d_ks) {
     os << "- d_k=" << d_k << ":";
     for (bool scaled : {true, false}) {
-      int64_t runs = 0, reached = 0;
-      double accuracy = 0, chance = 0, dead = 0;
+      os << (scaled ? " " : "; ") << scaling_name(scaled);
+      bool first = true;
       for (const auto& r : rows) {
         if (r.d_k != d_k || r.scaled != scaled) continue;
-        ++runs;
-        reached += r.result.step_reaching_90 >= 0;
-        accuracy += r.result.curve.back().eval_accuracy;
-        dead += r.result.curve.back().dead_fraction;
-        chance = r.result.chance_accuracy;
+        const bool reached = r.result.step_reaching_90 >= 0;
+        ++runs_of[scaled];
+        if (!reached) missed[scaled].push_back(d_k);
+        os << (first ? " " : ", ") << "seed " << r.seed << " " << report_number(r.result.curve.back().eval_accuracy) << " ("
+           << (reached ? "90% at step " + step_text(r.result.step_reaching_90) : std::string("never 90%"))
+           << ", dead rows " << report_number(r.result.curve.back().dead_fraction) << ")";
+        first = false;
       }
-      if (!runs) continue;
-      os << " " << scaling_name(scaled) << " reached 90% in " << reached << " of " << runs
-         << " runs, final accuracy " << accuracy / static_cast<double>(runs) << " (chance " << chance
-         << "), dead rows " << dead / static_cast<double>(runs) << (scaled ? ";" : ".");
     }
     os << "\n";
   }
+  os << "\nIn these runs: ";
+  for (bool scaled : {true, false}) {
+    os << scaling_name(scaled) << " missed 90% in " << missed[scaled].size() << " of " << runs_of[scaled] << " runs";
+    if (!missed[scaled].empty()) {
+      os << " (d_k";
+      for (size_t i = 0; i < missed[scaled].size(); ++i) os << (i ? ", " : " ") << missed[scaled][i];
+      os << ")";
+    }
+    os << (scaled ? "; " : ".");
+  }
+  os << " Chance accuracy is " << report_number(rows.empty() ? 0.0 : rows.front().result.chance_accuracy) << ".\n";
   return os.str();
 }
 }  // namespace
@@ -232,7 +247,9 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
               << (row.result.step_reaching_90 < 0 ? std::string("never") : std::to_string(row.result.step_reaching_90))
               << ", dead rows " << last.dead_fraction << "\n";
         }
-        mean_curve(runs).save(dir + "/" + curve_stem(d_k, scaled));
+        // Seeds stay apart: a mean would hide runs that split (one learns, one stays near chance).
+        for (const VanishingTrainingRow* run : runs)
+          curve_table(run->result.curve).save(dir + "/" + curve_stem(d_k, scaled, run->seed));
         const std::string stem = "attention_dk" + std::to_string(d_k) + "_" + scaling_name(scaled);
         if (write_heatmap(dir + "/" + stem, runs.front()->result.sample_weights,
                           "last layer, d_k=" + std::to_string(d_k) + ", " + scaling_name(scaled)))
@@ -241,7 +258,9 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
     }
     summary.save(dir + "/training");
     timing.save(dir + "/timing");
-    plot_training(dir, options.training.d_ks, training_images);
+    std::vector<uint64_t> seeds;
+    for (int64_t s = 0; s < options.training.seeds; ++s) seeds.push_back(options.training.base.seed + static_cast<uint64_t>(s));
+    plot_training(dir, options.training.d_ks, seeds, training_images);
   }
 
   // ---- report ----

@@ -32,7 +32,7 @@ struct VanishingOptions {
 VanishingOptions default_vanishing_options();
 // The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
 // listing every problem (file, JSON path, expected, found) otherwise.
-VanishingOptions load_vanishing_options(const std::string& path);
+VanishingOptions load_vanishing_options(const std::string& path, const std::vector<std::string>& overrides = {});
 
 struct VanishingTrainingRow {
   int64_t d_k = 0;

@@ -209,8 +209,8 @@ class Resolver {
 
   bool valid_value(const KeySpec& spec, const json& v) const {
     const auto is_choice = [&] {
-      return v.is_string() && std::find(spec.choices.begin(), spec.choices.end(),
-                                        v.get<std::string>()) != spec.choices.end();
+      const std::vector<std::string> choices = spec.allowed_choices();
+      return v.is_string() && std::find(choices.begin(), choices.end(), v.get<std::string>()) != choices.end();
     };
     switch (spec.type) {
       case KeyType::integer: return is_integral(v) && in_range(spec, v.get<double>());
@@ -233,8 +233,8 @@ class Resolver {
     }
     if (!valid_value(spec, *v)) {
       std::string found = describe(*v);
-      if (v->is_string() && !spec.choices.empty()) {
-        const std::string guess = closest(v->get<std::string>(), spec.choices);
+      if (v->is_string() && !spec.allowed_choices().empty()) {
+        const std::string guess = closest(v->get<std::string>(), spec.allowed_choices());
         if (!guess.empty()) found += " (did you mean \"" + guess + "\"?)";
       }
       add(spec.path(), spec.expected(), found);
@@ -469,6 +469,10 @@ class Resolver {
     r.checkpoint_interval = get<int64_t>("train", "checkpoint_interval");
     r.out_dir = get<std::string>("train", "out_dir");
     r.grad_clip = get<double>("train", "grad_clip");
+    r.init_from = get<std::string>("train", "init_from");
+    r.plots = get<bool>("train", "plots");
+
+    c.probes.interval = get<int64_t>("probes", "interval");
 
     c.resolved = resolved_;
     return c;

@@ -37,7 +37,7 @@ class ConfigError : public std::runtime_error {
 // chosen scorer/optimizer/schedule/task hold their schema default (or 0 when derived) and
 // are absent from RunConfig::resolved.
 struct ModelConfig {
-  std::string scorer;             // additive | dot | general | scaled_dot
+  std::string scorer;             // a kind of scorer_kinds(): built in or registered
   double scale = 1;               // multiplier of scaled_dot scores, resolved (sqrt_dk -> 1/sqrt(d_head)); 1 otherwise
   int64_t additive_hidden = 0;    // additive scorer's hidden width; 0 unless scorer == additive
   std::string relative_bias;      // none | clipped | t5
@@ -104,6 +104,12 @@ struct TrainConfig {
   int64_t checkpoint_interval = 0;  // 0: none during training
   std::string out_dir;
   double grad_clip = 0;           // 0: off
+  std::string init_from;          // a run folder whose weights start this run; empty: none
+  bool plots = true;              // plots/*.png of the metrics at the end of the run
+};
+
+struct ProbeConfig {
+  int64_t interval = 0;           // steps between rows of probes.jsonl; 0: none
 };
 
 struct RunConfig {
@@ -112,6 +118,7 @@ struct RunConfig {
   OptimizerConfig optimizer;
   ScheduleConfig schedule;
   TrainConfig train;
+  ProbeConfig probes;
   nlohmann::json resolved;  // every applicable key with its value, defaults filled in
 };
 

@@ -91,97 +91,69 @@ GradientNorms gradient_norms(const std::vector<Tensor>& parameters) {
   return norms;
 }
 
-double attention_entropy(const Tensor& weights) {
-  const int64_t keys = weights.size(-1), rows = weights.numel() / keys;
-  const Scalar* w = weights.data();
-  double total = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    double h = 0;
-    for (int64_t k = 0; k < keys; ++k) {
-      const double p = w[r * keys + k];
-      if (p > 0) h -= p * std::log(p);
-    }
-    total += h;
-  }
-  return rows == 0 ? 0.0 : total / static_cast<double>(rows);
-}
-
 Accuracy count_correct(const Tensor& logits, const Indices& targets, int64_t ignore_index) {
   const int64_t classes = logits.size(-1);
   if (logits.numel() != static_cast<int64_t>(targets.values.size()) * classes)
     throw std::invalid_argument("count_correct: logits " + shape_str(logits.shape()) +
                                 " do not match targets " + shape_str(targets.shape));
+  const Indices predicted = argmax(logits);
   Accuracy a;
-  const Scalar* l = logits.data();
   for (size_t i = 0; i < targets.values.size(); ++i) {
     if (targets.values[i] == ignore_index) continue;
-    const Scalar* row = l + static_cast<int64_t>(i) * classes;
-    int64_t best = 0;
-    for (int64_t c = 1; c < classes; ++c)
-      if (row[c] > row[best]) best = c;
     ++a.scored;
-    if (best == targets.values[i]) ++a.correct;
+    if (predicted.values[i] == targets.values[i]) ++a.correct;
   }
   return a;
 }
 
-MetricsLog::MetricsLog(const std::string& run_dir, const std::vector<std::string>& parameter_names, int64_t layers,
-                       std::optional<int64_t> resume_step)
-    : parameter_names_(parameter_names) {
-  columns_ = {"step", "loss", "accuracy", "lr", "grad_norm"};
-  for (const std::string& name : parameter_names) columns_.push_back("grad_norm/" + name);
-  for (int64_t l = 0; l < layers; ++l) columns_.push_back("attention_entropy/" + std::to_string(l));
-  columns_.insert(columns_.end(), {"step_time", "eval_loss", "eval_accuracy"});
-  std::string header;
-  for (const std::string& c : columns_) header.append(header.empty() ? "" : ",").append(csv_field(c));
-
-  const std::string jsonl_path = run_dir + "/metrics.jsonl", csv_path = run_dir + "/metrics.csv";
-  if (resume_step) {
-    truncate_after(jsonl_path, *resume_step, /*csv=*/false, header, columns_.size());
-    truncate_after(csv_path, *resume_step, /*csv=*/true, header, columns_.size());
-    jsonl_.open(jsonl_path, std::ios::app);
-    csv_.open(csv_path, std::ios::app);
-  } else {
-    jsonl_.open(jsonl_path, std::ios::trunc);
-    csv_.open(csv_path, std::ios::trunc);
-    csv_ << header << "\n";
-  }
-  jsonl_path_ = jsonl_path;
-  csv_path_ = csv_path;
-  csv_.flush();
-  check(jsonl_, jsonl_path_, "open");
-  check(csv_, csv_path_, "open");
-}
-
-void MetricsLog::check(const std::ofstream& stream, const std::string& path, const std::string& what) {
+void check_run_file(const std::ofstream& stream, const std::string& path, const std::string& what) {
   // errno still holds the reason of the failed write (no space, file too large).
   if (!stream) throw RunFileError("cannot write " + path + " (" + what + "): " + std::strerror(errno));
 }
 
+std::ofstream open_jsonl(const std::string& path, std::optional<int64_t> resume_step) {
+  if (resume_step) truncate_after(path, *resume_step, /*csv=*/false, "", 0);
+  std::ofstream out(path, resume_step ? std::ios::app : std::ios::trunc);
+  check_run_file(out, path, "open");
+  return out;
+}
+
+MetricsLog::MetricsLog(const std::string& run_dir, std::optional<int64_t> resume_step) {
+  columns_ = {"step", "loss", "accuracy", "lr", "grad_norm", "step_time", "eval_loss", "eval_accuracy"};
+  std::string header;
+  for (const std::string& c : columns_) header.append(header.empty() ? "" : ",").append(csv_field(c));
+
+  jsonl_path_ = run_dir + "/metrics.jsonl";
+  csv_path_ = run_dir + "/metrics.csv";
+  jsonl_ = open_jsonl(jsonl_path_, resume_step);
+  if (resume_step) {
+    truncate_after(csv_path_, *resume_step, /*csv=*/true, header, columns_.size());
+    csv_.open(csv_path_, std::ios::app);
+  } else {
+    csv_.open(csv_path_, std::ios::trunc);
+    csv_ << header << "\n";
+  }
+  csv_.flush();
+  check_run_file(csv_, csv_path_, "open");
+}
+
 void MetricsLog::write(const StepMetrics& m) {
-  nlohmann::ordered_json row = {{"step", m.step}, {"loss", m.loss}, {"accuracy", m.accuracy}, {"lr", m.lr}, {"grad_norm", m.grad_norm}};
-  nlohmann::ordered_json per_parameter = nlohmann::ordered_json::object();
-  for (size_t i = 0; i < parameter_names_.size(); ++i) per_parameter[parameter_names_[i]] = m.param_grad_norms.at(i);
-  row["grad_norms"] = per_parameter;  // in named_parameters order
-  row["attention_entropy"] = m.attention_entropy;
-  row["step_time"] = m.step_time;
+  nlohmann::ordered_json row = {{"step", m.step}, {"loss", m.loss}, {"accuracy", m.accuracy}, {"lr", m.lr},
+                                {"grad_norm", m.grad_norm}, {"step_time", m.step_time}};
   if (m.eval_loss) row["eval_loss"] = *m.eval_loss;
   if (m.eval_accuracy) row["eval_accuracy"] = *m.eval_accuracy;
   jsonl_ << row.dump() << "\n";
   jsonl_.flush();
-  check(jsonl_, jsonl_path_, "the row of step " + std::to_string(m.step));
+  check_run_file(jsonl_, jsonl_path_, "the row of step " + std::to_string(m.step));
 
   std::string line = std::to_string(m.step);
   const auto field = [&line](const std::string& text) { line.append(",").append(text); };
-  for (double x : {m.loss, m.accuracy, m.lr, m.grad_norm}) field(number(x));
-  for (double g : m.param_grad_norms) field(number(g));
-  for (double h : m.attention_entropy) field(number(h));
-  field(number(m.step_time));
+  for (double x : {m.loss, m.accuracy, m.lr, m.grad_norm, m.step_time}) field(number(x));
   field(m.eval_loss ? number(*m.eval_loss) : std::string());
   field(m.eval_accuracy ? number(*m.eval_accuracy) : std::string());
   csv_ << line << "\n";
   csv_.flush();
-  check(csv_, csv_path_, "the row of step " + std::to_string(m.step));
+  check_run_file(csv_, csv_path_, "the row of step " + std::to_string(m.step));
 }
 
 }  // namespace qkv

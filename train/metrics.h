@@ -1,7 +1,9 @@
 // What a run measures each step, and the two files it goes to in the run folder:
 //   metrics.jsonl  one JSON object per step
-//   metrics.csv    the same, one row per step (a column per parameter and per layer)
+//   metrics.csv    the same, one row per step
 // Both hold the same rows; eval_loss and eval_accuracy are filled at evaluation steps only.
+// Per-parameter and per-head series go to probes.jsonl at probe steps (train/probes.h),
+// which keeps these files a few numbers per step.
 #pragma once
 
 #include <cstdint>
@@ -22,8 +24,6 @@ struct StepMetrics {
   double accuracy = 0;                   // of the training batch, over scored positions
   double lr = 0;                         // the rate this update used (first group)
   double grad_norm = 0;                  // global L2 norm of all gradients, before clipping
-  std::vector<double> param_grad_norms;  // L2 norm per parameter, in named_parameters order
-  std::vector<double> attention_entropy; // per layer, mean over batch, heads and queries (nats)
   double step_time = 0;                  // seconds for this update (wall clock)
   std::optional<double> eval_loss;       // at evaluation steps
   std::optional<double> eval_accuracy;
@@ -36,11 +36,6 @@ struct GradientNorms {
   double global = 0;
 };
 GradientNorms gradient_norms(const std::vector<Tensor>& parameters);
-
-// Mean Shannon entropy (nats) of the rows of attention weights [.., Nk], each row a
-// distribution over keys; a fully masked row (all zero) counts 0. ln(Nk) is the uniform
-// maximum, 0 means every query looks at a single key.
-double attention_entropy(const Tensor& weights);
 
 // Arg-max predictions of logits [.., C] against targets [..] where target != ignore_index.
 struct Accuracy {
@@ -56,14 +51,21 @@ class RunFileError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Throws RunFileError naming `path` and errno's reason when `stream` failed at `what`.
+void check_run_file(const std::ofstream& stream, const std::string& path, const std::string& what);
+
+// Opens a JSONL file of the run folder for this session: a fresh run truncates it; a
+// resumed one keeps the complete rows of steps <= resume_step (the rest were written
+// after the checkpoint it resumes from).
+std::ofstream open_jsonl(const std::string& path, std::optional<int64_t> resume_step);
+
 class MetricsLog {
  public:
   // Opens <run_dir>/metrics.jsonl and metrics.csv. A fresh log truncates them; a resumed
   // one (resume_step set) keeps the rows of steps <= resume_step and drops later ones, so
   // the files continue exactly as an uninterrupted run's. Throws std::runtime_error
   // naming the file when it cannot be written or its CSV columns differ.
-  MetricsLog(const std::string& run_dir, const std::vector<std::string>& parameter_names,
-             int64_t layers, std::optional<int64_t> resume_step);
+  MetricsLog(const std::string& run_dir, std::optional<int64_t> resume_step);
 
   // One row in each file, flushed; throws RunFileError naming the file and the reason
   // when a write fails.
@@ -72,9 +74,6 @@ class MetricsLog {
   const std::vector<std::string>& csv_columns() const { return columns_; }
 
  private:
-  static void check(const std::ofstream& stream, const std::string& path, const std::string& what);
-
-  std::vector<std::string> parameter_names_;
   std::vector<std::string> columns_;
   std::string jsonl_path_, csv_path_;
   std::ofstream jsonl_, csv_;

@@ -1,8 +1,10 @@
 #include "train/schema.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
+#include "layers/scorer_registry.h"
 #include "tasks/pixels.h"
 #include "tasks/recall.h"
 #include "tasks/sequence_tasks.h"
@@ -46,11 +48,13 @@ std::vector<KeySpec> build_schema() {
       // ---- model ----
       {.section = "model", .key = "scorer", .type = T::choice, .default_value = "scaled_dot",
        .choices = {"additive", "dot", "general", "scaled_dot", "mup_dot", "qk_norm", "learned_temperature"},
+       .registered_scorers = true,
        .doc = "How a query q and a key k are scored: v^T tanh(W [q; k]) (additive, Bahdanau), "
               "q^T k (dot), q^T W k (general, Luong), q^T k * scale (scaled_dot, Transformer), "
               "q^T k / d_head (mup_dot, muP), g q.k / (|q| |k|) with g learned per head from "
               "sqrt(d_head) (qk_norm), tau q^T k with tau learned per head from scale "
-              "(learned_temperature)."},
+              "(learned_temperature), or a kind a program added with register_scorer() "
+              "(examples/custom_layer.cpp)."},
       {.section = "model", .key = "scale", .type = T::number_or_choice, .default_value = "sqrt_dk",
        .choices = {"sqrt_dk", "none"}, .min = 0, .min_exclusive = true,
        .only_when = KeyCondition{"scorer", {"scaled_dot", "learned_temperature"}},
@@ -198,9 +202,30 @@ std::vector<KeySpec> build_schema() {
        .doc = "Run folder: resolved config, logs, checkpoints."},
       {.section = "train", .key = "grad_clip", .type = T::number, .default_value = 0.0, .min = 0,
        .doc = "Largest global L2 norm of the gradients; 0 disables clipping."},
+      {.section = "train", .key = "init_from", .type = T::string, .derived_default = "none",
+       .doc = "Warm start: a run folder whose checkpoint's weights replace the fresh initialisation "
+              "(the model keys must match). The optimiser, schedule and step start afresh, unlike "
+              "--resume, which continues a run exactly."},
+      {.section = "train", .key = "plots", .type = T::boolean, .default_value = true,
+       .doc = "Render plots/metrics.png (and plots/probes.png) in the run folder at the end, "
+              "through gnuplot when it is installed."},
+      // ---- probes ----
+      {.section = "probes", .key = "interval", .type = T::integer, .default_value = 0, .min = 0,
+       .doc = "Steps between probes written to probes.jsonl: per layer and head attention entropy, "
+              "softmax Jacobian norm, dead-row fraction and max weight; per parameter gradient norm "
+              "and update/weight ratio. 0 records none. Probe steps keep the attention weights, "
+              "which takes the slower unfused attention path."},
   };
 }
 }  // namespace
+
+std::vector<std::string> KeySpec::allowed_choices() const {
+  std::vector<std::string> out = choices;
+  if (registered_scorers)
+    for (const std::string& kind : scorer_kinds())
+      if (std::find(out.begin(), out.end(), kind) == out.end()) out.push_back(kind);
+  return out;
+}
 
 std::string KeySpec::expected() const {
   std::string range;
@@ -217,8 +242,10 @@ std::string KeySpec::expected() const {
     case KeyType::number: return "a number" + in + range;
     case KeyType::boolean: return "true or false";
     case KeyType::string: return "a non-empty string";
-    case KeyType::choice: return "one of " + quoted_list(choices, ", ");
-    case KeyType::number_or_choice: return quoted_list(choices, ", ") + " or a number" + in + range;
+    case KeyType::choice:
+      return "one of " + quoted_list(allowed_choices(), ", ") +
+             (registered_scorers ? " (the kinds this program has; a program adds its own with register_scorer())" : "");
+    case KeyType::number_or_choice: return quoted_list(allowed_choices(), ", ") + " or a number" + in + range;
   }
   return "";
 }
@@ -230,7 +257,7 @@ std::string KeySpec::default_text() const {
 }
 
 const std::vector<std::string>& config_sections() {
-  static const std::vector<std::string> sections{"model", "task", "optimizer", "schedule", "train"};
+  static const std::vector<std::string> sections{"model", "task", "optimizer", "schedule", "train", "probes"};
   return sections;
 }
 
@@ -260,7 +287,10 @@ std::string config_schema_markdown() {
       if (spec.only_when)
         when = spec.section + "." + spec.only_when->key + " is " +
                quoted_list(spec.only_when->values, " or ");
-      std::string expected = spec.expected();
+      // The table documents the built-in kinds, whatever this process registered.
+      std::string expected = spec.registered_scorers
+                                 ? "one of " + quoted_list(spec.choices, ", ") + " or a registered kind"
+                                 : spec.expected();
       // A literal | would end the markdown cell.
       for (std::string* cell : {&expected, &when})
         for (size_t p = cell->find('|'); p != std::string::npos; p = cell->find('|', p + 2))
@@ -268,6 +298,18 @@ std::string config_schema_markdown() {
       out << "| `" << spec.path() << "` | " << spec.default_text() << " | " << expected << " | "
           << when << " | " << spec.doc << " |\n";
     }
+  }
+  return out.str();
+}
+
+std::string config_schema_text() {
+  std::ostringstream out;
+  for (const KeySpec& spec : config_schema()) {
+    out << spec.path() << "  (" << spec.expected() << "; default " << spec.default_text();
+    if (spec.only_when)
+      out << "; only when " << spec.section << "." << spec.only_when->key << " is "
+          << quoted_list(spec.only_when->values, " or ");
+    out << ")\n    " << spec.doc << "\n";
   }
   return out.str();
 }

@@ -36,6 +36,8 @@ struct KeySpec {
   std::string derived_default;   // how the default follows from other keys, if it does
   bool required = false;
   std::vector<std::string> choices;
+  // model.scorer: the kinds added with register_scorer() are valid too.
+  bool registered_scorers = false;
   std::optional<double> min;  // inclusive unless min_exclusive
   bool min_exclusive = false;
   std::optional<double> max;  // inclusive unless max_exclusive
@@ -44,18 +46,24 @@ struct KeySpec {
   std::string doc;
 
   std::string path() const { return section + "." + key; }
+  // choices, plus the registered scorer kinds when registered_scorers is set.
+  std::vector<std::string> allowed_choices() const;
   // What a valid value looks like, e.g. `a number in [0, 1)`, `one of "relu", "gelu"`.
   std::string expected() const;
   // The default as the docs show it: the JSON value, the derivation, or "required".
   std::string default_text() const;
 };
 
-const std::vector<std::string>& config_sections();  // model, task, optimizer, schedule, train
+const std::vector<std::string>& config_sections();  // model, task, optimizer, schedule, train, probes
 const std::vector<KeySpec>& config_schema();
 const KeySpec* find_key_spec(const std::string& section, const std::string& key);
 
 // The schema as markdown: one table per section. README.md holds exactly this between
 // the markers <!-- config-keys:begin --> and <!-- config-keys:end -->.
 std::string config_schema_markdown();
+
+// The schema as plain text for a terminal (--list-keys): one line per key with its type,
+// default and range, then its meaning.
+std::string config_schema_text();
 
 }  // namespace qkv

@@ -19,6 +19,7 @@
 #include "optim/clip.h"
 #include "train/build.h"
 #include "train/schema.h"
+#include "train/run_plots.h"
 #include "train/stop.h"
 
 namespace qkv {
@@ -66,9 +67,11 @@ void collect_dropouts(Module& module, std::vector<Dropout*>& out) {
 
 // Keys a resumed run may change without changing what it computes.
 bool may_change_on_resume(const std::string& section, const std::string& key) {
+  // Probes and plots only observe; init_from only mattered at the run's first step.
+  if (section == "probes") return true;
   return section == "train" &&
          (key == "steps" || key == "log_interval" || key == "eval_interval" || key == "checkpoint_interval" ||
-          key == "threads" || key == "out_dir");
+          key == "threads" || key == "out_dir" || key == "plots" || key == "init_from");
 }
 }  // namespace
 
@@ -80,15 +83,51 @@ std::string run_checkpoint_path(const std::string& run_dir) {
   return (fs::path(run_dir) / "checkpoint.safetensors").string();
 }
 
-RunConfig load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides) {
-  if (!fs::is_directory(run_dir)) throw std::runtime_error("--resume " + run_dir + ": no such run folder");
+RunConfig load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides,
+                          const std::string& option) {
+  if (!fs::is_directory(run_dir)) throw std::runtime_error(option + " " + run_dir + ": no such run folder");
   const std::string path = run_config_path(run_dir);
   if (!fs::exists(path))
-    throw std::runtime_error("--resume " + run_dir + ": " + path + " is missing; is this a run folder?");
+    throw std::runtime_error(option + " " + run_dir + ": " + path + " is missing; is this a run folder?");
   RunConfig config = load_config(path, overrides);
   // The folder is where the run lives now, even if it was moved since.
-  set_out_dir(config, run_dir, "--resume");
+  set_out_dir(config, run_dir, option);
   return config;
+}
+
+EvalResult evaluate_model(SequenceModel& model, const std::vector<Batch>& batches) {
+  NoGradGuard no_grad;
+  model.eval();
+  double loss_sum = 0;
+  Accuracy total;
+  // On several ranks each evaluates every size()-th batch, and the sums are added up.
+  for (size_t i = static_cast<size_t>(dist::rank()); i < batches.size(); i += static_cast<size_t>(dist::size())) {
+    const Batch& batch = batches[i];
+    const Tensor logits = (batch.features.defined() ? model.forward(batch.features) : model.forward(batch.tokens)).logits;
+    const Accuracy a = count_correct(logits, batch.targets, kIgnore);
+    loss_sum += static_cast<double>(cross_entropy(logits, batch.targets, kIgnore).item()) * a.scored;
+    total.correct += a.correct;
+    total.scored += a.scored;
+  }
+  if (dist::size() > 1) {
+    double sums[3] = {loss_sum, static_cast<double>(total.correct), static_cast<double>(total.scored)};
+    dist::allreduce_sum(sums, 3);
+    loss_sum = sums[0];
+    total = {.correct = static_cast<int64_t>(sums[1]), .scored = static_cast<int64_t>(sums[2])};
+  }
+  model.train();
+  return {.loss = total.scored ? loss_sum / total.scored : 0.0, .accuracy = total.value()};
+}
+
+std::shared_ptr<SequenceModel> load_trained_model(const std::string& run_dir, const RunConfig& config,
+                                                  const Task& task) {
+  const std::string path = run_checkpoint_path(run_dir);
+  if (!fs::exists(path)) throw std::runtime_error(run_dir + ": no checkpoint.safetensors in it; is this a run folder?");
+  Generator gen(config.train.seed);
+  std::shared_ptr<SequenceModel> model = build_model(config.model, task, gen);
+  TrainingState state{.model = model.get()};
+  load_checkpoint(path, state);
+  return model;
 }
 
 Trainer::Trainer(RunConfig config, TrainerOptions options)
@@ -100,7 +139,6 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
   // Build: task, model, optimiser, schedule, held-out set.
   task_ = make_task(config_.task);
   model_ = build_model(config_.model, *task_, gen_);
-  model_->keep_attention_weights(true);  // attention entropy, from the training forward pass
   for (auto& [name, p] : model_->named_parameters()) {
     parameter_names_.push_back(name);
     parameters_.push_back(p);
@@ -122,18 +160,20 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
     for (const char* name : {"checkpoint.safetensors", "metrics.jsonl"})
       if (fs::exists(fs::path(run_dir_) / name) && !options_.overwrite)
         throw std::runtime_error("run folder " + run_dir_ + " already holds a run (" + name +
-                                 "); continue it with --resume " + run_dir_ +
+                                 "); continue it with " + options_.program + " --resume " + run_dir_ +
                                  ", choose another folder with --out, or pass --overwrite");
     fs::create_directories(run_dir_);
     fs::remove(checkpoint);
+    if (!config_.train.init_from.empty()) warm_start();
   } else {
     remove_stale_temp_files();
     restore_checkpoint();
   }
   if (dist::is_root()) {
     write_file_atomically(run_config_path(run_dir_), config_.resolved.dump(2) + "\n");
-    metrics_ = std::make_unique<MetricsLog>(run_dir_, parameter_names_, config_.model.layers,
-                                            options_.resume ? std::optional<int64_t>(step_) : std::nullopt);
+    const std::optional<int64_t> resume_step = options_.resume ? std::optional<int64_t>(step_) : std::nullopt;
+    metrics_ = std::make_unique<MetricsLog>(run_dir_, resume_step);
+    if (config_.probes.interval > 0) probes_ = std::make_unique<ProbeLog>(run_dir_, parameter_names_, resume_step);
   }
 
   const ModelConfig& m = config_.model;
@@ -150,7 +190,24 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
       << (dist::size() > 1 ? " per rank; " + std::to_string(dist::size()) + " ranks, data parallel" : "") << "\n"
       << "run folder: " << run_dir_ << "\n";
   if (options_.resume) log << "resuming at step " << step_ << " of " << config_.train.steps << "\n";
+  if (!options_.resume && !config_.train.init_from.empty())
+    log << "weights from " << run_checkpoint_path(config_.train.init_from) << " (train.init_from)\n";
   log << std::flush;
+}
+
+// train.init_from: the weights of another run; everything else starts afresh.
+void Trainer::warm_start() {
+  const std::string& from = config_.train.init_from;
+  const std::string path = run_checkpoint_path(from);
+  if (!fs::exists(path))
+    throw std::runtime_error("train.init_from " + from + ": " + path + " is missing; is this a run folder?");
+  TrainingState state{.model = model_.get()};
+  try {
+    load_checkpoint(path, state);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("train.init_from " + from + ": " + e.what() +
+                             " (the model keys of both runs must give the same parameters)");
+  }
 }
 
 // A save interrupted by a crash leaves its temporary file (write_file_atomically's
@@ -269,42 +326,20 @@ void Trainer::check_finite(double loss, const GradientNorms& norms) const {
   throw NonFiniteError(step, first, message);
 }
 
-EvalResult Trainer::evaluate() {
-  NoGradGuard no_grad;
-  model_->eval();
-  model_->keep_attention_weights(false);
-  double loss_sum = 0;
-  Accuracy total;
-  // On several ranks each evaluates every size()-th batch, and the sums are added up.
-  for (size_t i = static_cast<size_t>(dist::rank()); i < held_out_.size(); i += static_cast<size_t>(dist::size())) {
-    const Batch& batch = held_out_[i];
-    const Tensor logits = forward(batch).logits;
-    const Accuracy a = count_correct(logits, batch.targets, kIgnore);
-    loss_sum += static_cast<double>(cross_entropy(logits, batch.targets, kIgnore).item()) * a.scored;
-    total.correct += a.correct;
-    total.scored += a.scored;
-  }
-  if (dist::size() > 1) {
-    double sums[3] = {loss_sum, static_cast<double>(total.correct), static_cast<double>(total.scored)};
-    dist::allreduce_sum(sums, 3);
-    loss_sum = sums[0];
-    total = {.correct = static_cast<int64_t>(sums[1]), .scored = static_cast<int64_t>(sums[2])};
-  }
-  model_->keep_attention_weights(true);
-  model_->train();
-  return {.loss = total.scored ? loss_sum / total.scored : 0.0, .accuracy = total.value()};
-}
+EvalResult Trainer::evaluate() { return evaluate_model(*model_, held_out_); }
 
 // A row that cannot be written stops the run. No checkpoint is saved after it: one at
 // this step would make --resume keep the files without this row, so the last checkpoint
 // stays and a resumed run writes the row again.
-void Trainer::write_metrics(const StepMetrics& m) {
+void Trainer::write_rows(const StepMetrics& m, const std::optional<ProbeRecord>& probe) {
   if (!metrics_) return;  // not rank 0
   try {
     metrics_->write(m);
+    if (probe) probes_->write(*probe);
   } catch (const RunFileError& e) {
     throw RunFileError(std::string(e.what()) + ". The run stops at step " + std::to_string(step_) + "; " +
-                       last_checkpoint_note() + " (continue with train --resume " + run_dir_ + " once it can write)");
+                       last_checkpoint_note() + " (continue with " + options_.program + " --resume " + run_dir_ +
+                       " once it can write)");
   }
 }
 
@@ -325,10 +360,13 @@ TrainResult Trainer::run() {
   while (step_ < cfg.steps && (stop = dist::allreduce_max(stop_signal())) == 0) {
     const auto start = std::chrono::steady_clock::now();
 
-    // 1. Sample a batch and run the model on it (on N ranks, on this rank's rows of it).
+    // 1. Sample a batch and run the model on it (on N ranks, on this rank's rows of it); a
+    // probe step keeps the attention weights, which only the slower unfused attention can give.
+    const bool probing = probes_ && due_next(config_.probes.interval);
     const dist::BatchShare share = dist::share_of_batch(task_->sample(cfg.batch_size, gen_), dist::rank(), dist::size());
     const Batch& batch = share.batch;
     reseed_dropout();
+    model_->keep_attention_weights(probing);
     const SequenceModelOutput out = forward(batch);
 
     // 2. Loss, and its gradient with respect to every parameter.
@@ -343,6 +381,7 @@ TrainResult Trainer::run() {
     if (cfg.grad_clip > 0) clip_grad_norm(parameters_, {.max_norm = cfg.grad_clip});
 
     // 4. Update at this step's learning rate.
+    const std::optional<ParameterSnapshot> before = probing ? std::optional(ParameterSnapshot(parameters_)) : std::nullopt;
     schedule_->apply(*optimizer_, step_);
     optimizer_->step();
     ++step_;
@@ -355,8 +394,6 @@ TrainResult Trainer::run() {
     m.accuracy = accuracy.value();
     m.lr = optimizer_->lr(0);
     m.grad_norm = norms.global;
-    m.param_grad_norms = norms.per_parameter;
-    for (const Tensor& w : out.attention_weights) m.attention_entropy.push_back(attention_entropy(w));
     if (gradient_reducer_) dist::combine_step_metrics(m, accuracy, share);
     m.step_time = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (due(cfg.eval_interval) || step_ == cfg.steps) {
@@ -365,7 +402,11 @@ TrainResult Trainer::run() {
       m.eval_accuracy = eval.accuracy;
       result.eval = eval;
     }
-    write_metrics(m);
+    std::optional<ProbeRecord> probe;
+    if (probing)
+      probe = ProbeRecord{.step = step_, .attention = attention_probes(out.attention_weights),
+                          .grad_norms = norms.per_parameter, .update_ratios = before->update_ratios(parameters_)};
+    write_rows(m, probe);
     progress.update(m);
     if (m.eval_loss)
       progress.message("eval at step " + std::to_string(step_) + ": loss " + fixed(*m.eval_loss, 4) + ", accuracy " +
@@ -383,12 +424,24 @@ TrainResult Trainer::run() {
     result.reason = StopReason::interrupted;
     result.signal = stop;
     progress.message("stopped on " + signal_name(result.signal) + " after step " + std::to_string(step_) +
-                     "; checkpoint saved. Continue with: train --resume " + run_dir_);
+                     "; checkpoint saved. Continue with: " + options_.program + " --resume " + run_dir_);
   } else {
     progress.message("done: " + std::to_string(step_) + " steps; checkpoint " + run_checkpoint_path(run_dir_));
   }
   progress.finish();
+  if (cfg.plots) write_plots();
   return result;
+}
+
+// Plots are a view of the files the run wrote: one that cannot be drawn is a note, not a
+// failed run.
+void Trainer::write_plots() {
+  try {
+    for (const std::string& png : plot_runs({run_dir_}, (fs::path(run_dir_) / "plots").string()))
+      *options_.log << "plot: " << png << "\n";
+  } catch (const std::exception& e) {
+    *options_.log << "note: no plots: " << e.what() << "\n";
+  }
 }
 
 }  // namespace qkv

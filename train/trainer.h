@@ -7,7 +7,8 @@
 //   qkv::TrainResult result = qkv::Trainer(config).run();
 //
 // The run folder (config.train.out_dir) receives config.json (the resolved config),
-// metrics.jsonl, metrics.csv and checkpoint.safetensors (see docs/train.md).
+// metrics.jsonl, metrics.csv, checkpoint.safetensors, probes.jsonl (with probes.interval)
+// and plots/ (with train.plots; see docs/train.md).
 // Under mpirun with several ranks the run is data parallel (dist/data_parallel.h): each rank
 // trains on its rows of every batch, and rank 0 alone logs and writes the run folder.
 #pragma once
@@ -29,6 +30,7 @@
 #include "tasks/task.h"
 #include "train/config.h"
 #include "train/metrics.h"
+#include "train/probes.h"
 #include "train/progress.h"
 
 namespace qkv {
@@ -40,6 +42,9 @@ struct TrainerOptions {
   bool overwrite = false;
   std::ostream* log = &std::cout;
   std::optional<bool> progress_bar;  // default: when stdout is a terminal
+  // How messages that suggest a command ("continue with: train --resume DIR") name the
+  // program: the command that runs it (argv[0], or an installed name such as qkv-train).
+  std::string program = "train";
 };
 
 struct EvalResult {
@@ -74,8 +79,17 @@ std::string run_config_path(const std::string& run_dir);      // config.json
 std::string run_checkpoint_path(const std::string& run_dir);  // checkpoint.safetensors
 
 // The config of an existing run folder (its config.json) with overrides applied, for
-// --resume: typically only train.steps changes.
-RunConfig load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides = {});
+// --resume (typically only train.steps changes) or --eval, the option messages name.
+RunConfig load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides = {},
+                          const std::string& option = "--resume");
+
+// Loss and accuracy of `model` (put in eval mode, then back in train mode) on `batches`,
+// over every scored position.
+EvalResult evaluate_model(SequenceModel& model, const std::vector<Batch>& batches);
+
+// The model of a run folder: built from its config.json and given its checkpoint's weights.
+std::shared_ptr<SequenceModel> load_trained_model(const std::string& run_dir, const RunConfig& config,
+                                                  const Task& task);
 
 class Trainer {
  public:
@@ -103,9 +117,13 @@ class Trainer {
   void check_finite(double loss, const GradientNorms& norms) const;
   void remove_stale_temp_files();
   void restore_checkpoint();
-  void write_metrics(const StepMetrics& metrics);
+  void warm_start();
+  void write_rows(const StepMetrics& metrics, const std::optional<ProbeRecord>& probe);
+  void write_plots();
   std::string last_checkpoint_note() const;
   bool due(int64_t interval) const { return interval > 0 && step_ % interval == 0; }
+  // Whether the step about to run (step_ + 1 once done) is due.
+  bool due_next(int64_t interval) const { return interval > 0 && (step_ + 1) % interval == 0; }
 
   RunConfig config_;
   TrainerOptions options_;
@@ -122,6 +140,7 @@ class Trainer {
   std::vector<Batch> held_out_;
   int64_t step_ = 0;
   std::unique_ptr<MetricsLog> metrics_;  // rank 0 only
+  std::unique_ptr<ProbeLog> probes_;     // rank 0 only, with probes.interval > 0
   std::unique_ptr<dist::GradientReducer> gradient_reducer_;  // under mpirun with several ranks
 };
 

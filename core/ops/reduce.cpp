@@ -30,6 +30,14 @@ AxisView axis_view(const Tensor& x, int64_t axis, bool keepdim, const char* op) 
   return v;
 }
 
+// The first position of the largest value in a strided run of len values.
+int64_t first_largest(const Scalar* p, int64_t len, int64_t stride) {
+  int64_t best = 0;
+  for (int64_t l = 1; l < len; ++l)
+    if (p[l * stride] > p[best * stride]) best = l;
+  return best;
+}
+
 Tensor sum_axis_kernel(const Tensor& x, const AxisView& v) {
   Tensor out = Tensor::empty(v.out_shape);
   if (v.inner == 1) {
@@ -79,9 +87,7 @@ Tensor max(const Tensor& x, int64_t axis, bool keepdim) {
   for (int64_t o = 0; o < v.outer; ++o)
     for (int64_t i = 0; i < v.inner; ++i) {
       const Scalar* p = px + o * v.len * v.inner + i;
-      int64_t best = 0;
-      for (int64_t l = 1; l < v.len; ++l)
-        if (p[l * v.inner] > p[best * v.inner]) best = l;
+      const int64_t best = first_largest(p, v.len, v.inner);
       (*argmax)[o * v.inner + i] = best;
       out.data()[o * v.inner + i] = p[best * v.inner];
     }
@@ -92,6 +98,17 @@ Tensor max(const Tensor& x, int64_t axis, bool keepdim) {
         gx.data()[(o * v.len + (*argmax)[o * v.inner + i]) * v.inner + i] = g.data()[o * v.inner + i];
     return std::vector<Tensor>{gx};
   });
+}
+
+Indices argmax(const Tensor& x, int64_t axis, bool keepdim) {
+  const AxisView v = axis_view(x, axis, keepdim, "argmax");
+  if (v.len == 0)
+    throw std::invalid_argument("argmax: axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()) + " is empty");
+  Indices out{.values = std::vector<int64_t>(v.outer * v.inner), .shape = v.out_shape};
+  for (int64_t o = 0; o < v.outer; ++o)
+    for (int64_t i = 0; i < v.inner; ++i)
+      out.values[o * v.inner + i] = first_largest(x.data() + o * v.len * v.inner + i, v.len, v.inner);
+  return out;
 }
 
 Tensor var(const Tensor& x, int64_t axis, bool keepdim, bool unbiased) {

@@ -27,7 +27,7 @@ TEST_CASE("a tensor used twice receives both contributions", "[autograd]") {
   CHECK(x.grad().item() == Approx(6 + std::exp(3.0f)));
 }
 
-TEST_CASE("no-grad scope records nothing; detach cuts history", "[autograd]") {
+TEST_CASE("no-grad scope records nothing, detach cuts history", "[autograd]") {
   Tensor x = Tensor::from({1, 2}).requires_grad_();
   {
     NoGradGuard guard;

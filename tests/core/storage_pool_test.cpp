@@ -28,7 +28,7 @@ TEST_CASE("storage pool: buffers are 64-byte aligned, whatever their size", "[st
   }
 }
 
-TEST_CASE("storage pool: the limit bounds the cache; release empties it", "[storage]") {
+TEST_CASE("storage pool: the limit bounds the cache, release empties it", "[storage]") {
   set_storage_pool_limit(0);
   release_cached_storage();
   { Tensor t = Tensor::empty({4096}); }

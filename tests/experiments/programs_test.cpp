@@ -29,7 +29,8 @@ TEST_CASE("experiment programs: --help, bad command lines and bad configs", "[ex
     INFO(program);
     Outcome help = run(std::string(program) + " --help");
     CHECK(help.status == 0);
-    CHECK_THAT(help.output, Catch::Contains("--out"));
+    CHECK_THAT(help.output, Catch::Contains("--out") && Catch::Contains("--set") &&
+                                Catch::Contains("Scorers (model.scorer): additive") && Catch::Contains("Tasks: recall"));
     Outcome bad_option = run(std::string(program) + " --bogus");
     CHECK(bad_option.status == 2);
     CHECK_THAT(bad_option.output, Catch::Contains("--bogus"));
@@ -43,6 +44,15 @@ TEST_CASE("experiment programs: --help, bad command lines and bad configs", "[ex
   Outcome bad = run(std::string(QKV_VANISHING_BINARY) + " " + (dir / "bad.json").string());
   CHECK(bad.status == 1);
   CHECK_THAT(bad.output, Catch::Contains("bad.json: probe.seeds: expected an integer"));
+  // --set overrides reach the same checks, and say where the value came from.
+  const std::string config = QKV_SOURCE_DIR "/configs/vanishing.json";
+  Outcome bad_set = run(std::string(QKV_VANISHING_BINARY) + " " + config + " --set probe.seeds=many");
+  CHECK(bad_set.status == 1);
+  CHECK_THAT(bad_set.output, Catch::Contains("configs/vanishing.json (with --set probe.seeds=many): probe.seeds: "
+                                             "expected an integer"));
+  Outcome through = run(std::string(QKV_VANISHING_BINARY) + " " + config + " --set out_dir.x=1");
+  CHECK(through.status == 1);
+  CHECK_THAT(through.output, Catch::Contains("command line (--set out_dir.x=1): out_dir: expected an object"));
 }
 
 TEST_CASE("the vanishing program runs a small config end to end", "[experiments][programs]") {
@@ -50,9 +60,10 @@ TEST_CASE("the vanishing program runs a small config end to end", "[experiments]
   fs::remove_all(dir / "run");
   fs::create_directories(dir);
   std::ofstream(dir / "small.json")
-      << R"({"probe": {"d_k": [4, 256], "scorers": ["scaled_dot", "dot"], "seeds": 2}, "training": {"enabled": false}})";
-  Outcome ok = run(std::string(QKV_VANISHING_BINARY) + " " + (dir / "small.json").string() + " --out " +
-                   (dir / "run").string());
+      << R"({"probe": {"d_k": [4, 256], "scorers": ["scaled_dot", "dot"], "seeds": 2}, "training": {"enabled": true}})";
+  // --set as train takes it, at any depth: here it turns the training part off again.
+  Outcome ok = run(std::string(QKV_VANISHING_BINARY) + " " + (dir / "small.json").string() +
+                   " --set training.enabled=false --out " + (dir / "run").string());
   INFO(ok.output);
   CHECK(ok.status == 0);
   CHECK(fs::exists(dir / "run" / "probe.csv"));

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "experiments/init_probe.h"
-#include "experiments/softmax_stats.h"
+#include "train/softmax_stats.h"
 #include "experiments/vanishing.h"
 #include "qkv.h"
 
@@ -57,7 +57,7 @@ TEST_CASE("softmax statistics by hand", "[experiments]") {
   CHECK(hot.dead_fraction == 1);
 }
 
-TEST_CASE("small sweep: unscaled scores spread like sqrt(d_k) and the softmax saturates; scaled stays put",
+TEST_CASE("small sweep: unscaled scores spread like sqrt(d_k) and the softmax saturates, scaled stays put",
           "[experiments]") {
   InitProbeOptions o;
   o.d_ks = {4, 64, 1024};
@@ -109,7 +109,7 @@ TEST_CASE("two runs of a small vanishing experiment give identical CSVs", "[expe
   }
   const fs::path a = scratch("unused").parent_path() / "vanishing_a";
   const fs::path b = a.parent_path() / "vanishing_b";
-  for (const char* file : {"probe.csv", "training.csv", "curve_dk8_scaled.csv", "curve_dk8_unscaled.csv"}) {
+  for (const char* file : {"probe.csv", "training.csv", "curve_dk8_scaled_seed0.csv", "curve_dk8_unscaled_seed0.csv"}) {
     INFO(file);
     const std::string first = slurp(a / file);
     CHECK_FALSE(first.empty());

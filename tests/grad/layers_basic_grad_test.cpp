@@ -18,7 +18,7 @@ TEST_CASE("layer norm gradients (input, gain, bias)", "[grad][layers]") {
                         {Tensor::randn({3, 4}, gen)});
 }
 
-TEST_CASE("embedding gradients (table; repeated ids accumulate)", "[grad][layers]") {
+TEST_CASE("embedding gradients (table, repeated ids accumulate)", "[grad][layers]") {
   Generator gen(3);
   Embedding embed(EmbeddingOptions{.num_embeddings = 4, .dim = 3}, gen);
   const Indices ids = Indices::from({1, 3, 1, 0}, {2, 2});

@@ -63,7 +63,7 @@ TEST_CASE("additive scorer gives v_a^T tanh(W_q q + W_k k) with d_q != d_k", "[s
   CHECK_CLOSE(additive(q, k), Tensor::from({0.16264016, 1.52318831}, {1, 2}), 1e-6);
 }
 
-TEST_CASE("additive scorer's broadcast form equals the explicit concatenation [q; k]", "[scorers]") {
+TEST_CASE("additive scorer's broadcast form equals the explicit concatenation [q, k]", "[scorers]") {
   Generator gen(3);
   const int64_t d_q = 2, d_k = 3, hidden = 4, nq = 2, nk = 3;
   AdditiveScorer additive(AdditiveScorerOptions{.d_q = d_q, .d_k = d_k, .hidden = hidden}, gen);

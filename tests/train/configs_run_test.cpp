@@ -22,7 +22,7 @@ TEST_CASE("every config in configs/ lowers the loss in a short run", "[trainer][
       // class) and needs more steps to move well below it.
       const int64_t kSteps = path.stem() == "pixels" ? 400 : 60;
       const std::string dir = qkv_test::scratch_dir("config_" + path.stem().string());
-      std::vector<std::string> sets = {"train.steps=" + std::to_string(kSteps), "train.out_dir=" + dir,
+      std::vector<std::string> sets = {"train.steps=" + std::to_string(kSteps), "train.out_dir=" + dir, "train.plots=false",
                                        "train.checkpoint_interval=0", "train.eval_interval=0",
                                        "task.eval_batches=1"};
       // Warm-up must fit in the short run.

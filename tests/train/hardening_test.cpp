@@ -26,7 +26,7 @@ json tiny_config(const std::string& out_dir) {
           {"optimizer", {{"name", "adam"}, {"lr", 0.01}}},
           {"schedule", {{"name", "cosine"}}},
           {"train", {{"steps", 6}, {"batch_size", 8}, {"eval_interval", 0}, {"checkpoint_interval", 0},
-                     {"out_dir", out_dir}, {"threads", 1}}}};
+                     {"out_dir", out_dir}, {"threads", 1}, {"plots", false}}}};
 }
 
 TrainerOptions quiet(std::ostream& log, bool resume = false) {
@@ -268,11 +268,9 @@ TEST_CASE("resume removes the temporary files of saves a crash interrupted, and 
 
 TEST_CASE("resume drops metrics rows a crash cut short, in the CSV as in the JSONL", "[trainer][hardening]") {
   const std::string dir = qkv_test::scratch_dir("resume_cut_rows");
-  const std::vector<std::string> names{"w", "b"};
   {
-    MetricsLog log(dir, names, 1, std::nullopt);
-    for (int64_t step = 1; step <= 4; ++step)
-      log.write({.step = step, .loss = 0.5, .param_grad_norms = {1, 2}, .attention_entropy = {0.25}});
+    MetricsLog log(dir, std::nullopt);
+    for (int64_t step = 1; step <= 4; ++step) log.write({.step = step, .loss = 0.5});
   }
   const std::vector<std::string> csv = qkv_test::lines_of(dir + "/metrics.csv");
   const std::vector<std::string> jsonl = qkv_test::lines_of(dir + "/metrics.jsonl");
@@ -284,7 +282,7 @@ TEST_CASE("resume drops metrics rows a crash cut short, in the CSV as in the JSO
                                                          << csv[3] << "\n" << cut;
     std::ofstream(dir + "/metrics.jsonl", std::ios::trunc) << jsonl[0] << "\n" << jsonl[1] << "\n" << jsonl[2] << "\n"
                                                            << jsonl[3];
-    MetricsLog resumed(dir, names, 1, 4);
+    MetricsLog resumed(dir, 4);
     CHECK(qkv_test::lines_of(dir + "/metrics.csv") == std::vector<std::string>(csv.begin(), csv.begin() + 4));
     CHECK(qkv_test::lines_of(dir + "/metrics.jsonl") == std::vector<std::string>(jsonl.begin(), jsonl.begin() + 3));
   }
@@ -294,8 +292,8 @@ TEST_CASE("a metrics write that fails (full disk) is an error naming the file", 
   const std::string dir = qkv_test::scratch_dir("metrics_full_disk");
   REQUIRE(fs::exists("/dev/full"));  // Linux's always-full device
   fs::create_symlink("/dev/full", dir + "/metrics.jsonl");
-  MetricsLog log(dir, {"w"}, 1, std::nullopt);
-  CHECK_THROWS_MATCHES(log.write({.step = 1, .param_grad_norms = {1}, .attention_entropy = {0}}), RunFileError,
+  MetricsLog log(dir, std::nullopt);
+  CHECK_THROWS_MATCHES(log.write({.step = 1}), RunFileError,
                        Catch::Matchers::Message("cannot write " + dir + "/metrics.jsonl (the row of step 1): " +
                                                 std::strerror(ENOSPC)));
 }

@@ -20,33 +20,16 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-struct Outcome {
-  int exit_code = -1;
-  std::string out, err;
-};
+using qkv_test::Outcome;
 
 // Runs `prefix train args` through the shell, capturing stdout and stderr.
 Outcome run_train(const std::string& args, const std::string& dir, const std::string& prefix = "") {
-  const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
-  const std::string command = prefix + " '" QKV_TRAIN_BINARY "' " + args + " > '" + out + "' 2> '" + err + "'";
-  const int status = std::system(command.c_str());
-  Outcome o;
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.out = qkv_test::slurp(out);
-  o.err = qkv_test::slurp(err);
-  return o;
+  return qkv_test::run_command(prefix + " '" QKV_TRAIN_BINARY "' " + args, dir);
 }
 
 // Runs a shell command (which names the train binary as $TRAIN), capturing stdout and stderr.
 Outcome run_script(const std::string& script, const std::string& dir) {
-  const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
-  const std::string command = "TRAIN='" QKV_TRAIN_BINARY "'; " + script + " > '" + out + "' 2> '" + err + "'";
-  const int status = std::system(command.c_str());
-  Outcome o;
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.out = qkv_test::slurp(out);
-  o.err = qkv_test::slurp(err);
-  return o;
+  return qkv_test::run_command("TRAIN='" QKV_TRAIN_BINARY "'; " + script, dir);
 }
 
 // A small run with dropout (its masks must resume too) and a step schedule.
@@ -57,7 +40,7 @@ std::string write_config(const std::string& dir) {
       {"optimizer", {{"name", "adamw"}, {"lr", 0.005}}},
       {"schedule", {{"name", "step"}, {"step_size", 7}, {"gamma", 0.5}}},
       {"train", {{"steps", 16}, {"batch_size", 8}, {"eval_interval", 4}, {"checkpoint_interval", 3},
-                 {"threads", 1}, {"grad_clip", 0.5}}}};
+                 {"threads", 1}, {"grad_clip", 0.5}, {"plots", false}}}};
   const std::string path = dir + "/run.json";
   std::ofstream(path) << config.dump(2);
   return path;
@@ -138,7 +121,7 @@ TEST_CASE("train: N steps, then --resume for N more, gives the 2N-step run bit f
   CHECK(json::parse(qkv_test::slurp(dir + "/half/config.json")) == expected);
 }
 
-TEST_CASE("train: Ctrl-C finishes the step, saves a checkpoint, exits 130; --resume continues", "[trainer][program]") {
+TEST_CASE("train: Ctrl-C finishes the step, saves a checkpoint, exits 130, --resume continues", "[trainer][program]") {
   const std::string dir = qkv_test::scratch_dir("program_sigint");
   const std::string config = write_config(dir);
   // Long enough that SIGINT arrives mid-run.
@@ -147,6 +130,8 @@ TEST_CASE("train: Ctrl-C finishes the step, saves a checkpoint, exits 130; --res
   INFO(stopped.out + stopped.err);
   CHECK(stopped.exit_code == 130);
   CHECK(stopped.out.find("stopped on SIGINT") != std::string::npos);
+  // The command it suggests is the one that ran.
+  CHECK(stopped.out.find("Continue with: " QKV_TRAIN_BINARY " --resume " + dir + "/run") != std::string::npos);
   REQUIRE(fs::exists(dir + "/run/checkpoint.safetensors"));
   const int64_t step = std::stoll(load_safetensors(dir + "/run/checkpoint.safetensors").metadata.at("step"));
   CHECK(step > 0);
@@ -225,7 +210,7 @@ TEST_CASE("train: SIGKILL during training and saving loses nothing that --resume
   check_resumes_exactly(config, dir, checkpoint_step(dir + "/run") + 5);
 }
 
-TEST_CASE("train: a second Ctrl-C ends at once; the run resumes from the last checkpoint", "[trainer][program][faults]") {
+TEST_CASE("train: a second Ctrl-C ends at once, the run resumes from the last checkpoint", "[trainer][program][faults]") {
   const std::string dir = qkv_test::scratch_dir("program_double_sigint");
   const std::string config = write_config(dir);
   const Outcome stopped = run_script("\"$TRAIN\" '" + config + "' --set train.steps=1000000 --out '" + dir +
@@ -236,15 +221,21 @@ TEST_CASE("train: a second Ctrl-C ends at once; the run resumes from the last ch
   check_resumes_exactly(config, dir, checkpoint_step(dir + "/run") + 5);
 }
 
-TEST_CASE("train: a full disk stops the run with the file named; --resume then completes it exactly",
+TEST_CASE("train: a full disk stops the run with the file named, --resume then completes it exactly",
           "[trainer][program][faults]") {
   const std::string dir = qkv_test::scratch_dir("program_full_disk");
   const std::string config = write_config(dir);
+  // A small model, so that its checkpoint is small beside a few hundred metrics rows.
+  json small = json::parse(qkv_test::slurp(config));
+  small["model"]["d_model"] = 8;
+  small["model"]["layers"] = 1;
+  std::ofstream(config, std::ios::trunc) << small.dump(2);
   // A file-size limit stands in for a full disk: writes past it fail with EFBIG (SIGXFSZ,
-  // which would kill the process instead, is ignored). The checkpoint fits under it, the
-  // metrics files outgrow it.
+  // which would kill the process instead, is ignored). sh counts ulimit -f in 512-byte
+  // blocks: 40 KiB, which the checkpoint fits under and metrics.jsonl (about 150 bytes a
+  // step) outgrows.
   const int64_t steps = 400;
-  const Outcome full = run_script("trap '' XFSZ; ulimit -f 256; \"$TRAIN\" '" + config + "' --set train.steps=" +
+  const Outcome full = run_script("trap '' XFSZ; ulimit -f 80; \"$TRAIN\" '" + config + "' --set train.steps=" +
                                       std::to_string(steps) + " --out '" + dir + "/run'",
                                   dir);
   INFO(full.out + full.err);

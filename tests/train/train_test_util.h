@@ -2,12 +2,14 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -57,6 +59,22 @@ inline std::string slurp(const std::string& path) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs a shell command with stdout and stderr captured in files of dir.
+inline Outcome run_command(const std::string& command, const std::string& dir) {
+  const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
+  const int status = std::system((command + " > '" + out + "' 2> '" + err + "'").c_str());
+  Outcome o;
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  o.out = slurp(out);
+  o.err = slurp(err);
+  return o;
 }
 
 }  // namespace qkv_test

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <csignal>
+#include <fstream>
 #include <sstream>
 
 #include "qkv.h"
@@ -15,12 +16,31 @@ namespace {
 RunConfig config_of(json j, const std::vector<std::string>& sets = {}) { return resolve_config(j, "run.json", sets); }
 }  // namespace
 
-TEST_CASE("attention entropy: ln N for uniform rows, 0 for one-hot rows", "[trainer]") {
-  // [B=1, H=1, Nq=2, Nk=4]: a uniform row and a one-hot row.
-  const Tensor w = Tensor::from({0.25f, 0.25f, 0.25f, 0.25f, 0, 1, 0, 0}, {1, 1, 2, 4});
-  CHECK(attention_entropy(w) == Approx(std::log(4.0) / 2));
-  // Two keys at 1/2 each: ln 2; a fully masked (all-zero) row counts 0.
-  CHECK(attention_entropy(Tensor::from({0.5f, 0.5f, 0, 0}, {2, 2})) == Approx(std::log(2.0) / 2));
+TEST_CASE("probe statistics per head: entropy, Jacobian norm, dead rows, max weight", "[trainer][probes]") {
+  // [B=2, H=2, Nq=1, Nk=4]: head 0 uniform in both examples, head 1 one-hot in the first
+  // example and fully masked (skipped) in the second.
+  const Tensor w = Tensor::from({0.25f, 0.25f, 0.25f, 0.25f, 0, 1, 0, 0,  //
+                                 0.25f, 0.25f, 0.25f, 0.25f, 0, 0, 0, 0},
+                                {2, 2, 1, 4});
+  const std::vector<SoftmaxStats> heads = softmax_stats_per_head(w);
+  REQUIRE(heads.size() == 2);
+  CHECK(heads[0].rows == 2);
+  CHECK(heads[0].mean_entropy == Approx(std::log(4.0)));
+  CHECK(heads[0].mean_max_weight == Approx(0.25));
+  // ||diag(w) - w w^T||_F for w uniform over 4: sqrt(4 (1/4 - 1/16)^2 + 12 / 16^2).
+  CHECK(heads[0].mean_jacobian_norm == Approx(std::sqrt(4 * std::pow(0.1875, 2) + 12.0 / 256)));
+  CHECK(heads[0].dead_fraction == 0);
+  CHECK(heads[1].rows == 1);
+  CHECK(heads[1].mean_entropy == 0);
+  CHECK(heads[1].mean_max_weight == 1);
+  CHECK(heads[1].dead_fraction == 1);
+}
+
+TEST_CASE("update/weight ratio of a parameter snapshot", "[trainer][probes]") {
+  Tensor p = Tensor::from({3, 4});
+  const ParameterSnapshot before({p});
+  p.data()[0] = 3.3f;  // moved by 0.3 from a weight of norm 5
+  CHECK(before.update_ratios({p})[0] == Approx(0.06).epsilon(1e-5));
 }
 
 TEST_CASE("count_correct skips ignored targets", "[trainer]") {
@@ -193,43 +213,38 @@ TEST_CASE("progress: plain lines every log_interval off a terminal, a redrawn ba
 TEST_CASE("metrics log: both files, same rows, eval columns at eval steps only", "[trainer]") {
   const std::string dir = qkv_test::scratch_dir("metrics_log");
   {
-    MetricsLog log(dir, {"a.weight", "b.bias"}, 1, std::nullopt);
+    MetricsLog log(dir, std::nullopt);
     for (int64_t s = 1; s <= 3; ++s) {
       StepMetrics m;
       m.step = s;
       m.loss = 0.5 * s;
-      m.param_grad_norms = {1, 2};
-      m.attention_entropy = {0.25};
       if (s == 2) m.eval_loss = 0.75, m.eval_accuracy = 0.5;
       log.write(m);
     }
   }
   const auto csv = qkv_test::lines_of(dir + "/metrics.csv");
   REQUIRE(csv.size() == 4);
-  CHECK(csv[0] ==
-        "step,loss,accuracy,lr,grad_norm,grad_norm/a.weight,grad_norm/b.bias,attention_entropy/0,step_time,eval_loss,eval_accuracy");
-  CHECK(csv[2] == "2,1.0,0.0,0.0,0.0,1.0,2.0,0.25,0.0,0.75,0.5");
-  CHECK(csv[3] == "3,1.5,0.0,0.0,0.0,1.0,2.0,0.25,0.0,,");
+  CHECK(csv[0] == "step,loss,accuracy,lr,grad_norm,step_time,eval_loss,eval_accuracy");
+  CHECK(csv[2] == "2,1.0,0.0,0.0,0.0,0.0,0.75,0.5");
+  CHECK(csv[3] == "3,1.5,0.0,0.0,0.0,0.0,,");
   const auto rows = qkv_test::jsonl_rows(dir + "/metrics.jsonl");
   REQUIRE(rows.size() == 3);
   CHECK(rows[1]["eval_loss"] == 0.75);
   CHECK_FALSE(rows[2].contains("eval_loss"));
-  CHECK(rows[0]["grad_norms"]["b.bias"] == 2.0);
-  CHECK(rows[0]["attention_entropy"] == json::array({0.25}));
+  CHECK(rows[0].size() == 6);  // step, loss, accuracy, lr, grad_norm, step_time: nothing per parameter
 
   // Resuming after step 1 drops rows 2 and 3 of both files and appends from there.
   {
-    MetricsLog log(dir, {"a.weight", "b.bias"}, 1, int64_t{1});
+    MetricsLog log(dir, int64_t{1});
     StepMetrics m;
     m.step = 2;
-    m.param_grad_norms = {1, 2};
-    m.attention_entropy = {0.25};
     log.write(m);
   }
   CHECK(qkv_test::lines_of(dir + "/metrics.csv").size() == 3);
   CHECK(qkv_test::jsonl_rows(dir + "/metrics.jsonl").size() == 2);
-  // Another model's columns cannot continue this file.
-  CHECK_THROWS_WITH(MetricsLog(dir, {"c.weight"}, 1, int64_t{1}), Catch::Contains("columns differ"));
+  // A file of other columns (an older qkv's) cannot be continued.
+  std::ofstream(dir + "/metrics.csv", std::ios::trunc) << "step,loss,grad_norm/w\n1,0.5,1\n";
+  CHECK_THROWS_WITH(MetricsLog(dir, int64_t{1}), Catch::Contains("columns differ"));
 }
 
 TEST_CASE("stop requests are seen by stop_requested and cleared", "[trainer]") {

@@ -19,7 +19,7 @@ json tiny_config(const std::string& out_dir) {
           {"task", {{"name", "copy"}, {"seq_len", 9}, {"vocab", 12}, {"eval_batches", 2}}},
           {"optimizer", {{"name", "adam"}, {"lr", 0.01}}},
           {"train", {{"steps", 12}, {"batch_size", 8}, {"eval_interval", 5}, {"log_interval", 4},
-                     {"checkpoint_interval", 0}, {"out_dir", out_dir}, {"threads", 1}}}};
+                     {"checkpoint_interval", 0}, {"out_dir", out_dir}, {"threads", 1}, {"plots", false}}}};
 }
 
 TrainerOptions quiet(std::ostream& log, bool resume = false) {
@@ -27,9 +27,12 @@ TrainerOptions quiet(std::ostream& log, bool resume = false) {
 }
 }  // namespace
 
-TEST_CASE("a run fills its folder: config.json, metrics files, final checkpoint", "[trainer]") {
+TEST_CASE("a run fills its folder: config.json, metrics files, probes, plots, final checkpoint", "[trainer]") {
   const std::string dir = qkv_test::scratch_dir("run_folder");
-  const RunConfig config = resolve_config(tiny_config(dir), "tiny.json");
+  json with_probes = tiny_config(dir);
+  with_probes["probes"] = {{"interval", 4}};
+  with_probes["train"]["plots"] = true;
+  const RunConfig config = resolve_config(with_probes, "tiny.json");
   std::ostringstream log;
   Trainer trainer(config, quiet(log));
   const TrainResult result = trainer.run();
@@ -48,19 +51,41 @@ TEST_CASE("a run fills its folder: config.json, metrics files, final checkpoint"
     CHECK(step == int64_t(i) + 1);
     // Evaluations at every eval_interval and at the end.
     CHECK(rows[i].contains("eval_loss") == (step % 5 == 0 || step == 12));
-    CHECK(rows[i]["attention_entropy"].size() == 1);
-    CHECK(rows[i]["grad_norms"].size() == trainer.model().named_parameters().size());
+    CHECK_FALSE(rows[i].contains("grad_norms"));  // per parameter: probes.jsonl only
     CHECK(rows[i]["step_time"].get<double>() > 0);
   }
-  // Entropy of 9 keys lies in [0, ln 9].
-  const double h = rows[0]["attention_entropy"][0];
-  CHECK(h > 0);
-  CHECK(h <= std::log(9.0) + 1e-9);
-  // The global norm is the norm of the per-parameter norms.
-  double sq = 0;
-  for (const auto& [name, n] : rows[3]["grad_norms"].items()) sq += n.get<double>() * n.get<double>();
-  CHECK(std::sqrt(sq) == Approx(rows[3]["grad_norm"].get<double>()));
   CHECK(qkv_test::lines_of(dir + "/metrics.csv").size() == 13);  // header + 12 rows
+
+  // Probes at steps 4, 8, 12: 1 layer of 2 heads, every parameter.
+  const auto probes = qkv_test::jsonl_rows(dir + "/probes.jsonl");
+  REQUIRE(probes.size() == 3);
+  CHECK(probes[0]["step"] == 4);
+  CHECK(probes[2]["step"] == 12);
+  REQUIRE(probes[0]["attention"].size() == 1);
+  REQUIRE(probes[0]["attention"][0].size() == 2);
+  for (const json& head : probes[0]["attention"][0]) {
+    // Entropy of 9 keys lies in (0, ln 9]; the Jacobian norm of a row is at most 1.
+    CHECK(head["entropy"].get<double>() > 0);
+    CHECK(head["entropy"].get<double>() <= std::log(9.0) + 1e-9);
+    CHECK(head["jacobian_norm"].get<double>() > 0);
+    CHECK(head["jacobian_norm"].get<double>() <= 1);
+    CHECK(head["max_weight"].get<double>() >= 1.0 / 9 - 1e-6);
+    CHECK(head["dead_fraction"].get<double>() >= 0);
+  }
+  REQUIRE(probes[0]["parameters"].size() == trainer.model().named_parameters().size());
+  // The global norm is the norm of the per-parameter norms; Adam moves every weight.
+  double sq = 0;
+  for (const auto& [name, p] : probes[0]["parameters"].items()) {
+    sq += p["grad_norm"].get<double>() * p["grad_norm"].get<double>();
+    if (name.find("weight") != std::string::npos) CHECK(p["update_ratio"].get<double>() > 0);
+  }
+  CHECK(std::sqrt(sq) == Approx(rows[3]["grad_norm"].get<double>()));
+
+  // Plots of its own metrics and probes, when gnuplot can draw them.
+  if (gnuplot_available()) {
+    CHECK(fs::file_size(dir + "/plots/metrics.png") > 0);
+    CHECK(fs::file_size(dir + "/plots/probes.png") > 0);
+  }
 
   // The checkpoint holds the final state.
   Generator gen(0);
@@ -165,4 +190,21 @@ TEST_CASE("a non-finite loss or gradient stops the run, naming step and paramete
       for (Scalar x : p.to_vector()) REQUIRE(std::isfinite(x));
     CHECK(int64_t(qkv_test::jsonl_rows(dir + "/metrics.jsonl").size()) == e.step() - 1);
   }
+}
+
+TEST_CASE("a probes row that cannot be written stops the run with the file named, as a metrics row does",
+          "[trainer][probes]") {
+  const std::string dir = qkv_test::scratch_dir("probes_full_disk");
+  REQUIRE(fs::exists("/dev/full"));  // Linux's always-full device
+  fs::create_symlink("/dev/full", dir + "/probes.jsonl");
+  json config = tiny_config(dir);
+  config["probes"] = {{"interval", 2}};
+  std::ostringstream log;
+  Trainer trainer(resolve_config(config, "tiny.json"), quiet(log));
+  CHECK_THROWS_MATCHES(trainer.run(), RunFileError,
+                       Catch::Matchers::Predicate<RunFileError>([&](const RunFileError& e) {
+                         const std::string m = e.what();
+                         return m.find("cannot write " + dir + "/probes.jsonl (the row of step 2)") == 0 &&
+                                m.find("The run stops at step 2") != std::string::npos;
+                       }));
 }

@@ -1,11 +1,10 @@
-#include "experiments/heatmap.h"
+#include "train/heatmap.h"
 
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
 
-#include "experiments/plot.h"
-#include "experiments/table.h"
+#include "train/plot.h"
 #include "io/safetensors.h"
 
 namespace qkv {

@@ -1,9 +1,8 @@
-#include "experiments/plot.h"
+#include "train/plot.h"
 
 #include <cstdlib>
 #include <filesystem>
 
-#include "experiments/table.h"
 #include "io/safetensors.h"
 
 namespace qkv {

@@ -2,6 +2,8 @@
 // softmax Jacobian, row by row.
 #pragma once
 
+#include <vector>
+
 #include "core/tensor.h"
 
 namespace qkv {
@@ -18,6 +20,10 @@ struct SoftmaxStats {
 // weights: softmax outputs [.., N]; each row must sum to one (fully masked rows of zeros
 // are skipped).
 SoftmaxStats softmax_stats(const Tensor& weights);
+
+// The same per head of attention weights [B, H, Nq, Nk] (or [H, Nq, Nk]): one entry per
+// head, over the batch and the queries.
+std::vector<SoftmaxStats> softmax_stats_per_head(const Tensor& weights);
 
 // ||diag(w) - w w^T||_F for one row, from the closed form
 // sum w^2 - 2 sum w^3 + (sum w^2)^2.

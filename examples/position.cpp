@@ -10,7 +10,7 @@
 #include "experiment_cli.h"
 
 int main(int argc, char** argv) {
-  return run_experiment_program(argc, argv, "position", "Position information: none, sinusoidal, learned and relative bias on an order-dependent task.", "configs/position.json",
+  return run_experiment_program(argc, argv, "position", "Position information: none, sinusoidal, learned, relative bias, RoPE and ALiBi on an order-dependent task.", "configs/position.json",
                                 qkv::load_position_options,
                                 [](const auto& options, std::ostream& log) { qkv::run_position_experiment(options, log); });
 }

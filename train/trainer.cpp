@@ -259,8 +259,8 @@ void Trainer::restore_checkpoint() {
     std::string list;
     for (const std::string& c : changed) list += "\n  " + c;
     throw std::runtime_error("--resume " + run_dir_ +
-                             ": only train.steps and the train intervals, threads and out_dir may change on "
-                             "resume, but these differ from the checkpoint:" + list);
+                             ": only train.steps, the train intervals, threads, out_dir, plots and init_from, and "
+                             "the probes, may change on resume, but these differ from the checkpoint:" + list);
   }
   // The saved schedule must be this config's over the saved train.steps; a schedule that
   // spans the run (cosine, warmup_*) then changes only if train.steps did.
@@ -429,7 +429,7 @@ TrainResult Trainer::run() {
     progress.message("done: " + std::to_string(step_) + " steps; checkpoint " + run_checkpoint_path(run_dir_));
   }
   progress.finish();
-  if (cfg.plots) write_plots();
+  if (cfg.plots && dist::is_root()) write_plots();
   return result;
 }
 

@@ -130,8 +130,10 @@ TEST_CASE("plot_runs overlays several run folders, train --list-keys prints ever
                            Catch::Contains("--list-keys"));
 }
 
-TEST_CASE("no test name holds a semicolon, which ctest's test discovery splits into names that run nothing",
-          "[tool]") {
+// ctest runs each test as `tests_program "NAME"`: a semicolon splits the name in two
+// (neither matches, so nothing runs), and a leading '-' reads as one of Catch's options
+// (the whole program runs instead).
+TEST_CASE("no test name holds a semicolon or starts with a dash, which ctest cannot run by name", "[tool]") {
   for (const auto& entry : fs::recursive_directory_iterator(QKV_SOURCE_DIR "/tests")) {
     if (entry.path().extension() != ".cpp") continue;
     std::istringstream text(qkv_test::slurp(entry.path().string()));
@@ -141,6 +143,7 @@ TEST_CASE("no test name holds a semicolon, which ctest's test discovery splits i
       const std::string name = line.substr(at + 11, line.find('"', at + 11) - at - 11);
       INFO(entry.path().string() << ": " << name);
       CHECK(name.find(';') == std::string::npos);
+      CHECK(name.rfind('-', 0) == std::string::npos);
     }
   }
 }

@@ -100,7 +100,7 @@ TEST_CASE("numbers out of range, NUL bytes and bytes that are not UTF-8 are Conf
              Catch::StartsWith("run.json:1:22: malformed JSON at line 1, column 22: ") && Catch::Contains("UTF-8"));
 }
 
-TEST_CASE("--out and --resume folders must be non-empty UTF-8 names", "[config][hardening]") {
+TEST_CASE("The folders of --out and --resume must be non-empty UTF-8 names", "[config][hardening]") {
   RunConfig config = parse_config(R"({"task": {"name": "copy"}})", "run.json");
   CHECK(config_error([&] { set_out_dir(config, "", "--out"); }) ==
         "command line (--out ): train.out_dir: expected a non-empty string of UTF-8 text, found \"\" (an empty string)");

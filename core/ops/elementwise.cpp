@@ -60,8 +60,11 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = kernels::broadcast_binary(a, b, "mul", [](const auto& x, const auto& y) { return x * y; });
-  return record_op("mul", out, {a, b}, [a = saved(a), b = saved(b)](const Tensor& g) {
-    return std::vector<Tensor>{sum_to(mul(g, b), a.shape()), sum_to(mul(g, a), b.shape())};
+  // Only the gradients that are needed: sum(out * G) against a constant G is a common loss.
+  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  return record_op("mul", out, {a, b}, [a = saved(a), b = saved(b), need_a, need_b](const Tensor& g) {
+    return std::vector<Tensor>{need_a ? sum_to(mul(g, b), a.shape()) : Tensor(),
+                               need_b ? sum_to(mul(g, a), b.shape()) : Tensor()};
   });
 }
 

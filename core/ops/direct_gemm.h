@@ -1,0 +1,32 @@
+// A matrix product that reads its operands where they lie, for the small products of
+// attention. Internal.
+//
+// Eigen's GEMM first copies ("packs") both operands into buffers laid out for its
+// micro-kernel. That pays off when the packed blocks are reused many times; the products
+// of one attention head ([256 x 64] x [64 x 256] and the like) use them once or twice, and
+// there packing took a fifth of the time. This product instead broadcasts A's entries one
+// at a time and multiplies them into vectors loaded straight from B's rows, keeping a tile
+// of C (kTileRows rows, kTileVectors vectors wide) in registers.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace qkv::kernels {
+
+// A matrix read in place: element (i, p) at data[i * row_stride + p * col_stride]. Both
+// a row-major matrix (row_stride = its width, col_stride = 1) and the transpose of one
+// (row_stride = 1, col_stride = the width) are views of this kind.
+struct StridedMatrix {
+  const Scalar* data;
+  int64_t row_stride, col_stride;
+};
+
+// C = alpha A B, or C += alpha A B when `accumulate`: A is [m, k] (any strides), B is
+// [k, n] row-major with rows ldb apart, C is [m, n] row-major with rows ldc apart.
+// Single-threaded: callers run it inside their own parallel loops.
+void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b, int64_t ldb,
+                 Scalar* c, int64_t ldc, bool accumulate);
+
+}  // namespace qkv::kernels

@@ -1,0 +1,65 @@
+// kernels::direct_gemm against a plain triple loop in double: every tile shape it
+// dispatches (full tiles, last rows, last whole vectors, last single columns), A read
+// transposed, accumulation, a depth longer than one block of B, and strided sub-blocks.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <vector>
+
+#include "core/generator.h"
+#include "core/ops/direct_gemm.h"
+
+using namespace qkv;
+
+namespace {
+struct Case {
+  int64_t m, n, k;
+  bool a_transposed, accumulate;
+};
+
+void check(const Case& c, Generator& gen) {
+  // Leading dimensions wider than the product, so rows of B and C are not contiguous.
+  const int64_t lda = (c.a_transposed ? c.m : c.k) + 3, ldb = c.n + 5, ldc = c.n + 2;
+  const int64_t a_rows = c.a_transposed ? c.k : c.m;
+  std::vector<Scalar> a(a_rows * lda + 1), b(c.k * ldb + 1), out(c.m * ldc + 1);
+  for (Scalar& x : a) x = static_cast<Scalar>(gen.normal());
+  for (Scalar& x : b) x = static_cast<Scalar>(gen.normal());
+  for (Scalar& x : out) x = static_cast<Scalar>(gen.normal());
+  const std::vector<Scalar> before = out;
+  const Scalar alpha = 0.75;
+  const kernels::StridedMatrix lhs = c.a_transposed ? kernels::StridedMatrix{a.data(), 1, lda}
+                                                    : kernels::StridedMatrix{a.data(), lda, 1};
+  kernels::direct_gemm(c.m, c.n, c.k, alpha, lhs, b.data(), ldb, out.data(), ldc, c.accumulate);
+
+  double worst = 0;
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      const int64_t at = i * ldc + j;
+      if (j >= c.n) {  // the padding between rows of C is never written
+        REQUIRE(out[at] == before[at]);
+        continue;
+      }
+      double sum = 0;
+      for (int64_t p = 0; p < c.k; ++p)
+        sum += double(c.a_transposed ? a[p * lda + i] : a[i * lda + p]) * double(b[p * ldb + j]);
+      const double expected = alpha * sum + (c.accumulate ? double(before[at]) : 0.0);
+      worst = std::max(worst, std::abs(expected - double(out[at])) / (1 + std::sqrt(double(c.k))));
+    }
+  INFO("m " << c.m << " n " << c.n << " k " << c.k << " transposed " << c.a_transposed << " accumulate "
+            << c.accumulate);
+  CHECK(worst < (sizeof(Scalar) == 4 ? 1e-5 : 1e-13));
+}
+}  // namespace
+
+TEST_CASE("direct_gemm matches a triple loop over every tile shape", "[kernels]") {
+  Generator gen(11);
+  for (int64_t m : {1, 5, 6, 13, 64})
+    for (int64_t n : {1, 7, 16, 33, 64, 100})
+      for (int64_t k : {1, 9, 64, 300})
+        for (bool transposed : {false, true})
+          for (bool accumulate : {false, true}) check({m, n, k, transposed, accumulate}, gen);
+}
+
+TEST_CASE("direct_gemm with no depth writes zeros, or leaves C when accumulating", "[kernels]") {
+  Generator gen(12);
+  for (bool accumulate : {false, true}) check({7, 40, 0, false, accumulate}, gen);
+}

@@ -66,19 +66,10 @@ struct Workspace {
   Matrix s, acc, kt, vt;
 };
 
-// x^T into `buffer`, 16 rows of x at a time: their lines stay in the L1 cache while each
-// of x's columns is read across them (Eigen's transposing copy walks one whole column at a
-// time, a cache miss per element beyond the L1's size).
 const Scalar* transposed(Matrix& buffer, const Scalar* x, int64_t rows, int64_t cols) {
-  constexpr int64_t kRows = 16;
   buffer.resize(cols, rows);
-  Scalar* out = buffer.data();
-  for (int64_t i0 = 0; i0 < rows; i0 += kRows) {
-    const int64_t i1 = std::min(rows, i0 + kRows);
-    for (int64_t j = 0; j < cols; ++j)
-      for (int64_t i = i0; i < i1; ++i) out[j * rows + i] = x[i * cols + j];
-  }
-  return out;
+  kernels::transpose(x, rows, cols, buffer.data());
+  return buffer.data();
 }
 
 // C = alpha A B (+ C) over raw row-major buffers; `a_transposed` reads A's buffer as A^T.

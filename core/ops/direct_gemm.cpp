@@ -1,5 +1,7 @@
 #include "core/ops/direct_gemm.h"
 
+#include "core/parallel.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -128,6 +130,37 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
     j = last_vectors<kTileVectors - 1>(x, m, (n - j) / kLanes, j);
     last_columns(x, m, j, n);
   }
+}
+
+void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b,
+                          int64_t ldb, Scalar* c, int64_t ldc, bool accumulate) {
+  // Blocks of one tile's height or one vector's width: coarser blocks split C unevenly
+  // (128 rows in blocks of 48 give one thread twice the other's work).
+  const bool by_rows = m >= n;
+  const int64_t block = by_rows ? kTileRows : kLanes;
+  const int64_t length = by_rows ? m : n;
+  parallel_for((length + block - 1) / block, block * k * (by_rows ? n : m), [&](int64_t begin, int64_t end) {
+    const int64_t first = begin * block, count = std::min(end * block, length) - first;
+    if (by_rows)
+      direct_gemm(count, n, k, alpha, {a.data + first * a.row_stride, a.row_stride, a.col_stride}, b, ldb,
+                  c + first * ldc, ldc, accumulate);
+    else
+      direct_gemm(m, count, k, alpha, a, b + first, ldb, c + first, ldc, accumulate);
+  });
+}
+
+// 16 rows of x at a time: their lines stay in the L1 cache while each of x's columns is
+// read across them (Eigen's transposing copy walks one whole column at a time, a cache miss
+// per element once x outgrows the L1 cache). Split over the threads by blocks of rows.
+void transpose(const Scalar* x, int64_t rows, int64_t cols, Scalar* out) {
+  constexpr int64_t kRows = 16;
+  parallel_for((rows + kRows - 1) / kRows, kRows * cols, [&](int64_t begin, int64_t end) {
+    for (int64_t i0 = begin * kRows; i0 < std::min(rows, end * kRows); i0 += kRows) {
+      const int64_t i1 = std::min(rows, i0 + kRows);
+      for (int64_t j = 0; j < cols; ++j)
+        for (int64_t i = i0; i < i1; ++i) out[j * rows + i] = x[i * cols + j];
+    }
+  });
 }
 
 }  // namespace qkv::kernels

@@ -29,4 +29,13 @@ struct StridedMatrix {
 void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b, int64_t ldb,
                  Scalar* c, int64_t ldc, bool accumulate);
 
+// The same split over the threads: in blocks of C's rows, or of its columns when C is
+// wider than tall, each thread one direct_gemm.
+void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b,
+                          int64_t ldb, Scalar* c, int64_t ldc, bool accumulate);
+
+// out [cols, rows] = x^T for a row-major x [rows, cols]: the layout direct_gemm needs for
+// a right-hand operand that is a transposed matrix (q k^T, G W^T).
+void transpose(const Scalar* x, int64_t rows, int64_t cols, Scalar* out);
+
 }  // namespace qkv::kernels

@@ -3,6 +3,7 @@
 // backward uses the same trick for B^T and A^T.
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "core/ops/direct_gemm.h"
 #include "core/ops/kernels.h"
 
 namespace qkv {
@@ -121,21 +122,23 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     parallel_for(rows, out, [&](int64_t begin, int64_t end) {
       Y.middleRows(begin, end - begin).rowwise() = ConstMatrixMap(bias.data(), 1, out).row(0);
     });
-  kernels::gemm(Y, ConstMatrixMap(x.data(), rows, in), ConstMatrixMap(weight.data(), in, out), bias.defined());
+  kernels::parallel_direct_gemm(rows, out, in, 1, {x.data(), in, 1}, weight.data(), out, y.data(), out, bias.defined());
 
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   return record_op("linear", y, {x, weight, bias},
                    [x = need_w ? kernels::saved(x) : Tensor(), w = need_x ? kernels::saved(weight) : Tensor(),
                     x_shape = x.shape(), rows, in, out, need_x, need_w, need_b](const Tensor& g) {
-                     const ConstMatrixMap G(g.data(), rows, out);
                      Tensor gx, gw, gb;
-                     if (need_x) {  // dx = G W^T
+                     if (need_x) {  // dx = G W^T, with W^T laid out row by row for direct_gemm
                        gx = Tensor::empty(x_shape);
-                       kernels::gemm(MatrixMap(gx.data(), rows, in), G, ConstMatrixMap(w.data(), in, out).transpose());
+                       Tensor wt = Tensor::empty({out, in});
+                       kernels::transpose(w.data(), in, out, wt.data());
+                       kernels::parallel_direct_gemm(rows, in, out, 1, {g.data(), out, 1}, wt.data(), in, gx.data(), in,
+                                                     false);
                      }
                      if (need_w) {  // dW = x^T G
                        gw = Tensor::empty({in, out});
-                       kernels::gemm(MatrixMap(gw.data(), in, out), ConstMatrixMap(x.data(), rows, in).transpose(), G);
+                       kernels::parallel_direct_gemm(in, out, rows, 1, {x.data(), 1, in}, g.data(), out, gw.data(), out, false);
                      }
                      if (need_b) {  // db = the column sums of G; each thread sums a block of columns
                        gb = Tensor::zeros({out});

@@ -96,6 +96,12 @@ Tensor log_softmax(const Tensor& x);  // an all -inf row gives -inf and zero gra
 // a recomputation. layers/attention_function.h chooses it when nobody asks for the weights.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, Scalar scale,
                                     bool causal = false);
+// The same for `heads` heads packed side by side in the last axis, as a linear layer writes
+// them: q [B, Nq, heads * d_k], k [B, Nk, heads * d_k], v [B, Nk, heads * d_v] give
+// [B, Nq, heads * d_v]. Equal to splitting the heads into [B, heads, N, d], attending and
+// merging them back, without the permutes (multi-head attention takes this one).
+Tensor packed_heads_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, Scalar scale,
+                              bool causal = false);
 
 // ---- indexing and masking (core/ops/index.cpp) ----
 // Integer indices with a shape, for embedding lookups and class targets.

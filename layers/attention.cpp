@@ -76,13 +76,16 @@ AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, c
                                 ", got " + shape_str(key_padding.shape()));
 
   const int64_t h = options_.heads;
-  const Tensor q = split_heads(q_->forward(queries_input), h);  // [B, H, Nq, d_head]
-  const Tensor k = split_heads(k_->forward(keys_values_input), h);
-  const Tensor v = split_heads(v_->forward(keys_values_input), h);
-
-  AttentionResult r = attention(q, k, v, *scorer_,
-                                {.mask = attention_mask(nq, nk, false, key_padding), .causal = options_.causal,
-                                 .dropout = dropout_.get(), .need_weights = need_weights});
+  const Tensor q = q_->forward(queries_input);  // [B, Nq, H * d_head]
+  const Tensor k = k_->forward(keys_values_input);
+  const Tensor v = v_->forward(keys_values_input);
+  const AttendOptions attend{.mask = attention_mask(nq, nk, false, key_padding), .causal = options_.causal,
+                             .dropout = dropout_.get(), .need_weights = need_weights};
+  // The fused kernel reads the heads where the projections wrote them; every other path
+  // splits them into [B, H, N, d_head] and merges the result back.
+  if (const auto scale = fused_attention_scale(*scorer_, attend, options_.d_head))
+    return {out_->forward(packed_heads_attention(q, k, v, h, *scale, options_.causal)), {}, {}};
+  AttentionResult r = attention(split_heads(q, h), split_heads(k, h), split_heads(v, h), *scorer_, attend);
   r.output = out_->forward(merge_heads(r.output));  // heads [B, H, Nq, d_head] -> [B, Nq, d_model]
   return r;
 }

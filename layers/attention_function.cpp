@@ -36,13 +36,18 @@ Tensor attention_mask(int64_t query_length, int64_t key_length, bool causal, con
   return mask;
 }
 
+std::optional<Scalar> fused_attention_scale(const Scorer& scorer, const AttendOptions& options, int64_t d_k) {
+  const auto* scaled = dynamic_cast<const ScaledDotScorer*>(&scorer);
+  if (!scaled || options.mask.defined() || dropout_active(options.dropout) || options.need_weights) return {};
+  return scaled->scale().value(d_k);
+}
+
 AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, Scorer& scorer,
                           const AttendOptions& options) {
   check_inputs(q, k, v);
-  const auto* scaled = dynamic_cast<const ScaledDotScorer*>(&scorer);
-  if (scaled && !options.mask.defined() && !dropout_active(options.dropout) && !options.need_weights &&
-      same_leading_axes(q, k) && same_leading_axes(q, v) && q.size(-1) == k.size(-1))
-    return {scaled_dot_product_attention(q, k, v, scaled->scale().value(k.size(-1)), options.causal), {}, {}};
+  if (same_leading_axes(q, k) && same_leading_axes(q, v) && q.size(-1) == k.size(-1))
+    if (const auto scale = fused_attention_scale(scorer, options, k.size(-1)))
+      return {scaled_dot_product_attention(q, k, v, *scale, options.causal), {}, {}};
 
   const Tensor scores = scorer.scores(q, k);  // [.., Nq, Nk]
   Tensor mask = attention_mask(q.size(-2), k.size(-2), options.causal, Tensor());

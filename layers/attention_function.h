@@ -11,6 +11,8 @@
 // Both give the same numbers (a test compares them).
 #pragma once
 
+#include <optional>
+
 #include "layers/dropout.h"
 #include "layers/scorer.h"
 
@@ -31,6 +33,11 @@ struct AttentionResult {
 
 AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, Scorer& scorer,
                           const AttendOptions& options = {});
+
+// The scale with which the fused kernel computes what attention() would with `scorer` and
+// `options`, or nothing when only the composition can (another scorer, a mask, active
+// dropout, or a request for the weights). d_k is the width of one head's queries and keys.
+std::optional<Scalar> fused_attention_scale(const Scorer& scorer, const AttendOptions& options, int64_t d_k);
 
 // The mask of keys each query may not see, nonzero where hidden, broadcastable to scores
 // [B, H, Nq, Nk]: causal [Nq, Nk] (j > i), key padding [B, 1, 1, Nk], or their union;

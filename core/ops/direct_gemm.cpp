@@ -42,6 +42,7 @@ struct Product {
   Scalar* c;
   int64_t ldc;
   bool accumulate;
+  const Scalar* bias;  // or null
 };
 
 Vec load(const Scalar* p) {
@@ -70,7 +71,10 @@ void tile(const Product& x, int64_t i0, int64_t j0) {
   for (int r = 0; r < Rows; ++r)
     for (int v = 0; v < Vectors; ++v) {
       Scalar* out = x.c + (i0 + r) * x.ldc + j0 + v * kLanes;
-      store(out, x.accumulate ? load(out) + x.alpha * acc[r][v] : x.alpha * acc[r][v]);
+      Vec result = x.alpha * acc[r][v];
+      if (x.accumulate) result += load(out);
+      if (x.bias) result += load(x.bias + j0 + v * kLanes);
+      store(out, result);
     }
 }
 
@@ -111,19 +115,22 @@ void last_columns(const Product& x, int64_t m, int64_t j0, int64_t n) {
       Scalar sum = 0;
       for (int64_t p = 0; p < x.k; ++p) sum += x.a.data[i * x.a.row_stride + p * x.a.col_stride] * x.b[p * x.ldb + j];
       Scalar& out = x.c[i * x.ldc + j];
-      out = x.accumulate ? out + x.alpha * sum : x.alpha * sum;
+      out = (x.accumulate ? out : 0) + x.alpha * sum + (x.bias ? x.bias[j] : 0);
     }
 }
 
 }  // namespace
 
 void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b, int64_t ldb,
-                 Scalar* c, int64_t ldc, bool accumulate) {
-  if (k == 0 && !accumulate)  // an empty sum
-    for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, Scalar(0));
+                 Scalar* c, int64_t ldc, bool accumulate, const Scalar* bias) {
+  if (k == 0)  // an empty sum
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
   for (int64_t p0 = 0; p0 < k; p0 += kDepthBlock) {
     const StridedMatrix a_block{a.data + p0 * a.col_stride, a.row_stride, a.col_stride};
-    const Product x{std::min(kDepthBlock, k - p0), alpha, a_block, b + p0 * ldb, ldb, c, ldc, accumulate || p0 > 0};
+    // Later depth blocks add to what the first wrote, bias included.
+    const Product x{std::min(kDepthBlock, k - p0), alpha, a_block, b + p0 * ldb, ldb, c, ldc,
+                    accumulate || p0 > 0, p0 == 0 ? bias : nullptr};
     constexpr int64_t kTileColumns = kTileVectors * kLanes;
     int64_t j = 0;
     for (; j + kTileColumns <= n; j += kTileColumns) column_block<kTileVectors>(x, m, j);
@@ -133,7 +140,7 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
 }
 
 void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b,
-                          int64_t ldb, Scalar* c, int64_t ldc, bool accumulate) {
+                          int64_t ldb, Scalar* c, int64_t ldc, bool accumulate, const Scalar* bias) {
   // Blocks of one tile's height or one vector's width: coarser blocks split C unevenly
   // (128 rows in blocks of 48 give one thread twice the other's work).
   const bool by_rows = m >= n;
@@ -143,22 +150,22 @@ void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, Strided
     const int64_t first = begin * block, count = std::min(end * block, length) - first;
     if (by_rows)
       direct_gemm(count, n, k, alpha, {a.data + first * a.row_stride, a.row_stride, a.col_stride}, b, ldb,
-                  c + first * ldc, ldc, accumulate);
+                  c + first * ldc, ldc, accumulate, bias);
     else
-      direct_gemm(m, count, k, alpha, a, b + first, ldb, c + first, ldc, accumulate);
+      direct_gemm(m, count, k, alpha, a, b + first, ldb, c + first, ldc, accumulate, bias ? bias + first : nullptr);
   });
 }
 
 // 16 rows of x at a time: their lines stay in the L1 cache while each of x's columns is
 // read across them (Eigen's transposing copy walks one whole column at a time, a cache miss
 // per element once x outgrows the L1 cache). Split over the threads by blocks of rows.
-void transpose(const Scalar* x, int64_t rows, int64_t cols, Scalar* out) {
+void transpose(const Scalar* x, int64_t rows, int64_t cols, int64_t ld, Scalar* out) {
   constexpr int64_t kRows = 16;
   parallel_for((rows + kRows - 1) / kRows, kRows * cols, [&](int64_t begin, int64_t end) {
     for (int64_t i0 = begin * kRows; i0 < std::min(rows, end * kRows); i0 += kRows) {
       const int64_t i1 = std::min(rows, i0 + kRows);
       for (int64_t j = 0; j < cols; ++j)
-        for (int64_t i = i0; i < i1; ++i) out[j * rows + i] = x[i * cols + j];
+        for (int64_t i = i0; i < i1; ++i) out[j * rows + i] = x[i * ld + j];
     }
   });
 }

@@ -24,18 +24,19 @@ struct StridedMatrix {
 };
 
 // C = alpha A B, or C += alpha A B when `accumulate`: A is [m, k] (any strides), B is
-// [k, n] row-major with rows ldb apart, C is [m, n] row-major with rows ldc apart.
-// Single-threaded: callers run it inside their own parallel loops.
+// [k, n] row-major with rows ldb apart, C is [m, n] row-major with rows ldc apart. A
+// `bias` [n] is added to every row of C as it is written (a linear layer's bias, without a
+// pass of its own). Single-threaded: callers run it inside their own parallel loops.
 void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b, int64_t ldb,
-                 Scalar* c, int64_t ldc, bool accumulate);
+                 Scalar* c, int64_t ldc, bool accumulate, const Scalar* bias = nullptr);
 
 // The same split over the threads: in blocks of C's rows, or of its columns when C is
 // wider than tall, each thread one direct_gemm.
 void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b,
-                          int64_t ldb, Scalar* c, int64_t ldc, bool accumulate);
+                          int64_t ldb, Scalar* c, int64_t ldc, bool accumulate, const Scalar* bias = nullptr);
 
-// out [cols, rows] = x^T for a row-major x [rows, cols]: the layout direct_gemm needs for
-// a right-hand operand that is a transposed matrix (q k^T, G W^T).
-void transpose(const Scalar* x, int64_t rows, int64_t cols, Scalar* out);
+// out [cols, rows] = x^T for a row-major x [rows, cols] whose rows are ld apart: the layout
+// direct_gemm needs for a right-hand operand that is a transposed matrix (q k^T, G W^T).
+void transpose(const Scalar* x, int64_t rows, int64_t cols, int64_t ld, Scalar* out);
 
 }  // namespace qkv::kernels

@@ -115,14 +115,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Shape out_shape = x.shape();
   out_shape.back() = out;
   Tensor y = Tensor::empty(out_shape);
-  // Every leading axis of x is a row of one GEMM: [rows, in] x [in, out], added to rows
-  // that start as the bias.
-  MatrixMap Y(y.data(), rows, out);
-  if (bias.defined())
-    parallel_for(rows, out, [&](int64_t begin, int64_t end) {
-      Y.middleRows(begin, end - begin).rowwise() = ConstMatrixMap(bias.data(), 1, out).row(0);
-    });
-  kernels::parallel_direct_gemm(rows, out, in, 1, {x.data(), in, 1}, weight.data(), out, y.data(), out, bias.defined());
+  // Every leading axis of x is a row of one GEMM, [rows, in] x [in, out], which adds the
+  // bias as it writes each row.
+  kernels::parallel_direct_gemm(rows, out, in, 1, {x.data(), in, 1}, weight.data(), out, y.data(), out, false,
+                                bias.defined() ? bias.data() : nullptr);
 
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   return record_op("linear", y, {x, weight, bias},
@@ -132,7 +128,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                      if (need_x) {  // dx = G W^T, with W^T laid out row by row for direct_gemm
                        gx = Tensor::empty(x_shape);
                        Tensor wt = Tensor::empty({out, in});
-                       kernels::transpose(w.data(), in, out, wt.data());
+                       kernels::transpose(w.data(), in, out, out, wt.data());
                        kernels::parallel_direct_gemm(rows, in, out, 1, {g.data(), out, 1}, wt.data(), in, gx.data(), in,
                                                      false);
                      }

@@ -13,14 +13,15 @@ using namespace qkv;
 namespace {
 struct Case {
   int64_t m, n, k;
-  bool a_transposed, accumulate;
+  bool a_transposed, accumulate, bias = false;
 };
 
 void check(const Case& c, Generator& gen) {
   // Leading dimensions wider than the product, so rows of B and C are not contiguous.
   const int64_t lda = (c.a_transposed ? c.m : c.k) + 3, ldb = c.n + 5, ldc = c.n + 2;
   const int64_t a_rows = c.a_transposed ? c.k : c.m;
-  std::vector<Scalar> a(a_rows * lda + 1), b(c.k * ldb + 1), out(c.m * ldc + 1);
+  std::vector<Scalar> a(a_rows * lda + 1), b(c.k * ldb + 1), out(c.m * ldc + 1), bias(c.n);
+  for (Scalar& x : bias) x = static_cast<Scalar>(gen.normal());
   for (Scalar& x : a) x = static_cast<Scalar>(gen.normal());
   for (Scalar& x : b) x = static_cast<Scalar>(gen.normal());
   for (Scalar& x : out) x = static_cast<Scalar>(gen.normal());
@@ -28,7 +29,8 @@ void check(const Case& c, Generator& gen) {
   const Scalar alpha = 0.75;
   const kernels::StridedMatrix lhs = c.a_transposed ? kernels::StridedMatrix{a.data(), 1, lda}
                                                     : kernels::StridedMatrix{a.data(), lda, 1};
-  kernels::direct_gemm(c.m, c.n, c.k, alpha, lhs, b.data(), ldb, out.data(), ldc, c.accumulate);
+  kernels::direct_gemm(c.m, c.n, c.k, alpha, lhs, b.data(), ldb, out.data(), ldc, c.accumulate,
+                       c.bias ? bias.data() : nullptr);
 
   double worst = 0;
   for (int64_t i = 0; i < c.m; ++i)
@@ -41,11 +43,12 @@ void check(const Case& c, Generator& gen) {
       double sum = 0;
       for (int64_t p = 0; p < c.k; ++p)
         sum += double(c.a_transposed ? a[p * lda + i] : a[i * lda + p]) * double(b[p * ldb + j]);
-      const double expected = alpha * sum + (c.accumulate ? double(before[at]) : 0.0);
+      const double expected =
+          alpha * sum + (c.accumulate ? double(before[at]) : 0.0) + (c.bias ? double(bias[j]) : 0.0);
       worst = std::max(worst, std::abs(expected - double(out[at])) / (1 + std::sqrt(double(c.k))));
     }
   INFO("m " << c.m << " n " << c.n << " k " << c.k << " transposed " << c.a_transposed << " accumulate "
-            << c.accumulate);
+            << c.accumulate << " bias " << c.bias);
   CHECK(worst < (sizeof(Scalar) == 4 ? 1e-5 : 1e-13));
 }
 }  // namespace
@@ -56,10 +59,36 @@ TEST_CASE("direct_gemm matches a triple loop over every tile shape", "[kernels]"
     for (int64_t n : {1, 7, 16, 33, 64, 100})
       for (int64_t k : {1, 9, 64, 300})
         for (bool transposed : {false, true})
-          for (bool accumulate : {false, true}) check({m, n, k, transposed, accumulate}, gen);
+          for (bool accumulate : {false, true})
+            for (bool bias : {false, true}) check({m, n, k, transposed, accumulate, bias}, gen);
 }
 
-TEST_CASE("direct_gemm with no depth writes zeros, or leaves C when accumulating", "[kernels]") {
+TEST_CASE("direct_gemm with no depth writes zeros (or the bias), or leaves C when accumulating", "[kernels]") {
   Generator gen(12);
-  for (bool accumulate : {false, true}) check({7, 40, 0, false, accumulate}, gen);
+  for (bool accumulate : {false, true})
+    for (bool bias : {false, true}) check({7, 40, 0, false, accumulate, bias}, gen);
+}
+
+TEST_CASE("parallel_direct_gemm splits by rows or by columns and gives the serial result", "[kernels]") {
+  Generator gen(13);
+  for (auto [m, n] : {std::pair<int64_t, int64_t>{301, 45}, {45, 301}}) {
+    const int64_t k = 70;
+    std::vector<Scalar> a(m * k), b(k * n), bias(n), serial(m * n), parallel(m * n);
+    for (auto* v : {&a, &b, &bias})
+      for (Scalar& x : *v) x = static_cast<Scalar>(gen.normal());
+    kernels::direct_gemm(m, n, k, 1, {a.data(), k, 1}, b.data(), n, serial.data(), n, false, bias.data());
+    kernels::parallel_direct_gemm(m, n, k, 1, {a.data(), k, 1}, b.data(), n, parallel.data(), n, false, bias.data());
+    CHECK(serial == parallel);  // the same tiles, so the same sums in the same order
+  }
+}
+
+TEST_CASE("transpose of a matrix taller and wider than its blocks", "[kernels]") {
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 5}, {5, 37}, {16, 16}, {0, 3}}) {
+    const int64_t ld = cols + 2;  // rows of x apart by more than their width
+    std::vector<Scalar> x(rows * ld), out(rows * cols);
+    for (int64_t i = 0; i < rows * ld; ++i) x[i] = static_cast<Scalar>(i);
+    kernels::transpose(x.data(), rows, cols, ld, out.data());
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) REQUIRE(out[j * rows + i] == x[i * ld + j]);
+  }
 }

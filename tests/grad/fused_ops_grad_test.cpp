@@ -73,6 +73,47 @@ TEST_CASE("fused attention: several query and key blocks (online softmax) match 
   }
 }
 
+// [B, N, H * d] -> [B, H, N, d] and back, from the simple ops.
+Tensor split(const Tensor& x, int64_t heads) {
+  return permute(reshape(x, {x.size(0), x.size(1), heads, x.size(2) / heads}), {0, 2, 1, 3});
+}
+Tensor merge(const Tensor& x) {
+  return reshape(permute(x, {0, 2, 1, 3}), {x.size(0), x.size(2), x.size(1) * x.size(3)});
+}
+
+TEST_CASE("packed heads attention: gradcheck, and the split-attend-merge composition", "[grad][attention]") {
+  for (bool causal : {false, true}) {
+    INFO("causal " << causal);
+    // 3 heads, d_k 4, d_v 2, 5 queries against 7 keys.
+    const std::vector<Tensor> small{randn({2, 5, 12}), randn({2, 7, 12}), randn({2, 7, 6})};
+    check_gradients([causal](const std::vector<Tensor>& x) { return packed_heads_attention(x[0], x[1], x[2], 3, 0.7, causal); },
+                    small);
+    // Long enough for several query and key blocks (the online softmax and the recomputing
+    // backward), and short enough for one (the kept weights).
+    for (int64_t keys : {700, 300}) {
+      INFO("keys " << keys);
+      check_same(
+          [&](const std::vector<Tensor>& x) { return packed_heads_attention(x[0], x[1], x[2], 2, 1.3, causal); },
+          [&](const std::vector<Tensor>& x) {
+            return merge(scaled_dot_product_attention(split(x[0], 2), split(x[1], 2), split(x[2], 2), 1.3, causal));
+          },
+          {randn({2, keys == 700 ? 300 : 150, 16}), randn({2, keys, 16}), randn({2, keys, 10})}, 1e-10);
+    }
+  }
+}
+
+TEST_CASE("packed heads attention: shape errors name the op, the problem and every shape", "[attention]") {
+  CHECK_THROWS_WITH(packed_heads_attention(randn({2, 3, 12}), randn({2, 5, 12}), randn({2, 5, 7}), 3, 1.0),
+                    Catch::Contains("packed_heads_attention") && Catch::Contains("3 heads do not divide") &&
+                        Catch::Contains("[2, 5, 7]"));
+  CHECK_THROWS_WITH(packed_heads_attention(randn({2, 3, 12}), randn({1, 5, 12}), randn({1, 5, 6}), 3, 1.0),
+                    Catch::Contains("same batch size") && Catch::Contains("[1, 5, 12]"));
+  CHECK_THROWS_WITH(packed_heads_attention(randn({3, 12}), randn({5, 12}), randn({5, 6}), 3, 1.0),
+                    Catch::Contains("[B, N, heads * d]"));
+  CHECK_THROWS_WITH(packed_heads_attention(randn({2, 3, 12}), randn({2, 5, 12}), randn({2, 5, 6}), 0, 1.0),
+                    Catch::Contains("heads must be positive"));
+}
+
 TEST_CASE("fused attention: a value by hand", "[attention]") {
   // One query [1, 0] against keys [1, 0] and [0, 1], scale 1: weights softmax(1, 0) =
   // (e/(e+1), 1/(e+1)); values 2 and 4 give 2 e/(e+1) + 4/(e+1).
@@ -150,4 +191,17 @@ TEST_CASE("linear: gradcheck, with and without bias, against matmul plus add", "
   CHECK(y.to_vector() == std::vector<Scalar>{11, 22});
   CHECK_THROWS_WITH(linear(randn({2, 3}), randn({4, 5}), Tensor()),
                     Catch::Contains("linear") && Catch::Contains("[2, 3]") && Catch::Contains("[4, 5]"));
+}
+
+TEST_CASE("MultiHeadAttention: the packed fused path agrees with the split path that keeps the weights",
+          "[grad][attention]") {
+  for (bool causal : {false, true}) {
+    INFO("causal " << causal);
+    Generator init(5);
+    // d_head 5: the heads' total width (15) differs from d_model (12).
+    MultiHeadAttention mha({.d_model = 12, .heads = 3, .d_head = 5, .causal = causal}, init);
+    check_same([&](const std::vector<Tensor>& x) { return mha.forward_cross(x[0], x[1], {}, false).output; },
+               [&](const std::vector<Tensor>& x) { return mha.forward_cross(x[0], x[1], {}, true).output; },
+               {randn({2, 4, 12}), randn({2, 7, 12})}, 1e-10);
+  }
 }

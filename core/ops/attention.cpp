@@ -90,7 +90,7 @@ const Scalar* transposed(Matrix& buffer, const Scalar* x, int64_t rows, int64_t 
 }
 
 // C = alpha A B (+ C) over raw row-major buffers; `a_transposed` reads A's buffer as A^T.
-void product(int64_t m, int64_t n, int64_t k, Scalar alpha, const Scalar* a, int64_t lda, bool a_transposed,
+void block_product(int64_t m, int64_t n, int64_t k, Scalar alpha, const Scalar* a, int64_t lda, bool a_transposed,
              const Scalar* b, int64_t ldb, Scalar* c, int64_t ldc, bool accumulate) {
   const kernels::StridedMatrix lhs = a_transposed ? kernels::StridedMatrix{a, 1, lda} : kernels::StridedMatrix{a, lda, 1};
   kernels::direct_gemm(m, n, k, alpha, lhs, b, ldb, c, ldc, accumulate);
@@ -116,7 +116,7 @@ void forward_one(const Scalar* q, const Scalar* k, const Scalar* v, Scalar* o, S
       if (!weights) w.s.resize(rows, cols);
       Scalar* s_data = weights ? weights + q0 * dims.nk : w.s.data();
       StridedMap s(s_data, rows, cols, Eigen::OuterStride<>(lds));
-      product(rows, cols, dims.d, scale, q + q0 * ldq, ldq, false, kt + k0, dims.nk, s_data, lds, false);
+      block_product(rows, cols, dims.d, scale, q + q0 * ldq, ldq, false, kt + k0, dims.nk, s_data, lds, false);
       // Row by row, while the row is in the L1 cache: its new max, exp, sum (and with a
       // single key block, the normalisation).
       Vector alpha(rows);  // the share of what was summed so far that survives a new max
@@ -134,10 +134,10 @@ void forward_one(const Scalar* q, const Scalar* k, const Scalar* v, Scalar* o, S
         if (one_block && l(r) > 0) row *= 1 / l(r);
       }
       if (one_block) {
-        product(rows, dims.dv, cols, 1, s_data, lds, false, v + k0 * ldv, ldv, o + q0 * ldv, ldv, false);
+        block_product(rows, dims.dv, cols, 1, s_data, lds, false, v + k0 * ldv, ldv, o + q0 * ldv, ldv, false);
       } else {  // the online softmax: rescale the accumulator to the new row max, then add
         w.acc = alpha.matrix().asDiagonal() * w.acc;
-        product(rows, dims.dv, cols, 1, s_data, lds, false, v + k0 * ldv, ldv, w.acc.data(), dims.dv, true);
+        block_product(rows, dims.dv, cols, 1, s_data, lds, false, v + k0 * ldv, ldv, w.acc.data(), dims.dv, true);
       }
     }
     StridedMap O(o + q0 * ldv, rows, dims.dv, Eigen::OuterStride<>(ldv));
@@ -173,18 +173,18 @@ void backward_one(const Scalar* q, const Scalar* k, const Scalar* v, const Scala
       const int64_t ldp = weights ? dims.nk : cols;
       if (!weights) {
         w.s.resize(rows, cols);
-        product(rows, cols, dims.d, scale, q + q0 * ldq, ldq, false, kt + k0, dims.nk, w.s.data(), cols, false);
+        block_product(rows, cols, dims.d, scale, q + q0 * ldq, ldq, false, kt + k0, dims.nk, w.s.data(), cols, false);
         exp_shifted(w.s, L, causal, q0, k0);  // the forward's weights, exactly normalised by L
       }
       const Scalar* p = weights ? weights + q0 * dims.nk : w.s.data();
       const bool key_rows_written = k0 < keys_written;
-      product(cols, dims.dv, rows, 1, p, ldp, true, go + q0 * ldv, ldv, gv + k0 * ldv, ldv, key_rows_written);
+      block_product(cols, dims.dv, rows, 1, p, ldp, true, go + q0 * ldv, ldv, gv + k0 * ldv, ldv, key_rows_written);
       w.acc.resize(rows, cols);  // dP, then dS in place
-      product(rows, cols, dims.dv, 1, go + q0 * ldv, ldv, false, vt + k0, dims.nk, w.acc.data(), cols, false);
+      block_product(rows, cols, dims.dv, 1, go + q0 * ldv, ldv, false, vt + k0, dims.nk, w.acc.data(), cols, false);
       const ConstStridedMap P(p, rows, cols, Eigen::OuterStride<>(ldp));
       w.acc.array() = P.array() * (w.acc.array().colwise() - D.segment(q0, rows));
-      product(rows, dims.d, cols, scale, w.acc.data(), cols, false, k + k0 * ldq, ldq, gq + q0 * ldq, ldq, k0 > 0);
-      product(cols, dims.d, rows, scale, w.acc.data(), cols, true, q + q0 * ldq, ldq, gk + k0 * ldq, ldq,
+      block_product(rows, dims.d, cols, scale, w.acc.data(), cols, false, k + k0 * ldq, ldq, gq + q0 * ldq, ldq, k0 > 0);
+      block_product(cols, dims.d, rows, scale, w.acc.data(), cols, true, q + q0 * ldq, ldq, gk + k0 * ldq, ldq,
               key_rows_written);
       keys_written = std::max(keys_written, k0 + cols);
     }

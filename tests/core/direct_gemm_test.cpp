@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/generator.h"
+#include "core/ops.h"
 #include "core/ops/direct_gemm.h"
 
 using namespace qkv;
@@ -90,5 +91,34 @@ TEST_CASE("transpose of a matrix taller and wider than its blocks", "[kernels]")
     kernels::transpose(x.data(), rows, cols, ld, out.data());
     for (int64_t i = 0; i < rows; ++i)
       for (int64_t j = 0; j < cols; ++j) REQUIRE(out[j * rows + i] == x[i * ld + j]);
+  }
+}
+
+TEST_CASE("matmul and linear agree with a triple loop below and above the direct_gemm limit", "[kernels]") {
+  Generator gen(14);
+  // B of 40 x 50 elements goes through direct_gemm, 600 x 500 (above 2^18) through Eigen.
+  for (auto [k, n] : {std::pair<int64_t, int64_t>{40, 50}, {600, 500}}) {
+    const int64_t m = 7;
+    const Tensor a = Tensor::randn({m, k}, gen), b = Tensor::randn({k, n}, gen), bias = Tensor::randn({n}, gen);
+    Tensor expected = Tensor::empty({m, n});
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = 0;
+        for (int64_t p = 0; p < k; ++p) sum += double(a.data()[i * k + p]) * double(b.data()[p * n + j]);
+        expected.data()[i * n + j] = static_cast<Scalar>(sum);
+      }
+    auto check_close = [&](const Tensor& got, const Tensor& want, const char* what) {
+      double worst = 0;
+      for (int64_t i = 0; i < want.numel(); ++i)
+        worst = std::max(worst, std::abs(double(got.data()[i]) - double(want.data()[i])));
+      INFO(what << " k " << k << " n " << n);
+      CHECK(worst < 1e-3);
+    };
+    const Tensor at = transpose(a, 0, 1), bt = transpose(b, 0, 1);  // stored transposed
+    check_close(matmul(a, b), expected, "A B");
+    check_close(matmul(at, b, {.transpose_a = true}), expected, "(A^T)^T B");
+    check_close(matmul(a, bt, {.transpose_b = true}), expected, "A (B^T)^T");
+    check_close(matmul(at, bt, {.transpose_a = true, .transpose_b = true}), expected, "both transposed");
+    check_close(linear(a, b, bias), add(expected, bias), "linear");
   }
 }

@@ -46,6 +46,7 @@ Tensor sum_to(const Tensor& grad, const Shape& shape);
 struct MatmulOptions {
   bool transpose_a = false;
   bool transpose_b = false;
+  Scalar alpha = 1;  // C = alpha op(A) op(B), as BLAS's alpha: a scale at no extra pass
 };
 Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions options = {});
 // x W + b over the last axis: x [.., in], weight [in, out], bias [out] or undefined. One

@@ -26,14 +26,15 @@ void require_positive(int64_t v, const char* who, const char* what) {
 }
 
 // q^T k for every pair, reading k through the transposed map (no copy of k^T).
-Tensor dot_scores(const Tensor& queries, const Tensor& keys, const char* who) {
+// scale * q k^T, the scale applied inside the product.
+Tensor dot_scores(const Tensor& queries, const Tensor& keys, const char* who, Scalar scale = 1) {
   require_rank2(queries, keys, who);
   if (queries.size(-1) != keys.size(-1))
     throw std::invalid_argument(std::string(who) + ": query width d_q=" + std::to_string(queries.size(-1)) +
                                 " (queries " + shape_str(queries.shape()) + ") differs from key width d_k=" +
                                 std::to_string(keys.size(-1)) + " (keys " + shape_str(keys.shape()) +
                                 "); use the 'general' or 'additive' scorer for different widths");
-  return matmul(queries, keys, {.transpose_b = true});
+  return matmul(queries, keys, {.transpose_b = true, .alpha = scale});
 }
 
 }  // namespace
@@ -77,9 +78,7 @@ ScoreScale parse_score_scale(const std::string& text) {
 }
 
 Tensor ScaledDotScorer::scores(const Tensor& queries, const Tensor& keys) {
-  Tensor s = dot_scores(queries, keys, "ScaledDotScorer");
-  if (scale_.mode == ScoreScale::Mode::none) return s;
-  return mul(s, scale_.value(keys.size(-1)));
+  return dot_scores(queries, keys, "ScaledDotScorer", scale_.value(keys.size(-1)));
 }
 
 GeneralScorer::GeneralScorer(const GeneralScorerOptions& options, Generator& gen) : options_(options) {

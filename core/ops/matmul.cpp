@@ -30,9 +30,10 @@ struct Operand {
 // it falls behind (128 against 150).
 constexpr int64_t kDirectLimit = int64_t(1) << 18;
 
-// C [m, n] = op(A) op(B), plus `bias` [n] on every row when given. `scratch` holds B^T when
-// direct_gemm needs a transposed B laid out row by row.
-void matrix_product(const Operand& a, const Operand& b, Scalar* c, const Scalar* bias, std::vector<Scalar>& scratch) {
+// C [m, n] = alpha op(A) op(B), plus `bias` [n] on every row when given. `scratch` holds
+// B^T when direct_gemm needs a transposed B laid out row by row.
+void matrix_product(const Operand& a, const Operand& b, Scalar alpha, Scalar* c, const Scalar* bias,
+                    std::vector<Scalar>& scratch) {
   const int64_t m = a.used_rows(), k = a.used_cols(), n = b.used_cols();
   if (k * n <= kDirectLimit) {
     const Scalar* rows_of_b = b.data;
@@ -43,9 +44,11 @@ void matrix_product(const Operand& a, const Operand& b, Scalar* c, const Scalar*
     }
     const kernels::StridedMatrix lhs = a.transposed ? kernels::StridedMatrix{a.data, 1, a.cols}
                                                     : kernels::StridedMatrix{a.data, a.cols, 1};
-    kernels::parallel_direct_gemm(m, n, k, 1, lhs, rows_of_b, n, c, n, false, bias);
+    kernels::parallel_direct_gemm(m, n, k, alpha, lhs, rows_of_b, n, c, n, false, bias);
     return;
   }
+  // Eigen's path (products too large for direct_gemm) serves linear, whose alpha is 1, and
+  // matmul, which has no bias; the scale is then one pass over C.
   MatrixMap C(c, m, n);
   if (bias)  // C starts as the bias; the product adds to it
     parallel_for(m, n, [&](int64_t begin, int64_t end) {
@@ -57,6 +60,8 @@ void matrix_product(const Operand& a, const Operand& b, Scalar* c, const Scalar*
   else if (!a.transposed) kernels::gemm(C, A, B.transpose(), accumulate);
   else if (!b.transposed) kernels::gemm(C, A.transpose(), B, accumulate);
   else kernels::gemm(C, A.transpose(), B.transpose(), accumulate);
+  if (alpha != 1)
+    parallel_for(m, n, [&](int64_t begin, int64_t end) { C.middleRows(begin, end - begin) *= alpha; });
 }
 }  // namespace
 
@@ -108,7 +113,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
         ib += idx * stride_b[i];
       }
       matrix_product({da + ia * a_rows * a_cols, a_rows, a_cols, opt.transpose_a},
-                     {db + ib * b_rows * b_cols, b_rows, b_cols, opt.transpose_b}, dc + t * n * m, nullptr, scratch);
+                     {db + ib * b_rows * b_cols, b_rows, b_cols, opt.transpose_b}, opt.alpha, dc + t * n * m,
+                     nullptr, scratch);
     }
   };
   // One product: it is split over the threads. Many: the batch is split, and each product
@@ -119,15 +125,15 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
   return record_op("matmul", out, {a, b}, [a = kernels::saved(a), b = kernels::saved(b), opt, need_a = a.requires_grad(),
                                           need_b = b.requires_grad()](const Tensor& g) {
     const bool ta = opt.transpose_a, tb = opt.transpose_b;
-    // Forward: C = op(A) op(B). Then dop(A) = G op(B)^T and dop(B) = op(A)^T G; a stored
-    // transposed operand receives the transpose of that.
+    // Forward: C = alpha op(A) op(B). Then dop(A) = alpha G op(B)^T and dop(B) =
+    // alpha op(A)^T G; a stored transposed operand receives the transpose of that.
     Tensor ga, gb;
     if (need_a)
-      ga = ta ? matmul(b, g, {.transpose_a = tb, .transpose_b = true})
-                   : matmul(g, b, {.transpose_a = false, .transpose_b = !tb});
+      ga = ta ? matmul(b, g, {.transpose_a = tb, .transpose_b = true, .alpha = opt.alpha})
+              : matmul(g, b, {.transpose_a = false, .transpose_b = !tb, .alpha = opt.alpha});
     if (need_b)
-      gb = tb ? matmul(g, a, {.transpose_a = true, .transpose_b = ta})
-                   : matmul(a, g, {.transpose_a = !ta, .transpose_b = false});
+      gb = tb ? matmul(g, a, {.transpose_a = true, .transpose_b = ta, .alpha = opt.alpha})
+              : matmul(a, g, {.transpose_a = !ta, .transpose_b = false, .alpha = opt.alpha});
     return std::vector<Tensor>{need_a ? sum_to(ga, a.shape()) : Tensor(),
                                need_b ? sum_to(gb, b.shape()) : Tensor()};
   });
@@ -147,7 +153,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // Every leading axis of x is a row of one product, [rows, in] x [in, out], which adds the
   // bias as it writes each row.
   std::vector<Scalar> scratch;
-  matrix_product({x.data(), rows, in, false}, {weight.data(), in, out, false}, y.data(),
+  matrix_product({x.data(), rows, in, false}, {weight.data(), in, out, false}, 1, y.data(),
                  bias.defined() ? bias.data() : nullptr, scratch);
 
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
@@ -158,12 +164,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                      std::vector<Scalar> scratch;
                      if (need_x) {  // dx = G W^T
                        gx = Tensor::empty(x_shape);
-                       matrix_product({g.data(), rows, out, false}, {w.data(), in, out, true}, gx.data(), nullptr,
+                       matrix_product({g.data(), rows, out, false}, {w.data(), in, out, true}, 1, gx.data(), nullptr,
                                       scratch);
                      }
                      if (need_w) {  // dW = x^T G
                        gw = Tensor::empty({in, out});
-                       matrix_product({x.data(), rows, in, true}, {g.data(), rows, out, false}, gw.data(), nullptr,
+                       matrix_product({x.data(), rows, in, true}, {g.data(), rows, out, false}, 1, gw.data(), nullptr,
                                       scratch);
                      }
                      if (need_b) {  // db = the column sums of G; each thread sums a block of columns

@@ -120,5 +120,6 @@ TEST_CASE("matmul and linear agree with a triple loop below and above the direct
     check_close(matmul(a, bt, {.transpose_b = true}), expected, "A (B^T)^T");
     check_close(matmul(at, bt, {.transpose_a = true, .transpose_b = true}), expected, "both transposed");
     check_close(linear(a, b, bias), add(expected, bias), "linear");
+    check_close(matmul(a, b, {.alpha = -2}), mul(expected, -2), "alpha");
   }
 }

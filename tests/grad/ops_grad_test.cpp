@@ -105,6 +105,8 @@ TEST_CASE("gradcheck: matmul, 2-D, batched, broadcast and transposed", "[grad]")
       const Shape sb = tb ? Shape{5, 4} : Shape{4, 5};
       check([=](auto& x) { return matmul(x[0], x[1], {.transpose_a = ta, .transpose_b = tb}); },
             {randn(sa), randn(sb)});
+      check([=](auto& x) { return matmul(x[0], x[1], {.transpose_a = ta, .transpose_b = tb, .alpha = -0.3}); },
+            {randn(sa), randn(sb)});
     }
 }
 
@@ -118,6 +120,7 @@ TEST_CASE("matmul values by hand", "[grad]") {
   CHECK(a.grad().to_vector() == std::vector<Scalar>{11, 15, 11, 15});
   CHECK(b.grad().to_vector() == std::vector<Scalar>{4, 4, 6, 6});
   CHECK(matmul(a, b, {.transpose_b = true}).to_vector() == std::vector<Scalar>{17, 23, 39, 53});
+  CHECK(matmul(a, b, {.alpha = 0.5}).to_vector() == std::vector<Scalar>{9.5, 11, 21.5, 25});
   CHECK_THROWS_WITH(matmul(Tensor::zeros({2, 3}), Tensor::zeros({2, 3})),
                     Catch::Contains("matmul") && Catch::Contains("[2, 3] x [2, 3]"));
 }

@@ -24,21 +24,24 @@ struct Operand {
   int64_t used_cols() const { return transposed ? rows : cols; }
 };
 
-// direct_gemm streams B from the L2 cache once per 6 rows of C, so B must stay there: up
-// to 2^18 elements (1 MiB of floats) it beats Eigen's packed GEMM (one core, 512^3: 154
-// against 149 GFLOP/s, the models' [2048 x 128] x [128 x 512]: 143 against 138); at 1024^3
-// it falls behind (128 against 150).
-constexpr int64_t kDirectLimit = int64_t(1) << 18;
+// Which products go through direct_gemm, measured on one core: every product of the
+// models here and up to 512^3 it beats Eigen's packed GEMM (512^3: 154 against 149
+// GFLOP/s; [2048 x 128] x [128 x 512]: 146 against 138; the weight gradient
+// [128 x 2048] x [2048 x 512]: 147 against 124); at 1024^3 and beyond, where its unpacked
+// blocks of A and B no longer stay in the L2 cache between reuses, it falls behind (1024^3:
+// 128 against 150). Products of fewer multiply-adds than 1024^3 are taken directly.
+constexpr int64_t kDirectLimit = int64_t(1) << 30;
 
 // C [m, n] = alpha op(A) op(B), plus `bias` [n] on every row when given. `scratch` holds
-// B^T when direct_gemm needs a transposed B laid out row by row.
+// B^T when direct_gemm needs a transposed B laid out row by row (a tensor, so that it
+// comes from the pool of freed buffers rather than from fresh pages).
 void matrix_product(const Operand& a, const Operand& b, Scalar alpha, Scalar* c, const Scalar* bias,
-                    std::vector<Scalar>& scratch) {
+                    Tensor& scratch) {
   const int64_t m = a.used_rows(), k = a.used_cols(), n = b.used_cols();
-  if (k * n <= kDirectLimit) {
+  if (m * k * n < kDirectLimit) {
     const Scalar* rows_of_b = b.data;
     if (b.transposed) {
-      scratch.resize(k * n);
+      if (!scratch.defined() || scratch.numel() < k * n) scratch = Tensor::empty({k * n});
       kernels::transpose(b.data, b.rows, b.cols, b.cols, scratch.data());
       rows_of_b = scratch.data();
     }
@@ -103,7 +106,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
   const Scalar* db = b.data();
   Scalar* dc = out.data();
   auto run = [&](int64_t begin, int64_t end) {
-    std::vector<Scalar> scratch;
+    Tensor scratch;
     for (int64_t t = begin; t < end; ++t) {
       int64_t rem = t, ia = 0, ib = 0;
       for (int64_t i = rank - 1; i >= 0; --i) {
@@ -152,7 +155,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor y = Tensor::empty(out_shape);
   // Every leading axis of x is a row of one product, [rows, in] x [in, out], which adds the
   // bias as it writes each row.
-  std::vector<Scalar> scratch;
+  Tensor scratch;
   matrix_product({x.data(), rows, in, false}, {weight.data(), in, out, false}, 1, y.data(),
                  bias.defined() ? bias.data() : nullptr, scratch);
 
@@ -161,7 +164,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                    [x = need_w ? kernels::saved(x) : Tensor(), w = need_x ? kernels::saved(weight) : Tensor(),
                     x_shape = x.shape(), rows, in, out, need_x, need_w, need_b](const Tensor& g) {
                      Tensor gx, gw, gb;
-                     std::vector<Scalar> scratch;
+                     Tensor scratch;
                      if (need_x) {  // dx = G W^T
                        gx = Tensor::empty(x_shape);
                        matrix_product({g.data(), rows, out, false}, {w.data(), in, out, true}, 1, gx.data(), nullptr,

@@ -32,6 +32,10 @@ constexpr int kTileVectors = kVectorBytes == 64 ? 4 : 2;
 // GFLOP/s with 512 rows against 147 with 256 on one core); a shorter one adds passes over
 // C (2048 x 1024 x 256: 127 with 128 rows, 144 with 256).
 constexpr int64_t kDepthBlock = 256;
+// And A kRowBlock rows at a time: the block of A every column block of C reads again (256 x
+// 256 floats, 256 KiB) then stays in the L2 cache ([2048 x 256] x [256 x 1024] on one core:
+// 140 GFLOP/s with all 2048 rows at once, 150 with 256, 144 with 512).
+constexpr int64_t kRowBlock = 256;
 
 struct Product {
   int64_t k;
@@ -126,17 +130,19 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
   if (k == 0)  // an empty sum
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
-  for (int64_t p0 = 0; p0 < k; p0 += kDepthBlock) {
-    const StridedMatrix a_block{a.data + p0 * a.col_stride, a.row_stride, a.col_stride};
-    // Later depth blocks add to what the first wrote, bias included.
-    const Product x{std::min(kDepthBlock, k - p0), alpha, a_block, b + p0 * ldb, ldb, c, ldc,
-                    accumulate || p0 > 0, p0 == 0 ? bias : nullptr};
-    constexpr int64_t kTileColumns = kTileVectors * kLanes;
-    int64_t j = 0;
-    for (; j + kTileColumns <= n; j += kTileColumns) column_block<kTileVectors>(x, m, j);
-    j = last_vectors<kTileVectors - 1>(x, m, (n - j) / kLanes, j);
-    last_columns(x, m, j, n);
-  }
+  for (int64_t p0 = 0; p0 < k; p0 += kDepthBlock)
+    for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
+      const int64_t rows = std::min(kRowBlock, m - i0);
+      const StridedMatrix a_block{a.data + i0 * a.row_stride + p0 * a.col_stride, a.row_stride, a.col_stride};
+      // Later depth blocks add to what the first wrote, bias included.
+      const Product x{std::min(kDepthBlock, k - p0), alpha, a_block, b + p0 * ldb, ldb, c + i0 * ldc, ldc,
+                      accumulate || p0 > 0, p0 == 0 ? bias : nullptr};
+      constexpr int64_t kTileColumns = kTileVectors * kLanes;
+      int64_t j = 0;
+      for (; j + kTileColumns <= n; j += kTileColumns) column_block<kTileVectors>(x, rows, j);
+      j = last_vectors<kTileVectors - 1>(x, rows, (n - j) / kLanes, j);
+      last_columns(x, rows, j, n);
+    }
 }
 
 void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b,

@@ -1,6 +1,9 @@
 // qkv's speed benchmark. One workload per run, so that peak memory is the workload's own:
 //   peak        float32 FMA throughput of this machine (the ceiling for everything else)
 //   matmul      GFLOP/s of matmul at square and model-shaped sizes
+//   kernels     the two product kernels side by side on the same shapes: direct_gemm
+//               (operands read in place) and Eigen's packed GEMM, the measurements behind
+//               the size at which matmul switches from one to the other (core/ops/matmul.cpp)
 //   attention   softmax(q k^T / sqrt(d)) v forward plus backward, q, k, v [8, 8, 256, 64]
 //   attention_weights
 //               the same, keeping the [8, 8, 256, 256] weights (need_weights): the unfused
@@ -24,6 +27,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/fma_peak.h"
+#include "core/ops/direct_gemm.h"
+#include "core/ops/kernels.h"
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -181,12 +186,50 @@ void bench_matmul(int64_t repeats) {
 
 }  // namespace
 
+// ---- kernels ----
+
+void bench_kernels(int64_t repeats) {
+  struct Shape {
+    int64_t m, k, n;
+    bool a_transposed;  // A stored as [k, m], as in a weight gradient x^T G or in P^T dO
+  };
+  const std::vector<Shape> shapes{{256, 64, 256, false},    {256, 256, 64, false},     {256, 256, 64, true},
+                                  {256, 256, 256, false},   {512, 512, 512, false},    {1024, 1024, 1024, false},
+                                  {2048, 128, 512, false},  {2048, 256, 1024, false},  {2048, 1024, 256, false},
+                                  {128, 2048, 512, true},   {256, 2048, 1024, true},   {2048, 2048, 2048, false}};
+  using qkv::kernels::ConstMatrixMap;
+  qkv::Generator gen(0);
+  for (const auto& [m, k, n, transposed] : shapes) {
+    const qkv::Tensor a = qkv::Tensor::randn(transposed ? qkv::Shape{k, m} : qkv::Shape{m, k}, gen);
+    const qkv::Tensor b = qkv::Tensor::randn({k, n}, gen);
+    qkv::Tensor c = qkv::Tensor::empty({m, n});
+    const double flops = 2.0 * static_cast<double>(m * k * n);
+    const int64_t reps = std::max<int64_t>(5, static_cast<int64_t>(repeats * 2e9 / flops / 10));
+    const qkv::kernels::StridedMatrix lhs = transposed ? qkv::kernels::StridedMatrix{a.data(), 1, m}
+                                                       : qkv::kernels::StridedMatrix{a.data(), k, 1};
+    const Timing direct = time_it(2, reps, [&] {
+      qkv::kernels::parallel_direct_gemm(m, n, k, 1, lhs, b.data(), n, c.data(), n, false);
+    });
+    const Timing eigen = time_it(2, reps, [&] {
+      const ConstMatrixMap B(b.data(), k, n);
+      const qkv::kernels::MatrixMap C(c.data(), m, n);
+      if (transposed) qkv::kernels::gemm(C, ConstMatrixMap(a.data(), k, m).transpose(), B);
+      else qkv::kernels::gemm(C, ConstMatrixMap(a.data(), m, k), B);
+    });
+    print({{"workload", "kernels"}, {"m", m}, {"k", k}, {"n", n}, {"a_transposed", transposed},
+           {"threads", qkv::num_threads()}, {"direct_gflops", flops / (direct.median_ms * 1e6)},
+           {"eigen_gflops", flops / (eigen.median_ms * 1e6)}});
+  }
+}
+
 int main(int argc, char** argv) {
   qkv::dist::MpiSession mpi(argc, argv);
   std::string workload;
   int64_t warmup = 5, repeats = 30, threads = 0;
   CLI::App app{"qkv's speed benchmark: one workload per run, one JSON line per measurement."};
-  app.add_option("workload", workload, "peak, matmul, attention, attention_weights, or a config of configs/bench/")->required();
+  app.add_option("workload", workload,
+                 "peak, matmul, kernels, attention, attention_weights, or a config of configs/bench/")
+      ->required();
   app.add_option("--warmup", warmup, "untimed runs first")->capture_default_str();
   app.add_option("--repeats", repeats, "timed runs (their median is reported)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "OpenMP threads (0: OpenMP's default)")->capture_default_str();
@@ -198,6 +241,8 @@ int main(int argc, char** argv) {
              {"vector", qkv_bench::fma_vector_name()}});
     } else if (workload == "matmul") {
       bench_matmul(repeats);
+    } else if (workload == "kernels") {
+      bench_kernels(repeats);
     } else if (workload == "attention" || workload == "attention_weights") {
       bench_attention(warmup, repeats, workload == "attention_weights");
     } else {

@@ -27,7 +27,8 @@ constexpr int64_t kLanes = kVectorBytes / sizeof(Scalar);
 constexpr int kTileRows = kVectorBytes == 64 ? 6 : 4;
 constexpr int kTileVectors = kVectorBytes == 64 ? 4 : 2;
 
-// B is taken kDepthBlock rows at a time. A column block of a longer stretch of B falls out
+// The two block sizes below were chosen with `build/bench/qkv_bench kernels` run with other
+// values. B is taken kDepthBlock rows at a time. A column block of a longer stretch of B falls out
 // of the caches before the next rows of C reuse it ([256 x 2048] x [2048 x 1024] ran at 82
 // GFLOP/s with 512 rows against 147 with 256 on one core); a shorter one adds passes over
 // C (2048 x 1024 x 256: 127 with 128 rows, 144 with 256).

@@ -24,12 +24,12 @@ struct Operand {
   int64_t used_cols() const { return transposed ? rows : cols; }
 };
 
-// Which products go through direct_gemm, measured on one core: every product of the
-// models here and up to 512^3 it beats Eigen's packed GEMM (512^3: 154 against 149
-// GFLOP/s; [2048 x 128] x [128 x 512]: 146 against 138; the weight gradient
-// [128 x 2048] x [2048 x 512]: 147 against 124); at 1024^3 and beyond, where its unpacked
-// blocks of A and B no longer stay in the L2 cache between reuses, it falls behind (1024^3:
-// 128 against 150). Products of fewer multiply-adds than 1024^3 are taken directly.
+// Which products go through direct_gemm (`build/bench/qkv_bench kernels --threads 1`, one
+// core): every product of the models here and up to 512^3 it beats Eigen's packed GEMM
+// (256^3: 169 against 113 GFLOP/s; the weight gradient x^T G of [2048 x 128] and
+// [2048 x 512]: 154 against 131); at 1024^3 the two are even and at 2048^3, where its
+// unpacked blocks no longer stay in the L2 cache between reuses, it falls behind (125
+// against 145). Products of fewer multiply-adds than 1024^3 are taken directly.
 constexpr int64_t kDirectLimit = int64_t(1) << 30;
 
 // C [m, n] = alpha op(A) op(B), plus `bias` [n] on every row when given. `scratch` holds

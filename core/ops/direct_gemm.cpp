@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace qkv::kernels {
 namespace {
@@ -114,13 +115,29 @@ int64_t last_vectors(const Product& x, int64_t m, int64_t vectors, int64_t j0) {
   return j0;
 }
 
+// The last n - j0 < kLanes columns: B's columns are copied into a zero-padded block one
+// vector wide, the tiles computed against it into a buffer, and the valid columns added
+// into C. (Scalar loops here made products only a few columns wide, the scores of short
+// sequences, several times slower than Eigen.)
 void last_columns(const Product& x, int64_t m, int64_t j0, int64_t n) {
+  const int64_t width = n - j0;
+  if (width == 0) return;
+  thread_local std::vector<Scalar> b_block, c_block;
+  b_block.assign(x.k * kLanes, Scalar(0));
+  for (int64_t p = 0; p < x.k; ++p) std::copy_n(x.b + p * x.ldb + j0, width, b_block.data() + p * kLanes);
+  c_block.resize(m * kLanes);
+  Product padded = x;
+  padded.b = b_block.data();
+  padded.ldb = kLanes;
+  padded.c = c_block.data();
+  padded.ldc = kLanes;
+  padded.accumulate = false;
+  padded.bias = nullptr;
+  column_block<1>(padded, m, 0);
   for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = j0; j < n; ++j) {
-      Scalar sum = 0;
-      for (int64_t p = 0; p < x.k; ++p) sum += x.a.data[i * x.a.row_stride + p * x.a.col_stride] * x.b[p * x.ldb + j];
-      Scalar& out = x.c[i * x.ldc + j];
-      out = (x.accumulate ? out : 0) + x.alpha * sum + (x.bias ? x.bias[j] : 0);
+    for (int64_t j = 0; j < width; ++j) {
+      Scalar& out = x.c[i * x.ldc + j0 + j];
+      out = (x.accumulate ? out : 0) + c_block[i * kLanes + j] + (x.bias ? x.bias[j0 + j] : 0);
     }
 }
 

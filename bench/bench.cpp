@@ -199,7 +199,9 @@ void bench_kernels(int64_t repeats) {
                                   {128, 2048, 512, true},   {256, 2048, 1024, true},   {2048, 2048, 2048, false}};
   using qkv::kernels::ConstMatrixMap;
   qkv::Generator gen(0);
-  for (const auto& [m, k, n, transposed] : shapes) {
+  for (const Shape& shape : shapes) {
+    const int64_t m = shape.m, k = shape.k, n = shape.n;  // plain names: lambdas capture them
+    const bool transposed = shape.a_transposed;
     const qkv::Tensor a = qkv::Tensor::randn(transposed ? qkv::Shape{k, m} : qkv::Shape{m, k}, gen);
     const qkv::Tensor b = qkv::Tensor::randn({k, n}, gen);
     qkv::Tensor c = qkv::Tensor::empty({m, n});

@@ -207,8 +207,7 @@ void bench_kernels(int64_t repeats) {
     qkv::Tensor c = qkv::Tensor::empty({m, n});
     const double flops = 2.0 * static_cast<double>(m * k * n);
     const int64_t reps = std::max<int64_t>(5, static_cast<int64_t>(repeats * 2e9 / flops / 10));
-    const qkv::kernels::StridedMatrix lhs = transposed ? qkv::kernels::StridedMatrix{a.data(), 1, m}
-                                                       : qkv::kernels::StridedMatrix{a.data(), k, 1};
+    const auto lhs = qkv::kernels::StridedMatrix::row_major(a.data(), transposed ? m : k, transposed);
     const Timing direct = time_it(2, reps, [&] {
       qkv::kernels::parallel_direct_gemm(m, n, k, 1, lhs, b.data(), n, c.data(), n, false);
     });

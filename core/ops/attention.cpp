@@ -91,9 +91,9 @@ const Scalar* transposed(Matrix& buffer, const Scalar* x, int64_t rows, int64_t 
 
 // C = alpha A B (+ C) over raw row-major buffers; `a_transposed` reads A's buffer as A^T.
 void block_product(int64_t m, int64_t n, int64_t k, Scalar alpha, const Scalar* a, int64_t lda, bool a_transposed,
-             const Scalar* b, int64_t ldb, Scalar* c, int64_t ldc, bool accumulate) {
-  const kernels::StridedMatrix lhs = a_transposed ? kernels::StridedMatrix{a, 1, lda} : kernels::StridedMatrix{a, lda, 1};
-  kernels::direct_gemm(m, n, k, alpha, lhs, b, ldb, c, ldc, accumulate);
+                   const Scalar* b, int64_t ldb, Scalar* c, int64_t ldc, bool accumulate) {
+  kernels::direct_gemm(m, n, k, alpha, kernels::StridedMatrix::row_major(a, lda, a_transposed), b, ldb, c, ldc,
+                       accumulate);
 }
 
 // Forward of one entry: O [nq, dv] and L [nq], and the weights P [nq, nk] when `weights`

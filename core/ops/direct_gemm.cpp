@@ -102,7 +102,7 @@ void column_block(const Product& x, int64_t m, int64_t j0) {
   last_rows<kTileRows - 1, Vectors>(x, m - i, i, j0);
 }
 
-// The columns left after the full tiles: whole vectors first, then one column at a time.
+// The columns left after the full tiles: whole vectors first (then last_columns).
 template <int Vectors>
 int64_t last_vectors(const Product& x, int64_t m, int64_t vectors, int64_t j0) {
   if constexpr (Vectors > 0) {
@@ -151,9 +151,8 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
   for (int64_t p0 = 0; p0 < k; p0 += kDepthBlock)
     for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
       const int64_t rows = std::min(kRowBlock, m - i0);
-      const StridedMatrix a_block{a.data + i0 * a.row_stride + p0 * a.col_stride, a.row_stride, a.col_stride};
       // Later depth blocks add to what the first wrote, bias included.
-      const Product x{std::min(kDepthBlock, k - p0), alpha, a_block, b + p0 * ldb, ldb, c + i0 * ldc, ldc,
+      const Product x{std::min(kDepthBlock, k - p0), alpha, a.from(i0, p0), b + p0 * ldb, ldb, c + i0 * ldc, ldc,
                       accumulate || p0 > 0, p0 == 0 ? bias : nullptr};
       constexpr int64_t kTileColumns = kTileVectors * kLanes;
       int64_t j = 0;
@@ -173,8 +172,7 @@ void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, Strided
   parallel_for((length + block - 1) / block, block * k * (by_rows ? n : m), [&](int64_t begin, int64_t end) {
     const int64_t first = begin * block, count = std::min(end * block, length) - first;
     if (by_rows)
-      direct_gemm(count, n, k, alpha, {a.data + first * a.row_stride, a.row_stride, a.col_stride}, b, ldb,
-                  c + first * ldc, ldc, accumulate, bias);
+      direct_gemm(count, n, k, alpha, a.from(first, 0), b, ldb, c + first * ldc, ldc, accumulate, bias);
     else
       direct_gemm(m, count, k, alpha, a, b + first, ldb, c + first, ldc, accumulate, bias ? bias + first : nullptr);
   });

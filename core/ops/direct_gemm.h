@@ -21,6 +21,14 @@ namespace qkv::kernels {
 struct StridedMatrix {
   const Scalar* data;
   int64_t row_stride, col_stride;
+  // A row-major buffer with rows ld apart, read as itself or as its transpose.
+  static StridedMatrix row_major(const Scalar* data, int64_t ld, bool transposed = false) {
+    return transposed ? StridedMatrix{data, 1, ld} : StridedMatrix{data, ld, 1};
+  }
+  // The same matrix from row i and column p on.
+  StridedMatrix from(int64_t i, int64_t p) const {
+    return {data + i * row_stride + p * col_stride, row_stride, col_stride};
+  }
 };
 
 // C = alpha A B, or C += alpha A B when `accumulate`: A is [m, k] (any strides), B is

@@ -43,11 +43,11 @@ inline void require_same_shape(const Tensor& a, const Tensor& b, const char* op)
                                 shape_str(b.shape()) + " differ");
 }
 
-// C = A B, or C += A B, split over the threads in blocks of C's rows (of its columns when
-// C is wider than tall), each block one single-threaded Eigen GEMM. Eigen's own split of
-// one product over two threads reaches 55-70% of the FMA peak on the models' shapes
-// ([2048 x 128] x [128 x 128] and the like), independent blocks 75-85%: each thread packs
-// the shared operand itself instead of waiting on the other's packing.
+// C = A B, or C += A B, with Eigen's packed GEMM: the products too large for direct_gemm
+// (1024^3 multiply-adds and more, core/ops/matmul.cpp). Split over the threads in blocks of
+// C's rows (of its columns when C is wider than tall), each block one single-threaded
+// Eigen GEMM: Eigen's own split of one product over two threads left one thread waiting on
+// the other's packing (55-70% of the FMA peak against 75-85% on [2048 x 128] x [128 x 128]).
 template <class Lhs, class Rhs>
 void gemm(MatrixMap c, const Lhs& a, const Rhs& b, bool accumulate = false) {
   constexpr int64_t kBlock = 16;  // rows or columns per unit of work

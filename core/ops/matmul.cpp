@@ -45,9 +45,8 @@ void matrix_product(const Operand& a, const Operand& b, Scalar alpha, Scalar* c,
       kernels::transpose(b.data, b.rows, b.cols, b.cols, scratch.data());
       rows_of_b = scratch.data();
     }
-    const kernels::StridedMatrix lhs = a.transposed ? kernels::StridedMatrix{a.data, 1, a.cols}
-                                                    : kernels::StridedMatrix{a.data, a.cols, 1};
-    kernels::parallel_direct_gemm(m, n, k, alpha, lhs, rows_of_b, n, c, n, false, bias);
+    kernels::parallel_direct_gemm(m, n, k, alpha, kernels::StridedMatrix::row_major(a.data, a.cols, a.transposed),
+                                  rows_of_b, n, c, n, false, bias);
     return;
   }
   // Eigen's path (products too large for direct_gemm) serves linear, whose alpha is 1, and

@@ -29,8 +29,7 @@ void check(const Case& c, Generator& gen) {
   for (Scalar& x : out) x = static_cast<Scalar>(gen.normal());
   const std::vector<Scalar> before = out;
   const Scalar alpha = 0.75;
-  const kernels::StridedMatrix lhs = c.a_transposed ? kernels::StridedMatrix{a.data(), 1, lda}
-                                                    : kernels::StridedMatrix{a.data(), lda, 1};
+  const auto lhs = kernels::StridedMatrix::row_major(a.data(), lda, c.a_transposed);
   kernels::direct_gemm(c.m, c.n, c.k, alpha, lhs, b.data(), ldb, out.data(), ldc, c.accumulate,
                        c.bias ? bias.data() : nullptr);
 

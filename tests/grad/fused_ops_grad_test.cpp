@@ -102,6 +102,19 @@ TEST_CASE("packed heads attention: gradcheck, and the split-attend-merge composi
   }
 }
 
+TEST_CASE("packed heads attention: a value by hand, each head attending on its own", "[attention]") {
+  // One query, two keys, two heads of width 1, scale 1. Head 0: scores 0 * 5 and 0 * 7,
+  // equal weights, output (2 + 6) / 2 = 4. Head 1: scores 0 and ln 3, weights 1/4 and 3/4,
+  // output 4 / 4 + 3 * 8 / 4 = 7.
+  const Tensor q = Tensor::from({0, 1}, {1, 1, 2});
+  const Tensor k = Tensor::from({5, 0, 7, std::log(3.0)}, {1, 2, 2});
+  const Tensor v = Tensor::from({2, 4, 6, 8}, {1, 2, 2});
+  const Tensor out = packed_heads_attention(q, k, v, 2, 1.0);
+  CHECK(out.shape() == Shape{1, 1, 2});
+  CHECK(out.to_vector()[0] == Approx(4).epsilon(1e-12));
+  CHECK(out.to_vector()[1] == Approx(7).epsilon(1e-12));
+}
+
 TEST_CASE("packed heads attention: shape errors name the op, the problem and every shape", "[attention]") {
   CHECK_THROWS_WITH(packed_heads_attention(randn({2, 3, 12}), randn({2, 5, 12}), randn({2, 5, 7}), 3, 1.0),
                     Catch::Contains("packed_heads_attention") && Catch::Contains("3 heads do not divide") &&

@@ -8,6 +8,12 @@
 //   attention_weights
 //               the same, keeping the [8, 8, 256, 256] weights (need_weights): the unfused
 //               path, which is what PyTorch's twin computes in both cases
+//   flex        each attention variant forward plus backward, q, k, v [8, 8, 512, 64]: the
+//               fused kernel (flex_attention) against the composed path, which stores the
+//               scores (the unmasked and causal scaled dot product, relative bias, ALiBi,
+//               softcap, a sliding window, grouped-query heads, a user's score_mod)
+//   flex_memory the fused causal forward plus backward at --seq N keys, q, k, v [1, 8, N, 64]:
+//               peak memory grows linearly in N (run it at several N)
 //   CONFIG      a full training step (zero grad, forward, backward, Adam) of the benchmark
 //               model described by a JSON file in configs/bench/; under `mpirun -np N`, a
 //               data-parallel step: each rank its 1/N of the batch, the gradients summed
@@ -27,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/fma_peak.h"
+#include "examples/distance_penalty.h"
 #include "core/ops/direct_gemm.h"
 #include "core/ops/kernels.h"
 
@@ -165,6 +172,77 @@ void bench_attention(int64_t warmup, int64_t repeats, bool need_weights) {
          {"median_ms", t.median_ms}, {"min_ms", t.min_ms}, {"flops", flops}, {"peak_rss_mb", peak_rss_mb()}});
 }
 
+// ---- flex attention: every variant fused and composed ----
+
+struct FlexVariant {
+  std::string name;
+  std::shared_ptr<qkv::Scorer> scorer;
+  qkv::AttendOptions options;
+  int64_t kv_heads = 8;
+};
+
+std::vector<FlexVariant> flex_variants() {
+  qkv::Generator gen(1);
+  const qkv::ScorerOptions base{.heads = 8, .d_q = 64, .d_k = 64};
+  auto scorer = [&](qkv::ScorerOptions o) { return qkv::make_scorer(o, gen); };
+  qkv::ScorerOptions relative = base, alibi = base, softcap = base;
+  relative.relative_bias = {.kind = "t5", .num_buckets = 32, .max_distance = 128, .init_stddev = 0.1};
+  alibi.position = "alibi";
+  softcap.softcap = 5;
+  qkv::AttendOptions causal;
+  causal.causal = true;
+  qkv::AttendOptions window = causal;
+  window.mask_mod = qkv::sliding_window_mask(128, true);
+  auto user = std::make_shared<qkv::ScoreModScorer>(std::make_shared<qkv::ScaledDotScorer>(),
+                                                    std::make_shared<DistancePenalty>(8));
+  return {{"none", scorer(base), {}},
+          {"causal", scorer(base), causal},
+          {"relative_bias", scorer(relative), {}},
+          {"alibi", scorer(alibi), causal},
+          {"softcap", scorer(softcap), {}},
+          {"sliding_window", scorer(base), window},
+          {"gqa", scorer(base), {}, 2},
+          {"user_score_mod", user, {}}};
+}
+
+void bench_flex(int64_t warmup, int64_t repeats) {
+  qkv::Generator gen(0);
+  for (FlexVariant& variant : flex_variants()) {
+    qkv::Tensor q = qkv::Tensor::randn({8, 8, 512, 64}, gen).requires_grad_();
+    qkv::Tensor k = qkv::Tensor::randn({8, variant.kv_heads, 512, 64}, gen).requires_grad_();
+    qkv::Tensor v = qkv::Tensor::randn({8, variant.kv_heads, 512, 64}, gen).requires_grad_();
+    const qkv::Tensor g = qkv::Tensor::randn(q.shape(), gen);
+    auto step = [&](bool composed) {
+      return [&, composed] {
+        for (qkv::Tensor* x : {&q, &k, &v}) x->zero_grad();
+        variant.scorer->zero_grad();
+        qkv::AttendOptions options = variant.options;
+        options.need_weights = composed;
+        qkv::sum(qkv::mul(qkv::attention(q, k, v, *variant.scorer, options).output, g)).backward();
+      };
+    };
+    const Timing fused = time_it(warmup, repeats, step(false)), composed = time_it(warmup, repeats, step(true));
+    print({{"workload", "flex"}, {"variant", variant.name}, {"threads", qkv::num_threads()},
+           {"fused_ms", fused.median_ms}, {"composed_ms", composed.median_ms},
+           {"fused_over_composed", fused.median_ms / composed.median_ms}});
+  }
+}
+
+void bench_flex_memory(int64_t n) {
+  qkv::Generator gen(0);
+  qkv::Tensor q = qkv::Tensor::randn({1, 8, n, 64}, gen).requires_grad_();
+  qkv::Tensor k = qkv::Tensor::randn({1, 8, n, 64}, gen).requires_grad_();
+  qkv::Tensor v = qkv::Tensor::randn({1, 8, n, 64}, gen).requires_grad_();
+  const double before = peak_rss_mb();
+  qkv::ScaledDotScorer scorer;
+  qkv::AttendOptions causal;
+  causal.causal = true;
+  qkv::sum(qkv::attention(q, k, v, scorer, causal).output).backward();
+  print({{"workload", "flex_memory"}, {"seq", n}, {"inputs_mb", 3.0 * 8 * n * 64 * sizeof(qkv::Scalar) / 1e6},
+         {"peak_rss_mb_before", before}, {"peak_rss_mb", peak_rss_mb()},
+         {"scores_mb_if_stored", 8.0 * n * n * sizeof(qkv::Scalar) / 1e6}});
+}
+
 // ---- matmul ----
 
 void bench_matmul(int64_t repeats) {
@@ -226,13 +304,14 @@ void bench_kernels(int64_t repeats) {
 int main(int argc, char** argv) {
   qkv::dist::MpiSession mpi(argc, argv);
   std::string workload;
-  int64_t warmup = 5, repeats = 30, threads = 0;
+  int64_t warmup = 5, repeats = 30, threads = 0, seq = 2048;
   CLI::App app{"qkv's speed benchmark: one workload per run, one JSON line per measurement."};
   app.add_option("workload", workload,
-                 "peak, matmul, kernels, attention, attention_weights, or a config of configs/bench/")
+                 "peak, matmul, kernels, attention, attention_weights, flex, flex_memory, or a config of configs/bench/")
       ->required();
   app.add_option("--warmup", warmup, "untimed runs first")->capture_default_str();
   app.add_option("--repeats", repeats, "timed runs (their median is reported)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--seq", seq, "flex_memory: keys and queries")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "OpenMP threads (0: OpenMP's default)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
@@ -244,6 +323,10 @@ int main(int argc, char** argv) {
       bench_matmul(repeats);
     } else if (workload == "kernels") {
       bench_kernels(repeats);
+    } else if (workload == "flex") {
+      bench_flex(warmup, repeats);
+    } else if (workload == "flex_memory") {
+      bench_flex_memory(seq);
     } else if (workload == "attention" || workload == "attention_weights") {
       bench_attention(warmup, repeats, workload == "attention_weights");
     } else {

@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <vector>
 
+#include "core/score_mod.h"
 #include "core/tensor.h"
 
 namespace qkv {
@@ -103,6 +105,41 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 // merging them back, without the permutes (multi-head attention takes this one).
 Tensor packed_heads_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, Scalar scale,
                               bool causal = false);
+
+// The general fused kernel both of the above are cases of: scores s = scale q.k, then each
+// score_mod in turn, keys hidden by the mask_mod (core/score_mod.h, core/masks.h), then
+// softmax or sigmoid weights, then weights v. Gradients flow to q, k, v, the sink and every
+// score_mod parameter; none of them needs the [Nq, Nk] scores stored. A query that sees no
+// key (and no sink) gets zero weights and a zero output, never NaN.
+enum class AttentionNormalizer {
+  softmax,  // weights = softmax over the keys (and the sink, when there is one)
+  sigmoid,  // weights = sigmoid(s + sigmoid_bias) each on its own (Ramapuram et al. 2024)
+};
+// Per query row, when asked: logsumexp L, the largest visible score, the entropy of the
+// key weights, sum w^2 and sum w^3 (what the softmax Jacobian's norm needs).
+constexpr int64_t kAttentionRowStats = 5;
+struct FlexAttentionOptions {
+  Scalar scale = 1;
+  std::vector<std::shared_ptr<const ScoreMod>> score_mods;
+  std::shared_ptr<const MaskMod> mask_mod;  // null: every key visible
+  AttentionNormalizer normalizer = AttentionNormalizer::softmax;
+  Scalar sigmoid_bias = 0;  // sigmoid: added to every score, e.g. -log(Nk)
+  // [heads]: a learnable logit per head in every row's softmax with no value behind it
+  // (an attention sink, "softmax off by one"): rows may then give keys less than weight 1.
+  Tensor sink;
+  // Layout: 0 means q [.., H, Nq, d], k and v [.., H_kv, Nk, d] (rank 2 is one head);
+  // heads > 0 means packed q [B, Nq, heads * d], k and v [B, Nk, kv_heads * d]. H_kv (or
+  // kv_heads, 0 meaning heads) must divide H: grouped-query attention.
+  int64_t heads = 0;
+  int64_t kv_heads = 0;
+  bool row_stats = false;  // also return the row statistics (softmax only)
+};
+struct FlexAttentionResult {
+  Tensor output;     // [.., H, Nq, d_v], or packed [B, Nq, heads * d_v]
+  Tensor row_stats;  // [.., H, Nq, kAttentionRowStats] (packed: [B, H, Nq, ..]); if asked
+};
+FlexAttentionResult flex_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                   const FlexAttentionOptions& options);
 
 // ---- indexing and masking (core/ops/index.cpp) ----
 // Integer indices with a shape, for embedding lookups and class targets.

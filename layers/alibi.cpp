@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/ops.h"
+#include "layers/score_mods.h"
 
 namespace qkv {
 
@@ -36,7 +37,10 @@ Tensor alibi_bias(int64_t heads, int64_t query_length, int64_t key_length) {
 AlibiScorer::AlibiScorer(std::shared_ptr<Scorer> base, int64_t heads)
     : base_(register_module("base", std::move(base))), heads_(heads) {
   if (heads <= 0) throw std::invalid_argument("AlibiScorer: heads must be positive, got " + std::to_string(heads));
+  mod_ = std::make_shared<AlibiMod>(heads);
 }
+
+std::optional<FusedScoring> AlibiScorer::fused(int64_t d_k) const { return with_score_mod(base_->fused(d_k), mod_); }
 
 Tensor AlibiScorer::scores(const Tensor& queries, const Tensor& keys) {
   const Tensor s = base_->scores(queries, keys);

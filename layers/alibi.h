@@ -25,12 +25,18 @@ class AlibiScorer : public Scorer {
   AlibiScorer(std::shared_ptr<Scorer> base, int64_t heads);
   // base scores [.., (H,) Nq, Nk] + the bias, broadcast over the batch.
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  // Fused: the base's form, then - m_h |i - j| as a score_mod.
+  std::optional<FusedScoring> fused(int64_t d_k) const override;
+  std::pair<Tensor, Tensor> prepare(const Tensor& queries, const Tensor& keys) override {
+    return base_->prepare(queries, keys);
+  }
   Scorer& base() { return *base_; }
   int64_t heads() const { return heads_; }
 
  private:
   std::shared_ptr<Scorer> base_;
   int64_t heads_;
+  std::shared_ptr<const ScoreMod> mod_;
   Tensor bias_;  // of the last (Nq, Nk) asked for: rebuilt only when they change
 };
 

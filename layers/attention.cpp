@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/masks.h"
 #include "core/ops.h"
 
 namespace qkv {
@@ -43,19 +44,30 @@ MultiHeadAttention::MultiHeadAttention(const AttentionOptions& options, Generato
   }
   if (options_.d_head < 0) throw std::invalid_argument("MultiHeadAttention: d_head must be positive");
   if (options_.d_kv_input == 0) options_.d_kv_input = options_.d_model;
-  const int64_t inner = options_.heads * options_.d_head;
+  if (options_.kv_heads == 0) options_.kv_heads = options_.heads;
+  if (options_.kv_heads < 0 || options_.heads % options_.kv_heads != 0)
+    throw std::invalid_argument("MultiHeadAttention: kv_heads=" + std::to_string(options_.kv_heads) +
+                                " must divide heads=" + std::to_string(options_.heads));
+  if (options_.window < 0)
+    throw std::invalid_argument("MultiHeadAttention: window must be >= 0 (0: none), got " + std::to_string(options_.window));
+  const int64_t inner = options_.heads * options_.d_head, kv_inner = options_.kv_heads * options_.d_head;
   auto linear = [&](int64_t in, int64_t out) {
     return std::make_shared<Linear>(LinearOptions{.in_features = in, .out_features = out, .bias = options_.bias}, gen);
   };
   q_ = register_module("q", linear(options_.d_model, inner));
-  k_ = register_module("k", linear(options_.d_kv_input, inner));
-  v_ = register_module("v", linear(options_.d_kv_input, inner));
+  k_ = register_module("k", linear(options_.d_kv_input, kv_inner));
+  v_ = register_module("v", linear(options_.d_kv_input, kv_inner));
   out_ = register_module("out", linear(inner, options_.d_model));
   options_.scorer.heads = options_.heads;
   options_.scorer.d_q = options_.d_head;
   options_.scorer.d_k = options_.d_head;
   scorer_ = register_module("scorer", make_scorer(options_.scorer, gen));
   dropout_ = register_module("dropout", std::make_shared<Dropout>(options_.dropout, gen));
+  if (options_.sink) {
+    if (options_.normalizer != AttentionNormalizer::softmax)
+      throw std::invalid_argument("MultiHeadAttention: a sink is a softmax logit; sigmoid attention has none");
+    sink_ = register_parameter("sink", Tensor::zeros({options_.heads}));
+  }
 }
 
 AttentionResult MultiHeadAttention::forward(const Tensor& x, const Tensor& key_padding, bool need_weights) {
@@ -66,7 +78,7 @@ AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, c
                                                   const Tensor& key_padding, bool need_weights) {
   require_input(queries_input, options_.d_model, "the query input");
   require_input(keys_values_input, options_.d_kv_input, "the key/value input");
-  const int64_t batch = queries_input.size(0), nq = queries_input.size(1), nk = keys_values_input.size(1);
+  const int64_t batch = queries_input.size(0), nk = keys_values_input.size(1);
   if (keys_values_input.size(0) != batch)
     throw std::invalid_argument("MultiHeadAttention: query input " + shape_str(queries_input.shape()) +
                                 " and key/value input " + shape_str(keys_values_input.shape()) +
@@ -75,17 +87,30 @@ AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, c
     throw std::invalid_argument("MultiHeadAttention: key_padding must be [B, Nk] = " + shape_str({batch, nk}) +
                                 ", got " + shape_str(key_padding.shape()));
 
-  const int64_t h = options_.heads;
+  const int64_t h = options_.heads, h_kv = options_.kv_heads;
   const Tensor q = q_->forward(queries_input);  // [B, Nq, H * d_head]
-  const Tensor k = k_->forward(keys_values_input);
+  const Tensor k = k_->forward(keys_values_input);  // [B, Nk, H_kv * d_head]
   const Tensor v = v_->forward(keys_values_input);
-  const AttendOptions attend{.mask = attention_mask(nq, nk, false, key_padding), .causal = options_.causal,
-                             .dropout = dropout_.get(), .need_weights = need_weights};
-  // The fused kernel reads the heads where the projections wrote them; every other path
-  // splits them into [B, H, N, d_head] and merges the result back.
-  if (const auto scale = fused_attention_scale(*scorer_, attend, options_.d_head))
-    return {out_->forward(packed_heads_attention(q, k, v, h, *scale, options_.causal)), {}, {}};
-  AttentionResult r = attention(split_heads(q, h), split_heads(k, h), split_heads(v, h), *scorer_, attend);
+  AttendOptions attend;
+  attend.mask_mod = mask_union({options_.causal ? causal_mask() : nullptr,
+                                options_.window > 0 ? sliding_window_mask(options_.window, false) : nullptr,
+                                key_padding.defined() ? key_padding_mask(key_padding) : nullptr});
+  attend.dropout = dropout_.get();
+  attend.need_weights = need_weights;
+  attend.row_stats = row_stats_ && !need_weights;
+  attend.normalizer = options_.normalizer;
+  attend.sink = sink_;
+  // A scorer that leaves q and k as they are runs fused on the heads where the projections
+  // wrote them; every other path splits them into [B, H, N, d_head] and merges the result.
+  const auto flex = fused_attention_options(*scorer_, attend, options_.d_head, nk);
+  if (flex && !scorer_->fused(options_.d_head)->prepares_inputs) {
+    FlexAttentionOptions packed = *flex;
+    packed.heads = h;
+    packed.kv_heads = h_kv;
+    FlexAttentionResult r = flex_attention(q, k, v, packed);
+    return {out_->forward(r.output), {}, {}, r.row_stats};
+  }
+  AttentionResult r = attention(split_heads(q, h), split_heads(k, h_kv), split_heads(v, h_kv), *scorer_, attend);
   r.output = out_->forward(merge_heads(r.output));  // heads [B, H, Nq, d_head] -> [B, Nq, d_model]
   return r;
 }

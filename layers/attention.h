@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "core/generator.h"
+#include "core/ops.h"
 #include "layers/attention_function.h"
 #include "layers/dropout.h"
 #include "layers/linear.h"
@@ -25,6 +26,12 @@ struct AttentionOptions {
   bool causal = false;  // query i sees keys j <= i only
   Scalar dropout = 0;   // on the attention weights, in train mode
   bool bias = true;     // biases of the four projections
+  // Key/value heads; 0 means heads. Fewer (a divisor of heads) is grouped-query attention
+  // (Ainslie et al. 2023), 1 multi-query attention (Shazeer 2019): W_K and W_V shrink.
+  int64_t kv_heads = 0;
+  int64_t window = 0;  // > 0: query i sees only keys with |i - j| < window (sliding window)
+  bool sink = false;   // a learnable sink logit per head, "sink" [H], starting at 0
+  AttentionNormalizer normalizer = AttentionNormalizer::softmax;  // or sigmoid(s - log Nk)
 };
 
 class MultiHeadAttention : public Module {
@@ -39,6 +46,9 @@ class MultiHeadAttention : public Module {
   AttentionResult forward(const Tensor& x, const Tensor& key_padding = {}, bool need_weights = true);
   AttentionResult forward_cross(const Tensor& queries_input, const Tensor& keys_values_input,
                                 const Tensor& key_padding = {}, bool need_weights = true);
+  // Also return the fused kernel's row statistics [B, H, Nq, kAttentionRowStats] when the
+  // weights are not asked for (the probes' statistics without the [Nq, Nk] weights).
+  void set_row_stats(bool on) { row_stats_ = on; }
 
   const AttentionOptions& options() const { return options_; }
   Scorer& scorer() { return *scorer_; }
@@ -48,6 +58,8 @@ class MultiHeadAttention : public Module {
   std::shared_ptr<Linear> q_, k_, v_, out_;
   std::shared_ptr<Scorer> scorer_;
   std::shared_ptr<Dropout> dropout_;
+  Tensor sink_;
+  bool row_stats_ = false;
 };
 
 }  // namespace qkv

@@ -6,6 +6,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "layers/score_mods.h"
 
 namespace qkv {
 
@@ -29,6 +30,10 @@ Tensor LearnedTemperatureScorer::scores(const Tensor& queries, const Tensor& key
   const Tensor tau =
       exp(per_head_parameter(reshape(log_temperature_, {options_.heads, 1, 1}), queries, "LearnedTemperatureScorer"));
   return mul(matmul(queries, keys, {.transpose_b = true}), tau);
+}
+
+std::optional<FusedScoring> LearnedTemperatureScorer::fused(int64_t) const {
+  return FusedScoring{.scale = 1, .score_mods = {std::make_shared<HeadScaleMod>(log_temperature_, true)}};
 }
 
 Tensor LearnedTemperatureScorer::temperature() const {

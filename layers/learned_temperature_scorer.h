@@ -20,6 +20,8 @@ class LearnedTemperatureScorer : public Scorer {
  public:
   explicit LearnedTemperatureScorer(const LearnedTemperatureScorerOptions& options);
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  // Fused: exp(log_temperature_h) times the kernel's q . k.
+  std::optional<FusedScoring> fused(int64_t d_k) const override;
   Tensor temperature() const;  // tau = exp(log_temperature), [H], without history
   const Tensor& log_temperature() const { return log_temperature_; }  // the parameter, [H]
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/ops.h"
+#include "layers/score_mods.h"
 
 namespace qkv {
 namespace {
@@ -27,11 +28,20 @@ QKNormScorer::QKNormScorer(const QKNormScorerOptions& options) : options_(option
   scale_ = options_.learn_scale ? register_parameter("scale", g) : g;
 }
 
-Tensor QKNormScorer::scores(const Tensor& queries, const Tensor& keys) {
+std::pair<Tensor, Tensor> QKNormScorer::prepare(const Tensor& queries, const Tensor& keys) {
   if (queries.dim() < 2 || keys.dim() < 2 || queries.size(-1) != keys.size(-1))
     throw std::invalid_argument("QKNormScorer: queries " + shape_str(queries.shape()) + " and keys " +
                                 shape_str(keys.shape()) + " must be [.., N, d] with the same width d");
-  const Tensor cosine = matmul(unit_rows(queries), unit_rows(keys), {.transpose_b = true});
+  return {unit_rows(queries), unit_rows(keys)};
+}
+
+std::optional<FusedScoring> QKNormScorer::fused(int64_t) const {
+  return FusedScoring{.scale = 1, .score_mods = {std::make_shared<HeadScaleMod>(scale_, false)}, .prepares_inputs = true};
+}
+
+Tensor QKNormScorer::scores(const Tensor& queries, const Tensor& keys) {
+  const auto [q, k] = prepare(queries, keys);
+  const Tensor cosine = matmul(q, k, {.transpose_b = true});
   return mul(cosine, per_head_parameter(reshape(scale_, {options_.heads, 1, 1}), queries, "QKNormScorer"));
 }
 

@@ -23,6 +23,9 @@ class QKNormScorer : public Scorer {
  public:
   explicit QKNormScorer(const QKNormScorerOptions& options);
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  // Fused: q and k normalised by prepare(), then g_h times the kernel's q . k.
+  std::optional<FusedScoring> fused(int64_t d_k) const override;
+  std::pair<Tensor, Tensor> prepare(const Tensor& queries, const Tensor& keys) override;
   const Tensor& scale() const { return scale_; }  // g, [H]
 
  private:

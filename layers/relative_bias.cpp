@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "layers/score_mods.h"
+
 namespace qkv {
 
 int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectional, int64_t num_buckets,
@@ -50,6 +52,10 @@ int64_t RelativePositionBias::num_buckets() const {
   return options_.kind == "clipped" ? 2 * options_.window + 1 : options_.num_buckets;
 }
 
+int64_t RelativePositionBias::reach() const {
+  return options_.kind == "clipped" ? options_.window : options_.max_distance;
+}
+
 int64_t RelativePositionBias::bucket(int64_t query_position, int64_t key_position) const {
   if (options_.kind == "clipped")
     return std::clamp(query_position - key_position, -options_.window, options_.window) + options_.window;
@@ -72,7 +78,11 @@ Tensor RelativePositionBias::forward(int64_t query_length, int64_t key_length) {
 }
 
 RelativeBiasScorer::RelativeBiasScorer(std::shared_ptr<Scorer> base, std::shared_ptr<RelativePositionBias> bias)
-    : base_(register_module("base", std::move(base))), bias_(register_module("bias", std::move(bias))) {}
+    : base_(register_module("base", std::move(base))),
+      bias_(register_module("bias", std::move(bias))),
+      mod_(std::make_shared<RelativeBiasMod>(*bias_)) {}
+
+std::optional<FusedScoring> RelativeBiasScorer::fused(int64_t d_k) const { return with_score_mod(base_->fused(d_k), mod_); }
 
 Tensor RelativeBiasScorer::scores(const Tensor& queries, const Tensor& keys) {
   const Tensor s = base_->scores(queries, keys);

@@ -42,6 +42,8 @@ class RelativePositionBias : public Module {
   Tensor forward(int64_t query_length, int64_t key_length);
   int64_t bucket(int64_t query_position, int64_t key_position) const;
   int64_t num_buckets() const;
+  // The distance |i - j| beyond which the bucket no longer changes (window, max_distance).
+  int64_t reach() const;
   const Tensor& table() const { return table_; }  // "table" [H, num_buckets], per-head first like every layer
 
  private:
@@ -56,12 +58,18 @@ class RelativeBiasScorer : public Scorer {
   RelativeBiasScorer(std::shared_ptr<Scorer> base, std::shared_ptr<RelativePositionBias> bias);
   // base scores [.., (H,) Nq, Nk] + the bias, broadcast over the batch.
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  // Fused: the base's form, then + R_h[bucket(i - j)] as a score_mod.
+  std::optional<FusedScoring> fused(int64_t d_k) const override;
+  std::pair<Tensor, Tensor> prepare(const Tensor& queries, const Tensor& keys) override {
+    return base_->prepare(queries, keys);
+  }
   Scorer& base() { return *base_; }
   RelativePositionBias& bias() { return *bias_; }
 
  private:
   std::shared_ptr<Scorer> base_;
   std::shared_ptr<RelativePositionBias> bias_;
+  std::shared_ptr<const ScoreMod> mod_;
 };
 
 }  // namespace qkv

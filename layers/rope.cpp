@@ -58,11 +58,28 @@ RotaryScorer::RotaryScorer(std::shared_ptr<Scorer> base, double rope_base)
   if (!(rope_base_ > 1)) throw std::invalid_argument("RotaryScorer: rope_base must be > 1, got " + std::to_string(rope_base_));
 }
 
-Tensor RotaryScorer::scores(const Tensor& queries, const Tensor& keys) {
+namespace {
+void require_even_width(const Tensor& queries, const Tensor& keys) {
   if (queries.dim() < 2 || keys.dim() < 2 || queries.size(-1) % 2 != 0 || keys.size(-1) % 2 != 0)
     throw std::invalid_argument("RotaryScorer: queries " + shape_str(queries.shape()) + " and keys " +
                                 shape_str(keys.shape()) + " must be [.., N, d] with an even width d (RoPE rotates pairs)");
+}
+}  // namespace
+
+Tensor RotaryScorer::scores(const Tensor& queries, const Tensor& keys) {
+  require_even_width(queries, keys);
   return base_->scores(rotary_embedding(queries, rope_base_), rotary_embedding(keys, rope_base_));
+}
+
+std::optional<FusedScoring> RotaryScorer::fused(int64_t d_k) const {
+  std::optional<FusedScoring> form = base_->fused(d_k);
+  if (form) form->prepares_inputs = true;
+  return form;
+}
+
+std::pair<Tensor, Tensor> RotaryScorer::prepare(const Tensor& queries, const Tensor& keys) {
+  require_even_width(queries, keys);
+  return base_->prepare(rotary_embedding(queries, rope_base_), rotary_embedding(keys, rope_base_));
 }
 
 }  // namespace qkv

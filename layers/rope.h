@@ -27,6 +27,9 @@ class RotaryScorer : public Scorer {
   explicit RotaryScorer(std::shared_ptr<Scorer> base, double rope_base = 10000);
   // base(rotary_embedding(queries), rotary_embedding(keys)); query i and key j at positions i, j.
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  // Fused: the base's form on the rotated q and k.
+  std::optional<FusedScoring> fused(int64_t d_k) const override;
+  std::pair<Tensor, Tensor> prepare(const Tensor& queries, const Tensor& keys) override;
   Scorer& base() { return *base_; }
   double rope_base() const { return rope_base_; }
 

@@ -7,6 +7,13 @@
 
 namespace qkv {
 
+std::optional<FusedScoring> Scorer::fused(int64_t) const { return std::nullopt; }
+
+std::optional<FusedScoring> with_score_mod(std::optional<FusedScoring> base, std::shared_ptr<const ScoreMod> mod) {
+  if (base && mod) base->score_mods.push_back(std::move(mod));
+  return base;
+}
+
 Tensor per_head_parameter(const Tensor& parameter, const Tensor& input, const char* who) {
   const int64_t heads = parameter.size(0);
   Shape rest(parameter.shape().begin() + 1, parameter.shape().end());

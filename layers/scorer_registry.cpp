@@ -8,6 +8,7 @@
 #include "layers/learned_temperature_scorer.h"
 #include "layers/qk_norm_scorer.h"
 #include "layers/rope.h"
+#include "layers/score_mod_scorer.h"
 
 namespace qkv {
 namespace {
@@ -87,8 +88,10 @@ std::shared_ptr<Scorer> make_scorer(const ScorerOptions& options, Generator& gen
     auto bias = std::make_shared<RelativePositionBias>(options.relative_bias, options.heads, gen);
     scorer = std::make_shared<RelativeBiasScorer>(std::move(scorer), std::move(bias));
   }
-  if (options.position == "rope") return std::make_shared<RotaryScorer>(std::move(scorer), options.rope_base);
-  if (options.position == "alibi") return std::make_shared<AlibiScorer>(std::move(scorer), options.heads);
+  if (options.position == "rope") scorer = std::make_shared<RotaryScorer>(std::move(scorer), options.rope_base);
+  if (options.position == "alibi") scorer = std::make_shared<AlibiScorer>(std::move(scorer), options.heads);
+  if (options.softcap < 0) throw std::invalid_argument("scorer softcap must be >= 0 (0: none), got " + std::to_string(options.softcap));
+  if (options.softcap > 0) scorer = std::make_shared<SoftcapScorer>(std::move(scorer), options.softcap);
   return scorer;
 }
 

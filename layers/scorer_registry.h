@@ -3,8 +3,9 @@
 // the softmax alive without 1/sqrt(d_k): "mup_dot" (q^T k / d_k), "qk_norm" and
 // "learned_temperature"; register_scorer() adds a user's own. make_scorer() wraps the
 // result in a RelativeBiasScorer when options.relative_bias.kind is not "none", and then in
-// a RotaryScorer or AlibiScorer when options.position is "rope" or "alibi", so relative
-// bias and positions combine with every kind.
+// a RotaryScorer or AlibiScorer when options.position is "rope" or "alibi", and last in a
+// SoftcapScorer when options.softcap > 0, so relative bias, positions and the cap combine
+// with every kind.
 #pragma once
 
 #include <functional>
@@ -32,6 +33,7 @@ struct ScorerOptions {
   bool qk_norm_learned = true;        // qk_norm: false keeps g fixed
   std::string position = "none";      // "none" | "rope" (rotate q, k) | "alibi" (distance penalty)
   double rope_base = 10000;           // rope: theta_i = rope_base^(-2i/d)
+  Scalar softcap = 0;                 // > 0: scores c tanh(s / c), outermost (SoftcapScorer)
 };
 
 using ScorerFactory = std::function<std::shared_ptr<Scorer>(const ScorerOptions& options, Generator& gen)>;

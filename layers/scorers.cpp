@@ -109,6 +109,13 @@ AdditiveScorer::AdditiveScorer(const AdditiveScorerOptions& options, Generator& 
   v_ = register_parameter("v", options.init.make({h, hidden, 1}, gen));
 }
 
+std::pair<Tensor, Tensor> GeneralScorer::prepare(const Tensor& queries, const Tensor& keys) {
+  require_rank2(queries, keys, "GeneralScorer");
+  require_width(queries, options_.d_q, "GeneralScorer", "queries");
+  require_width(keys, options_.d_k, "GeneralScorer", "keys");
+  return {matmul(queries, per_head_parameter(weight_, queries, "GeneralScorer")), keys};
+}
+
 Tensor AdditiveScorer::scores(const Tensor& queries, const Tensor& keys) {
   require_rank2(queries, keys, "AdditiveScorer");
   require_width(queries, options_.d_q, "AdditiveScorer", "queries");

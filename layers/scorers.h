@@ -14,6 +14,7 @@ namespace qkv {
 class DotScorer : public Scorer {
  public:
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  std::optional<FusedScoring> fused(int64_t) const override { return FusedScoring{}; }
 };
 
 // The factor a ScaledDotScorer multiplies q^T k by: 1/sqrt(d_k) (Vaswani et al.), 1/d_k
@@ -40,6 +41,7 @@ class ScaledDotScorer : public Scorer {
  public:
   explicit ScaledDotScorer(ScoreScale scale = ScoreScale::inverse_sqrt_dk()) : scale_(scale) {}
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  std::optional<FusedScoring> fused(int64_t d_k) const override { return FusedScoring{.scale = scale_.value(d_k)}; }
   const ScoreScale& scale() const { return scale_; }
 
  private:
@@ -57,6 +59,9 @@ class GeneralScorer : public Scorer {
  public:
   GeneralScorer(const GeneralScorerOptions& options, Generator& gen);
   Tensor scores(const Tensor& queries, const Tensor& keys) override;
+  // Fused: the kernel's q . k on (q W_a, k).
+  std::optional<FusedScoring> fused(int64_t) const override { return FusedScoring{.scale = 1, .score_mods = {}, .prepares_inputs = true}; }
+  std::pair<Tensor, Tensor> prepare(const Tensor& queries, const Tensor& keys) override;
   const Tensor& weight() const { return weight_; }  // W_a [H, d_q, d_k]
 
  private:
@@ -75,6 +80,8 @@ struct AdditiveScorerOptions {
 // W_a [q; k] = q W_q + k W_k: each query and key is projected once and the pairs are formed
 // by broadcasting [.., Nq, 1, h] + [.., 1, Nk, h], never by concatenating every pair.
 // Parameters: "query_weight" [H, d_q, h], "key_weight" [H, d_k, h], "v" [H, h, 1].
+// It has no fused form: tanh of a sum is no function of q . k, and its [Nq, Nk, h] hidden
+// layer is the cost, not the softmax, so it always runs composed.
 class AdditiveScorer : public Scorer {
  public:
   AdditiveScorer(const AdditiveScorerOptions& options, Generator& gen);

@@ -32,7 +32,8 @@ SequenceModel::SequenceModel(const SequenceModelOptions& options, Generator& gen
                  PositionalOptions{.kind = in_scorer ? "none" : o.positional, .max_len = o.max_len, .d_model = o.d_model}, gen));
   const EncoderBlockOptions block{
       .attention = {.d_model = o.d_model, .heads = o.heads, .d_head = o.d_head, .scorer = scorer,
-                    .causal = o.causal, .dropout = o.dropout},
+                    .causal = o.causal, .dropout = o.dropout, .kv_heads = o.kv_heads, .window = o.window,
+                    .sink = o.sink, .normalizer = o.normalizer},
       .d_ff = o.d_ff,
       .activation = o.activation,
       .dropout = o.dropout};
@@ -63,10 +64,13 @@ SequenceModelOutput SequenceModel::forward(const Tensor& features, const Tensor&
 SequenceModelOutput SequenceModel::run(const Tensor& embedded, const Tensor& key_padding) {
   SequenceModelOutput out;
   Tensor x = positional_->forward(embedded);
+  const bool stats = options_.keep_attention_stats && !options_.keep_attention_weights;
   for (auto& block : *blocks_) {
+    block->attention().set_row_stats(stats);
     AttentionResult r = block->forward(x, key_padding, options_.keep_attention_weights);
     x = r.output;
-    if (options_.keep_attention_weights) out.attention_weights.push_back(r.weights);
+    if (options_.keep_attention_weights || stats) out.attention_weights.push_back(r.weights);
+    if (stats) out.attention_row_stats.push_back(r.row_stats);
   }
   out.logits = head_->forward(final_norm_->forward(x));
   return out;

@@ -34,12 +34,24 @@ struct SequenceModelOptions {
   // (scaled_dot), .additive_hidden, .relative_bias (none | clipped window | t5 buckets).
   ScorerOptions scorer;
   bool causal = false;
+  // Attention variants of every layer (AttentionOptions): fewer key/value heads, a sliding
+  // window, a sink logit per head, sigmoid weights.
+  int64_t kv_heads = 0;
+  int64_t window = 0;
+  bool sink = false;
+  AttentionNormalizer normalizer = AttentionNormalizer::softmax;
   bool keep_attention_weights = false;  // forward() returns every layer's weights
+  // forward() returns every layer's row statistics (fused layers), or its weights (layers
+  // that run composed), without asking a fused layer for its weights.
+  bool keep_attention_stats = false;
 };
 
 struct SequenceModelOutput {
   Tensor logits;                         // [B, N, num_classes]
   std::vector<Tensor> attention_weights;  // per layer [B, H, N, N]; empty unless kept
+  // per layer [B, H, N, kAttentionRowStats] when kept and the layer ran fused (else
+  // undefined, and that layer's weights are in attention_weights)
+  std::vector<Tensor> attention_row_stats;
 };
 
 class SequenceModel : public Module {
@@ -50,6 +62,7 @@ class SequenceModel : public Module {
   SequenceModelOutput forward(const Tensor& features, const Tensor& key_padding = {});  // [B, N, F]
 
   void keep_attention_weights(bool on) { options_.keep_attention_weights = on; }
+  void keep_attention_stats(bool on) { options_.keep_attention_stats = on; }
   const SequenceModelOptions& options() const { return options_; }
 
  private:

@@ -24,6 +24,7 @@ SequenceModelOptions sequence_model_options(const ModelConfig& m, const Task& ta
   if (m.scorer == "scaled_dot" || m.scorer == "learned_temperature")
     scorer.scale = ScoreScale::by(static_cast<Scalar>(m.scale));
   if (m.scorer == "additive") scorer.additive_hidden = m.additive_hidden;
+  scorer.softcap = static_cast<Scalar>(m.softcap);
   if (m.relative_bias == "clipped") {
     scorer.relative_bias = {.kind = "clipped", .window = m.relative_window};
   } else if (m.relative_bias == "t5") {
@@ -46,6 +47,10 @@ SequenceModelOptions sequence_model_options(const ModelConfig& m, const Task& ta
       .positional = m.positional,
       .scorer = scorer,
       .causal = m.causal,
+      .kv_heads = m.kv_heads,
+      .window = m.window,
+      .sink = m.sink,
+      .normalizer = m.normalizer == "sigmoid" ? AttentionNormalizer::sigmoid : AttentionNormalizer::softmax,
   };
 }
 
@@ -150,7 +155,10 @@ double estimated_parameter_count(const ModelConfig& m, const TaskSizes& t) {
   }
   if (m.relative_bias == "clipped") scorer += h * (2 * static_cast<double>(m.relative_window) + 1);
   if (m.relative_bias == "t5") scorer += h * static_cast<double>(m.relative_buckets);
-  const double block = 4 * d + 3 * (d * inner + inner) + (inner * d + d) + scorer + (d * ff + ff) + (ff * d + d);
+  if (m.sink) scorer += h;
+  const double kv_inner = static_cast<double>(m.kv_heads) * dh;
+  const double block = 4 * d + (d * inner + inner) + 2 * (d * kv_inner + kv_inner) + (inner * d + d) + scorer +
+                       (d * ff + ff) + (ff * d + d);
   return input + positional + static_cast<double>(m.layers) * block + 2 * d +
          (d + 1) * static_cast<double>(t.num_classes);
 }

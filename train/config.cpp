@@ -306,6 +306,15 @@ class Resolver {
     if (applies(*find_key_spec("model", "additive_hidden")) && !has("model", "additive_hidden") &&
         !invalid_.count("model.additive_hidden") && has("model", "d_head"))
       model["additive_hidden"] = at("model", "d_head");
+    if (!has("model", "kv_heads") && !invalid_.count("model.kv_heads") && has("model", "heads"))
+      model["kv_heads"] = at("model", "heads");
+    if (has("model", "kv_heads") && has("model", "heads") && !invalid_.count("model.kv_heads") &&
+        at("model", "heads").get<int64_t>() % at("model", "kv_heads").get<int64_t>() != 0)
+      add("model.kv_heads", "a divisor of model.heads (" + at("model", "heads").dump() + ")",
+          at("model", "kv_heads").dump());
+    if (has("model", "sink") && has("model", "normalizer") && at("model", "sink") == true &&
+        at("model", "normalizer") == "sigmoid")
+      add("model.sink", "false with model.normalizer \"sigmoid\" (a sink is a softmax logit)", "true");
     if (!has("model", "d_ff") && !invalid_.count("model.d_ff") && has("model", "d_model"))
       model["d_ff"] = 4 * at("model", "d_model").get<int64_t>();
     if (applies(*find_key_spec("schedule", "gamma")) && !has("schedule", "gamma") &&
@@ -420,6 +429,11 @@ class Resolver {
     m.dropout = get<double>("model", "dropout");
     m.activation = get<std::string>("model", "activation");
     m.causal = get<bool>("model", "causal");
+    m.kv_heads = get<int64_t>("model", "kv_heads");
+    m.window = get<int64_t>("model", "window");
+    m.softcap = get<double>("model", "softcap");
+    m.sink = get<bool>("model", "sink");
+    m.normalizer = get<std::string>("model", "normalizer");
     m.init = get<std::string>("model", "init");
     m.init_std = get<double>("model", "init_std");
 

@@ -53,6 +53,11 @@ struct ModelConfig {
   double dropout = 0;
   std::string activation;         // relu | gelu
   bool causal = false;
+  int64_t kv_heads = 0;           // key/value heads (heads unless grouped-query)
+  int64_t window = 0;             // sliding window; 0: none
+  double softcap = 0;             // c of c tanh(s / c); 0: none
+  bool sink = false;              // a learned sink logit per head
+  std::string normalizer;         // softmax | sigmoid
   std::string init;               // xavier_uniform | xavier_normal | kaiming_uniform | normal
   double init_std = 0;            // for init == normal
 };

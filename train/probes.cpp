@@ -34,6 +34,15 @@ std::vector<std::vector<SoftmaxStats>> attention_probes(const std::vector<Tensor
   return out;
 }
 
+std::vector<std::vector<SoftmaxStats>> attention_probes(const SequenceModelOutput& out) {
+  if (out.attention_row_stats.empty()) return attention_probes(out.attention_weights);
+  std::vector<std::vector<SoftmaxStats>> layers;
+  for (size_t i = 0; i < out.attention_row_stats.size(); ++i)
+    layers.push_back(out.attention_row_stats[i].defined() ? softmax_stats_per_head_from_rows(out.attention_row_stats[i])
+                                                          : softmax_stats_per_head(out.attention_weights[i]));
+  return layers;
+}
+
 ProbeLog::ProbeLog(const std::string& run_dir, std::vector<std::string> parameter_names,
                    std::optional<int64_t> resume_step)
     : parameter_names_(std::move(parameter_names)), path_(run_dir + "/probes.jsonl") {

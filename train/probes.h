@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "layers/sequence_model.h"
 #include "train/softmax_stats.h"
 
 namespace qkv {
@@ -40,6 +41,9 @@ class ParameterSnapshot {
 
 // Per layer and head statistics of a forward pass's attention weights ([B, H, N, N] each).
 std::vector<std::vector<SoftmaxStats>> attention_probes(const std::vector<Tensor>& attention_weights);
+// The same from a forward with keep_attention_stats: per layer the fused kernel's row
+// statistics, or the weights where the layer ran composed.
+std::vector<std::vector<SoftmaxStats>> attention_probes(const SequenceModelOutput& out);
 
 class ProbeLog {
  public:

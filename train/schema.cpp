@@ -98,6 +98,21 @@ std::vector<KeySpec> build_schema() {
        .choices = {"relu", "gelu"}, .doc = "Feed-forward nonlinearity."},
       {.section = "model", .key = "causal", .type = T::boolean, .default_value = false,
        .doc = "Mask keys after the query (position j > i)."},
+      {.section = "model", .key = "kv_heads", .type = T::integer, .derived_default = "heads", .min = 1,
+       .max = 1024, .doc = "Key/value heads, a divisor of heads: fewer is grouped-query attention "
+                           "(Ainslie et al. 2023), 1 multi-query attention (Shazeer 2019)."},
+      {.section = "model", .key = "window", .type = T::integer, .default_value = 0, .min = 0, .max = 1 << 30,
+       .doc = "Sliding window: query i sees only keys with |i - j| < window (and j <= i when "
+              "causal); 0 means no window."},
+      {.section = "model", .key = "softcap", .type = T::number, .default_value = 0.0, .min = 0,
+       .doc = "Logit soft-capping c tanh(s / c) of every score (Gemma 2); 0 means none."},
+      {.section = "model", .key = "sink", .type = T::boolean, .default_value = false,
+       .doc = "A learned sink logit per head in every softmax (\"off-by-one\" softmax): a "
+              "query may give its keys less than weight 1."},
+      {.section = "model", .key = "normalizer", .type = T::choice, .default_value = "softmax",
+       .choices = {"softmax", "sigmoid"},
+       .doc = "Attention weights: softmax over the keys, or sigmoid(s - log N) each on its own "
+              "(Ramapuram et al. 2024)."},
       {.section = "model", .key = "init", .type = T::choice, .default_value = "xavier_uniform",
        .choices = {"xavier_uniform", "xavier_normal", "kaiming_uniform", "normal"},
        .doc = "Initialisation of weight matrices (biases start at 0)."},

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
+
+#include "core/ops.h"
 
 namespace qkv {
 namespace {
@@ -18,7 +21,18 @@ class StatsAccumulator {
       largest = std::max(largest, static_cast<double>(w[i]));
     }
     if (total == 0) return;  // a fully masked row carries no distribution
-    const double jac = softmax_jacobian_norm(w, n);
+    add(entropy, largest, softmax_jacobian_norm(w, n));
+  }
+
+  // One row from flex_attention's statistics: L, the largest score, the entropy, sum w^2
+  // and sum w^3 (core/ops.h, kAttentionRowStats).
+  void add_kernel_row(const Scalar* row) {
+    if (row[0] == -std::numeric_limits<Scalar>::infinity() || row[3] == 0) return;  // no key seen
+    const double s2 = row[3], s3 = row[4];
+    add(row[2], std::exp(static_cast<double>(row[1]) - row[0]), std::sqrt(std::max(0.0, s2 - 2 * s3 + s2 * s2)));
+  }
+
+  void add(double entropy, double largest, double jac) {
     s_.mean_entropy += entropy;
     s_.mean_max_weight += largest;
     s_.saturated_fraction += largest > kSaturatedWeight;
@@ -70,6 +84,21 @@ std::vector<SoftmaxStats> softmax_stats_per_head(const Tensor& weights) {
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h)
       for (int64_t i = 0; i < nq; ++i) acc[h].add_row(weights.data() + ((b * heads + h) * nq + i) * nk, nk);
+  std::vector<SoftmaxStats> out;
+  for (const StatsAccumulator& a : acc) out.push_back(a.mean());
+  return out;
+}
+
+std::vector<SoftmaxStats> softmax_stats_per_head_from_rows(const Tensor& row_stats) {
+  if (row_stats.dim() != 4 || row_stats.size(-1) != kAttentionRowStats)
+    throw std::invalid_argument("softmax_stats_per_head_from_rows: row statistics need shape [B, H, N, " +
+                                std::to_string(kAttentionRowStats) + "], got " + shape_str(row_stats.shape()));
+  const int64_t batch = row_stats.size(0), heads = row_stats.size(1), n = row_stats.size(2);
+  std::vector<StatsAccumulator> acc(heads);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < n; ++i)
+        acc[h].add_kernel_row(row_stats.data() + ((b * heads + h) * n + i) * kAttentionRowStats);
   std::vector<SoftmaxStats> out;
   for (const StatsAccumulator& a : acc) out.push_back(a.mean());
   return out;

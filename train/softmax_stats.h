@@ -25,6 +25,11 @@ SoftmaxStats softmax_stats(const Tensor& weights);
 // head, over the batch and the queries.
 std::vector<SoftmaxStats> softmax_stats_per_head(const Tensor& weights);
 
+// The same from the fused kernel's row statistics [B, H, Nq, kAttentionRowStats]
+// (flex_attention, core/ops.h), so that a probe needs no [Nq, Nk] weights: the max weight
+// is exp(max score - L), the Jacobian norm comes from sum w^2 and sum w^3.
+std::vector<SoftmaxStats> softmax_stats_per_head_from_rows(const Tensor& row_stats);
+
 // ||diag(w) - w w^T||_F for one row, from the closed form
 // sum w^2 - 2 sum w^3 + (sum w^2)^2.
 double softmax_jacobian_norm(const Scalar* w, int64_t n);

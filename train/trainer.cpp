@@ -361,12 +361,12 @@ TrainResult Trainer::run() {
     const auto start = std::chrono::steady_clock::now();
 
     // 1. Sample a batch and run the model on it (on N ranks, on this rank's rows of it); a
-    // probe step keeps the attention weights, which only the slower unfused attention can give.
+    // probe step keeps the attention statistics, which the fused kernel gives per row.
     const bool probing = probes_ && due_next(config_.probes.interval);
     const dist::BatchShare share = dist::share_of_batch(task_->sample(cfg.batch_size, gen_), dist::rank(), dist::size());
     const Batch& batch = share.batch;
     reseed_dropout();
-    model_->keep_attention_weights(probing);
+    model_->keep_attention_stats(probing);
     const SequenceModelOutput out = forward(batch);
 
     // 2. Loss, and its gradient with respect to every parameter.
@@ -404,7 +404,7 @@ TrainResult Trainer::run() {
     }
     std::optional<ProbeRecord> probe;
     if (probing)
-      probe = ProbeRecord{.step = step_, .attention = attention_probes(out.attention_weights),
+      probe = ProbeRecord{.step = step_, .attention = attention_probes(out),
                           .grad_norms = norms.per_parameter, .update_ratios = before->update_ratios(parameters_)};
     write_rows(m, probe);
     progress.update(m);

@@ -1,86 +1,86 @@
-// Fused scaled dot-product attention, softmax(scale q k^T) v, after FlashAttention (Dao et
-// al. 2022, Algorithm 1; the backward as in FlashAttention-2). Queries are taken in blocks
-// of kQueryBlock rows and keys in blocks of kKeyBlock; each block of scores S lives only in
-// a small buffer, folded into the output with a running row max m and row sum l (the
-// "online softmax"), so the [Nq, Nk] weights never exist in memory. The backward keeps
-// q, k, v, the output O and each row's logsumexp L = m + log(l), and recomputes the
-// weights block by block from them. Short key sequences (Nk <= kKeyBlock, one key block)
-// are the exception: there the forward keeps the normalised weights, at most kKeyBlock
-// floats per query, which spares the backward one of its five products and all its exps
-// (a quarter of its time at Nk = 256). The products are kernels::direct_gemm, which reads
-// the blocks in place: Eigen's GEMM copied every operand into its own layout first, which
-// took a fifth of the time at the size of one head. The unfused composition
-// (layers/attention_function.cpp) computes the same numbers and is what the tests compare
-// against.
+// Fused attention with a score_mod and a mask_mod (flex_attention), after FlashAttention
+// (Dao et al. 2022, Algorithm 1; the backward as in FlashAttention-2) and PyTorch's
+// FlexAttention. Queries are taken in blocks of kQueryBlock rows and keys in blocks of up to
+// kKeyBlock; each block of scores S = scale Q K^T lives only in a small buffer, where the
+// score_mods change it, the mask hides keys, and the softmax folds it into the output with
+// a running row max m and row sum l (the "online softmax"), so the [Nq, Nk] weights never
+// exist in memory. The backward keeps q, k, v, the output O and each row's logsumexp
+// L = m + log(l), and recomputes the weights block by block from them. Short key sequences
+// (Nk <= kKeyBlock) are the exception: there the forward keeps the normalised weights, at
+// most kKeyBlock floats per query, which spares the backward a product and all its exps.
+//
+// The mask is asked about tiles of kMaskTile keys per query block: keys outside the first
+// and last tile it does not hide are never computed (a causal step does about half the
+// work), hidden tiles inside are set to -inf, and only mixed tiles are asked key by key.
 //
 // Heads may sit side by side in the last axis ([B, N, H * d], the layout a linear layer
 // produces): each head is then a matrix whose rows are H * d apart, and the products read
-// and write it in place, so multi-head attention needs no permute to split and merge heads.
+// and write it in place. Keys and values may have fewer heads than queries (grouped-query
+// attention): query head h reads key/value head h / (H / H_kv).
 #include <algorithm>
 #include <cmath>
 
 #include "core/autograd.h"
+#include "core/masks.h"
 #include "core/ops.h"
 #include "core/ops/direct_gemm.h"
 #include "core/ops/kernels.h"
 
 namespace qkv {
 namespace {
+using kernels::kNegInf;
 using kernels::Matrix;
 using Vector = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
-using ConstMatrixMap = kernels::ConstMatrixMap;
-using MatrixMap = kernels::MatrixMap;
-
-constexpr int64_t kQueryBlock = 256;
-constexpr int64_t kKeyBlock = 512;
-using kernels::kNegInf;
-
-// The problem: `entries` independent attentions, one per batch entry and head. Entry t is
-// head t % heads of batch row t / heads; its rows of q and k are ld_qk() apart, of v and
-// the output ld_v() apart (heads = 1: the plain [.., N, d] layout).
-struct Dims {
-  int64_t batch, heads, nq, nk, d, dv;
-  int64_t entries() const { return batch * heads; }
-  int64_t ld_qk() const { return heads * d; }
-  int64_t ld_v() const { return heads * dv; }
-  int64_t q_offset(int64_t t) const { return (t / heads) * nq * ld_qk() + (t % heads) * d; }
-  int64_t k_offset(int64_t t) const { return (t / heads) * nk * ld_qk() + (t % heads) * d; }
-  int64_t v_offset(int64_t t) const { return (t / heads) * nk * ld_v() + (t % heads) * dv; }
-  int64_t o_offset(int64_t t) const { return (t / heads) * nq * ld_v() + (t % heads) * dv; }
-};
-
 using StridedMap = Eigen::Map<Matrix, 0, Eigen::OuterStride<>>;
 using ConstStridedMap = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
+using Block = MaskMod::Block;
 
-// Key blocks a causal query block [q0, q1) needs: keys j <= i, so up to key q1 - 1.
-int64_t keys_seen(const Dims& dims, bool causal, int64_t q1) { return causal ? std::min(dims.nk, q1) : dims.nk; }
+constexpr int64_t kQueryBlock = 64;
+constexpr int64_t kKeyBlock = 512;
+constexpr int64_t kMaskTile = 64;
 
-// How many keys of the block starting at key k0 query i may see: all of them, or under
-// the causal mask those with j <= i. Hidden keys are always a suffix of the block's row.
-int64_t visible_keys(bool causal, int64_t i, int64_t k0, int64_t cols) {
-  return causal ? std::clamp<int64_t>(i + 1 - k0, 0, cols) : cols;
-}
-
-// exp(s - shift) over each row's visible keys and 0 over the hidden ones. (Eigen 3.4's
-// select() is not vectorised, so the hidden suffix is zeroed separately: exp stays a
-// vector instruction.)
-template <class Block>
-void exp_shifted(Block&& s, const Vector& shift, bool causal, int64_t q0, int64_t k0) {
-  for (int64_t r = 0; r < s.rows(); ++r) {
-    const int64_t seen = visible_keys(causal, q0 + r, k0, s.cols());
-    s.row(r).head(seen).array() = (s.row(r).head(seen).array() - shift(r)).exp();
-    s.row(r).tail(s.cols() - seen).setZero();
+// The problem: `entries()` independent attentions, one per batch row and query head.
+struct Dims {
+  int64_t batch, heads, kv_heads, nq, nk, d, dv;
+  bool packed;  // heads side by side in the last axis, else [.., H, N, d]
+  int64_t entries() const { return batch * heads; }
+  int64_t group() const { return heads / kv_heads; }
+  int64_t ld_q() const { return packed ? heads * d : d; }
+  int64_t ld_k() const { return packed ? kv_heads * d : d; }
+  int64_t ld_v() const { return packed ? kv_heads * dv : dv; }
+  int64_t ld_o() const { return packed ? heads * dv : dv; }
+  int64_t batch_of(int64_t t) const { return t / heads; }
+  int64_t head_of(int64_t t) const { return t % heads; }
+  int64_t kv_of(int64_t t) const { return batch_of(t) * kv_heads + head_of(t) / group(); }  // key/value entry
+  int64_t q_offset(int64_t t) const { return packed ? batch_of(t) * nq * ld_q() + head_of(t) * d : t * nq * d; }
+  int64_t o_offset(int64_t t) const { return packed ? batch_of(t) * nq * ld_o() + head_of(t) * dv : t * nq * dv; }
+  int64_t k_offset(int64_t kv) const { return packed ? (kv / kv_heads) * nk * ld_k() + (kv % kv_heads) * d : kv * nk * d; }
+  int64_t v_offset(int64_t kv) const {
+    return packed ? (kv / kv_heads) * nk * ld_v() + (kv % kv_heads) * dv : kv * nk * dv;
   }
-}
+};
 
-// Whether the forward keeps the weights for the backward: only when they are one key block.
-bool keeps_weights(const Dims& dims) { return dims.nk <= kKeyBlock; }
+// Everything one call needs, shared by the forward and the backward.
+struct Problem {
+  Dims dims;
+  Scalar scale;
+  std::vector<std::shared_ptr<const ScoreMod>> mods;
+  std::shared_ptr<const MaskMod> mask;
+  AttentionNormalizer normalizer;
+  Scalar sigmoid_bias;
+  Tensor sink;  // [heads] or undefined
+  bool softmax() const { return normalizer == AttentionNormalizer::softmax; }
+  Scalar sink_of(int64_t t) const { return sink.defined() ? sink.data()[dims.head_of(t)] : kNegInf; }
+};
 
-// One thread's buffers: a block of scores or weights, the output accumulator of the online
-// softmax, and K^T and V^T of the current entry. The products read their right-hand
-// operand row by row (kernels::direct_gemm), so q k^T and dO v^T take K and V transposed.
+// One thread's buffers: a block of scores or weights, the output accumulator or dP, the
+// 0/1 visibility of mixed mask tiles, each score_mod's input, and K^T and V^T of the
+// current key/value entry. The products read their right-hand operand row by row
+// (kernels::direct_gemm), so q k^T and dO v^T take K and V transposed.
 struct Workspace {
-  Matrix s, acc, kt, vt;
+  Matrix s, acc, keep, kt, vt;
+  std::vector<Matrix> mod_inputs;
+  int64_t kt_of = -1, vt_of = -1;  // the key/value entry kt and vt hold
 };
 
 const Scalar* transposed(Matrix& buffer, const Scalar* x, int64_t rows, int64_t cols, int64_t ld) {
@@ -96,103 +96,297 @@ void block_product(int64_t m, int64_t n, int64_t k, Scalar alpha, const Scalar* 
                        accumulate);
 }
 
-// Forward of one entry: O [nq, dv] and L [nq], and the weights P [nq, nk] when `weights`
-// is given. With a single key block the row max and sum are final after it, so P is
-// normalised in place (in `weights` when they are kept) and O = P V written directly; with
-// several, each block's weights are folded into an accumulator with the running max m and
-// sum l, and O = acc / l at the end.
-void forward_one(const Scalar* q, const Scalar* k, const Scalar* v, Scalar* o, Scalar* lse, Scalar* weights,
-                 const Dims& dims, Scalar scale, bool causal, Workspace& w) {
-  const int64_t ldq = dims.ld_qk(), ldv = dims.ld_v();
-  const Scalar* kt = transposed(w.kt, k, dims.nk, dims.d, ldq);
-  const bool one_block = dims.nk <= kKeyBlock;
-  for (int64_t q0 = 0; q0 < dims.nq; q0 += kQueryBlock) {
-    const int64_t rows = std::min(kQueryBlock, dims.nq - q0), q1 = q0 + rows;
-    Vector m = Vector::Constant(rows, kNegInf), l = Vector::Zero(rows);
-    if (!one_block) w.acc.setZero(rows, dims.dv);
-    for (int64_t k0 = 0; k0 < keys_seen(dims, causal, q1); k0 += kKeyBlock) {
-      const int64_t cols = std::min(kKeyBlock, dims.nk - k0);
-      const int64_t lds = weights ? dims.nk : cols;  // one key block when weights are kept
-      if (!weights) w.s.resize(rows, cols);
-      Scalar* s_data = weights ? weights + q0 * dims.nk : w.s.data();
-      StridedMap s(s_data, rows, cols, Eigen::OuterStride<>(lds));
-      block_product(rows, cols, dims.d, scale, q + q0 * ldq, ldq, false, kt + k0, dims.nk, s_data, lds, false);
-      // Row by row, while the row is in the L1 cache: its new max, exp, sum (and with a
-      // single key block, the normalisation).
-      Vector alpha(rows);  // the share of what was summed so far that survives a new max
-      for (int64_t r = 0; r < rows; ++r) {
-        auto row = s.row(r);
-        const int64_t seen = visible_keys(causal, q0 + r, k0, cols);
-        const Scalar m_new = seen > 0 ? std::max(m(r), row.head(seen).maxCoeff()) : m(r);
-        row.head(seen).array() = (row.head(seen).array() - m_new).exp();
-        row.tail(cols - seen).setZero();
-        alpha(r) = m(r) == kNegInf ? Scalar(0) : std::exp(m(r) - m_new);
-        l(r) = alpha(r) * l(r) + row.sum();
-        m(r) = m_new;
-        // l >= 1 wherever a key is visible (the row max contributes exp(0)); a query with
-        // no key to see keeps zero weights, so zero output, as softmax gives.
-        if (one_block && l(r) > 0) row *= 1 / l(r);
-      }
-      if (one_block) {
-        block_product(rows, dims.dv, cols, 1, s_data, lds, false, v + k0 * ldv, ldv, o + q0 * ldv, ldv, false);
-      } else {  // the online softmax: rescale the accumulator to the new row max, then add
-        w.acc = alpha.matrix().asDiagonal() * w.acc;
-        block_product(rows, dims.dv, cols, 1, s_data, lds, false, v + k0 * ldv, ldv, w.acc.data(), dims.dv, true);
-      }
+// The keys [begin, end) the queries [q0, q1) of entry t need: from the first to the last
+// mask tile not wholly hidden.
+struct KeyRange {
+  int64_t begin, end;
+};
+KeyRange key_range(const Problem& p, int64_t t, int64_t q0, int64_t q1) {
+  const int64_t nk = p.dims.nk;
+  if (!p.mask) return {0, nk};
+  int64_t begin = nk, end = 0;
+  for (int64_t k0 = 0; k0 < nk; k0 += kMaskTile) {
+    const int64_t k1 = std::min(nk, k0 + kMaskTile);
+    if (p.mask->classify(p.dims.batch_of(t), p.dims.head_of(t), q0, q1, k0, k1) != Block::hidden) {
+      begin = std::min(begin, k0);
+      end = k1;
     }
-    StridedMap O(o + q0 * ldv, rows, dims.dv, Eigen::OuterStride<>(ldv));
-    if (keys_seen(dims, causal, q1) == 0) O.setZero();  // no keys at all
-    for (int64_t r = 0; r < rows; ++r) {
-      lse[q0 + r] = l(r) == 0 ? kNegInf : m(r) + std::log(l(r));
-      if (!one_block) O.row(r) = w.acc.row(r) / (l(r) == 0 ? Scalar(1) : l(r));  // acc is 0 where l is
+  }
+  return begin < end ? KeyRange{begin, end} : KeyRange{0, 0};
+}
+
+// The scores of one block after the score_mods and the mask: S = scale Q K^T, each mod in
+// turn (its input kept in w.mod_inputs when `keep_inputs` and it reads scores), -inf where
+// the mask hides a key. Mixed tiles leave their 0/1 visibility in w.keep.
+void masked_scores(const Problem& p, const Scalar* q, const Scalar* kt, const ScoreBlock& block,
+                   bool keep_inputs, Workspace& w) {
+  const Dims& dims = p.dims;
+  block_product(block.rows, block.cols, dims.d, p.scale, q + block.q0 * dims.ld_q(), dims.ld_q(), false, kt + block.k0,
+                dims.nk, block.s, block.ld, false);
+  StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
+  if (keep_inputs) w.mod_inputs.resize(p.mods.size());
+  for (size_t i = 0; i < p.mods.size(); ++i) {
+    if (keep_inputs && p.mods[i]->reads_scores()) w.mod_inputs[i] = s;
+    p.mods[i]->apply(block);
+  }
+  if (!p.mask) return;
+  const int64_t q1 = block.q0 + block.rows;
+  for (int64_t c0 = 0; c0 < block.cols; c0 += kMaskTile) {
+    const int64_t width = std::min(kMaskTile, block.cols - c0), k0 = block.k0 + c0;
+    const Block kind = p.mask->classify(block.batch, block.head, block.q0, q1, k0, k0 + width);
+    if (kind == Block::hidden) {
+      s.middleCols(c0, width).setConstant(kNegInf);
+    } else if (kind == Block::mixed) {
+      w.keep.resize(block.rows, block.cols);
+      for (int64_t r = 0; r < block.rows; ++r)
+        for (int64_t c = c0; c < c0 + width; ++c) {
+          const bool seen = p.mask->visible(block.batch, block.head, block.q0 + r, block.k0 + c);
+          w.keep(r, c) = seen;
+          if (!seen) s(r, c) = kNegInf;
+        }
     }
   }
 }
 
-// Backward of one entry. With P = softmax(S) (kept by the forward, or recomputed from L)
-// and dO the output's gradient: dV = P^T dO, dP = dO V^T, dS = P * (dP - D) with
-// D = rowsum(dO * O), and dQ = scale dS K, dK = scale dS^T Q. Each block of dQ, dK and dV
-// is written by its first product and accumulated by the later ones.
-void backward_one(const Scalar* q, const Scalar* k, const Scalar* v, const Scalar* o, const Scalar* lse,
-                  const Scalar* weights, const Scalar* go, Scalar* gq, Scalar* gk, Scalar* gv, const Dims& dims,
-                  Scalar scale, bool causal, Workspace& w) {
-  const int64_t ldq = dims.ld_qk(), ldv = dims.ld_v();
-  const ConstStridedMap O(o, dims.nq, dims.dv, Eigen::OuterStride<>(ldv));
-  const ConstStridedMap dO(go, dims.nq, dims.dv, Eigen::OuterStride<>(ldv));
-  const Scalar* kt = weights ? nullptr : transposed(w.kt, k, dims.nk, dims.d, ldq);
-  const Scalar* vt = transposed(w.vt, v, dims.nk, dims.dv, ldv);
-  const Vector D = (dO.array() * O.array()).rowwise().sum();
-  int64_t keys_written = 0;  // dK and dV rows below this have had a product
+// After an exp (or sigmoid) of masked scores: exactly 0 where the mask hid the key. (Eigen's
+// vectorised exp clamps -inf to a tiny positive number, and select() would not vectorise.)
+void zero_hidden(const Problem& p, const ScoreBlock& block, const Workspace& w) {
+  if (!p.mask) return;
+  StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
+  const int64_t q1 = block.q0 + block.rows;
+  for (int64_t c0 = 0; c0 < block.cols; c0 += kMaskTile) {
+    const int64_t width = std::min(kMaskTile, block.cols - c0), k0 = block.k0 + c0;
+    const Block kind = p.mask->classify(block.batch, block.head, block.q0, q1, k0, k0 + width);
+    if (kind == Block::hidden) s.middleCols(c0, width).setZero();
+    else if (kind == Block::mixed) s.middleCols(c0, width).array() *= w.keep.middleCols(c0, width).array();
+  }
+}
+
+// sigmoid(s + bias), the weights of sigmoid attention (Ramapuram et al. 2024).
+void sigmoid_weights(const Problem& p, const ScoreBlock& block, const Workspace& w) {
+  StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
+  s.array() = Scalar(1) / (Scalar(1) + (-(s.array() + p.sigmoid_bias)).exp());
+  zero_hidden(p, block, w);
+}
+
+// Per-row running state of the online softmax, and what the row statistics need.
+struct RowState {
+  Vector m, l;          // running max (the sink included) and sum of exp(s - m)
+  Vector key_max;       // largest visible key score
+  Vector key_sum;       // the part of l that keys contribute (l less the sink's)
+  Vector t, u2, u3;     // sum e (s - m), sum e^2, sum e^3 over keys, e = exp(s - m)
+  void reset(int64_t rows, Scalar sink, bool stats) {
+    m = Vector::Constant(rows, sink);
+    l = Vector::Constant(rows, sink == kNegInf ? Scalar(0) : Scalar(1));
+    if (!stats) return;
+    key_max = Vector::Constant(rows, kNegInf);
+    key_sum = t = u2 = u3 = Vector::Zero(rows);
+  }
+};
+
+// Folds one block of masked scores into the running state, row by row while the row is in
+// the L1 cache: new max, exp, sum. Returns in `alpha` the share of what was summed so far
+// that survives the new max.
+void online_softmax(const Problem& p, const ScoreBlock& block, RowState& st, Vector& alpha, bool stats,
+                    const Workspace& w) {
+  StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
+  Vector block_max(block.rows);
+  for (int64_t r = 0; r < block.rows; ++r) block_max(r) = block.cols ? s.row(r).maxCoeff() : kNegInf;
+  for (int64_t r = 0; r < block.rows; ++r) {
+    const Scalar m_new = std::max(st.m(r), block_max(r));
+    if (m_new == kNegInf) {  // nothing visible yet
+      s.row(r).setZero();
+      alpha(r) = 1;
+      continue;
+    }
+    s.row(r).array() = (s.row(r).array() - m_new).exp();
+    alpha(r) = st.m(r) == kNegInf ? Scalar(0) : std::exp(st.m(r) - m_new);
+    st.m(r) = m_new;
+  }
+  zero_hidden(p, block, w);
+  for (int64_t r = 0; r < block.rows; ++r) {
+    const auto e = s.row(r).array();
+    const Scalar sum = e.sum();
+    st.l(r) = alpha(r) * st.l(r) + sum;
+    if (!stats) continue;
+    // sum e (s - m) = sum e log e over the visible keys; in the frame of the new max the
+    // earlier terms gain (m_old - m_new) each.
+    const Scalar shift = alpha(r) > 0 ? std::log(alpha(r)) : Scalar(0);
+    const Scalar e_log_e = (e > 0).select(e * e.max(std::numeric_limits<Scalar>::min()).log(), Scalar(0)).sum();
+    st.t(r) = alpha(r) * (st.t(r) + shift * st.key_sum(r)) + e_log_e;
+    st.key_sum(r) = alpha(r) * st.key_sum(r) + sum;
+    st.u2(r) = alpha(r) * alpha(r) * st.u2(r) + e.square().sum();
+    st.u3(r) = alpha(r) * alpha(r) * alpha(r) * st.u3(r) + e.cube().sum();
+    st.key_max(r) = std::max(st.key_max(r), block_max(r));
+  }
+}
+
+// Forward of entry t: O [nq, dv] and, for the softmax, L [nq]; the weights P [nq, nk]
+// when `weights` is given, and the row statistics when `stats` is.
+void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar* k_all, const Scalar* v_all,
+                 Scalar* o_all, Scalar* lse, Scalar* weights, Scalar* stats, Workspace& w) {
+  const Dims& dims = p.dims;
+  const int64_t ldv = dims.ld_v(), ldo = dims.ld_o(), kv = dims.kv_of(t);
+  const Scalar* q = q_all + dims.q_offset(t);
+  const Scalar* v = v_all + dims.v_offset(kv);
+  Scalar* o = o_all + dims.o_offset(t);
+  if (w.kt_of != kv) transposed(w.kt, k_all + dims.k_offset(kv), dims.nk, dims.d, dims.ld_k()), w.kt_of = kv;
+  RowState st;
+  Vector alpha;
   for (int64_t q0 = 0; q0 < dims.nq; q0 += kQueryBlock) {
-    const int64_t rows = std::min(kQueryBlock, dims.nq - q0), q1 = q0 + rows;
-    const Vector L = Eigen::Map<const Vector>(lse + q0, rows);
-    if (keys_seen(dims, causal, q1) == 0)
-      StridedMap(gq + q0 * ldq, rows, dims.d, Eigen::OuterStride<>(ldq)).setZero();
-    for (int64_t k0 = 0; k0 < keys_seen(dims, causal, q1); k0 += kKeyBlock) {
-      const int64_t cols = std::min(kKeyBlock, dims.nk - k0);
-      const int64_t ldp = weights ? dims.nk : cols;
-      if (!weights) {
-        w.s.resize(rows, cols);
-        block_product(rows, cols, dims.d, scale, q + q0 * ldq, ldq, false, kt + k0, dims.nk, w.s.data(), cols, false);
-        exp_shifted(w.s, L, causal, q0, k0);  // the forward's weights, exactly normalised by L
+    const int64_t rows = std::min(kQueryBlock, dims.nq - q0);
+    const KeyRange range = key_range(p, t, q0, q0 + rows);
+    const bool one_block = range.end - range.begin <= kKeyBlock;
+    StridedMap O(o + q0 * ldo, rows, dims.dv, Eigen::OuterStride<>(ldo));
+    if (weights) StridedMap(weights + q0 * dims.nk, rows, dims.nk, Eigen::OuterStride<>(dims.nk)).setZero();
+    st.reset(rows, p.sink_of(t), stats != nullptr);
+    alpha.resize(rows);
+    if (!one_block && p.softmax()) w.acc.setZero(rows, dims.dv);
+    if (range.end == range.begin) O.setZero();
+    for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
+      const int64_t cols = std::min(kKeyBlock, range.end - k0);
+      if (!weights) w.s.resize(rows, cols);
+      const ScoreBlock block{weights ? weights + q0 * dims.nk + k0 : w.s.data(), weights ? dims.nk : cols, rows, cols,
+                             dims.batch_of(t), dims.head_of(t), q0, k0};
+      masked_scores(p, q, w.kt.data(), block, false, w);
+      const bool first = k0 == range.begin;
+      if (!p.softmax()) {  // sigmoid weights need no row statistics: O = sum of P V
+        sigmoid_weights(p, block, w);
+        block_product(rows, dims.dv, cols, 1, block.s, block.ld, false, v + k0 * ldv, ldv, o + q0 * ldo, ldo, !first);
+        continue;
       }
-      const Scalar* p = weights ? weights + q0 * dims.nk : w.s.data();
-      const bool key_rows_written = k0 < keys_written;
-      block_product(cols, dims.dv, rows, 1, p, ldp, true, go + q0 * ldv, ldv, gv + k0 * ldv, ldv, key_rows_written);
-      w.acc.resize(rows, cols);  // dP, then dS in place
-      block_product(rows, cols, dims.dv, 1, go + q0 * ldv, ldv, false, vt + k0, dims.nk, w.acc.data(), cols, false);
-      const ConstStridedMap P(p, rows, cols, Eigen::OuterStride<>(ldp));
-      w.acc.array() = P.array() * (w.acc.array().colwise() - D.segment(q0, rows));
-      block_product(rows, dims.d, cols, scale, w.acc.data(), cols, false, k + k0 * ldq, ldq, gq + q0 * ldq, ldq, k0 > 0);
-      block_product(cols, dims.d, rows, scale, w.acc.data(), cols, true, q + q0 * ldq, ldq, gk + k0 * ldq, ldq,
-              key_rows_written);
-      keys_written = std::max(keys_written, k0 + cols);
+      online_softmax(p, block, st, alpha, stats != nullptr, w);
+      if (one_block) {  // the max and sum are final: normalise in place and write O = P V
+        StridedMap s(block.s, rows, cols, Eigen::OuterStride<>(block.ld));
+        for (int64_t r = 0; r < rows; ++r)
+          if (st.l(r) > 0) s.row(r) *= 1 / st.l(r);
+        block_product(rows, dims.dv, cols, 1, block.s, block.ld, false, v + k0 * ldv, ldv, o + q0 * ldo, ldo, false);
+      } else {  // rescale the accumulator to the new row max, then add this block's P V
+        w.acc = alpha.matrix().asDiagonal() * w.acc;
+        block_product(rows, dims.dv, cols, 1, block.s, block.ld, false, v + k0 * ldv, ldv, w.acc.data(), dims.dv,
+                      true);
+      }
+    }
+    if (!p.softmax()) continue;
+    // l >= 1 wherever a key (or the sink) is visible: the row max contributes exp(0). A
+    // query with nothing to see keeps zero weights, so zero output, as softmax gives.
+    for (int64_t r = 0; r < rows; ++r) {
+      const Scalar l = st.l(r), L = l == 0 ? kNegInf : st.m(r) + std::log(l);
+      lse[q0 + r] = L;
+      if (!one_block) O.row(r) = w.acc.row(r) / (l == 0 ? Scalar(1) : l);
+      if (!stats) continue;
+      Scalar* row = stats + (q0 + r) * kAttentionRowStats;
+      const bool any = st.key_sum(r) > 0;
+      row[0] = L;
+      row[1] = st.key_max(r);
+      // entropy of the key weights p = e / l: -sum p log p = -(t - log(l) key_sum) / l
+      row[2] = any ? -(st.t(r) - std::log(l) * st.key_sum(r)) / l : 0;
+      row[3] = any ? st.u2(r) / (l * l) : 0;
+      row[4] = any ? st.u3(r) / (l * l * l) : 0;
     }
   }
-  // Keys no query may see (causal, more keys than queries) get zero gradients.
-  const int64_t unseen = dims.nk - keys_written;
-  StridedMap(gk + keys_written * ldq, unseen, dims.d, Eigen::OuterStride<>(ldq)).setZero();
-  StridedMap(gv + keys_written * ldv, unseen, dims.dv, Eigen::OuterStride<>(ldv)).setZero();
+}
+
+// Where each score_mod's parameters (and the sink) get their gradients: one block of
+// `width` scalars per backward task, summed in task order at the end.
+struct GradLayout {
+  std::vector<int64_t> mod_first;  // first slot of each mod
+  std::vector<Tensor> parameters;  // every mod's, in order
+  std::vector<int64_t> offsets;    // of each parameter inside a task's block
+  int64_t sink_offset = 0, width = 0;
+};
+
+GradLayout grad_layout(const Problem& p) {
+  GradLayout g;
+  for (const auto& mod : p.mods) {
+    g.mod_first.push_back(static_cast<int64_t>(g.parameters.size()));
+    for (const Tensor& t : mod->score_parameters()) {
+      g.parameters.push_back(t);
+      g.offsets.push_back(g.width);
+      g.width += t.numel();
+    }
+  }
+  g.sink_offset = g.width;
+  if (p.sink.defined()) g.width += p.sink.numel();
+  return g;
+}
+
+// Backward of entry t; dK and dV (of its key/value entry) and the parameter gradients are
+// added to, dQ is written. With P (kept by the forward, or recomputed from L) and dO the
+// output's gradient: dV += P^T dO, dP = dO V^T, dS' = P * (dP - D) with D = rowsum(dO * O)
+// (for sigmoid weights dS' = dP * P (1 - P)); each score_mod turns dS' into the gradient of
+// its input, last mod first; then dQ = scale dS K, dK += scale dS^T Q.
+void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar* k_all, const Scalar* v_all,
+                  const Scalar* o_all, const Scalar* lse, const Scalar* weights, const Scalar* go_all, Scalar* gq_all,
+                  Scalar* gk_all, Scalar* gv_all, const GradLayout& layout, Scalar* param_grads, Workspace& w) {
+  const Dims& dims = p.dims;
+  const int64_t ldq = dims.ld_q(), ldk = dims.ld_k(), ldv = dims.ld_v(), ldo = dims.ld_o(), kv = dims.kv_of(t);
+  const Scalar* q = q_all + dims.q_offset(t);
+  const Scalar* k = k_all + dims.k_offset(kv);
+  const Scalar* v = v_all + dims.v_offset(kv);
+  const Scalar* go = go_all + dims.o_offset(t);
+  Scalar* gq = gq_all + dims.q_offset(t);
+  Scalar* gk = gk_all + dims.k_offset(kv);
+  Scalar* gv = gv_all + dims.v_offset(kv);
+  const ConstStridedMap O(o_all + dims.o_offset(t), dims.nq, dims.dv, Eigen::OuterStride<>(ldo));
+  const ConstStridedMap dO(go, dims.nq, dims.dv, Eigen::OuterStride<>(ldo));
+  StridedMap(gq, dims.nq, dims.d, Eigen::OuterStride<>(ldq)).setZero();
+  bool mods_read_scores = false;
+  for (const auto& mod : p.mods) mods_read_scores = mods_read_scores || mod->reads_scores();
+  const bool recompute = !weights || mods_read_scores;
+  if (recompute && w.kt_of != kv) transposed(w.kt, k, dims.nk, dims.d, ldk), w.kt_of = kv;
+  if (w.vt_of != kv) transposed(w.vt, v, dims.nk, dims.dv, ldv), w.vt_of = kv;
+  std::vector<ParameterGrads> mod_grads(p.mods.size());
+  for (size_t i = 0; i < p.mods.size(); ++i) {
+    const size_t first = static_cast<size_t>(layout.mod_first[i]), count = p.mods[i]->score_parameters().size();
+    for (size_t j = first; j < first + count; ++j) mod_grads[i].slots.push_back(param_grads + layout.offsets[j]);
+  }
+  Vector D;
+  if (p.softmax()) {
+    D = (dO.array() * O.array()).rowwise().sum();
+    // The sink is one more logit in each row's softmax with no value behind it: its weight
+    // exp(sink - L) times (0 - D) is its gradient.
+    if (p.sink.defined())
+      for (int64_t i = 0; i < dims.nq; ++i)
+        if (lse[i] != kNegInf) param_grads[layout.sink_offset + dims.head_of(t)] -= std::exp(p.sink_of(t) - lse[i]) * D(i);
+  }
+  for (int64_t q0 = 0; q0 < dims.nq; q0 += kQueryBlock) {
+    const int64_t rows = std::min(kQueryBlock, dims.nq - q0);
+    const KeyRange range = key_range(p, t, q0, q0 + rows);
+    for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
+      const int64_t cols = std::min(kKeyBlock, range.end - k0);
+      w.s.resize(rows, cols);
+      const ScoreBlock scores{w.s.data(), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
+      if (recompute) masked_scores(p, q, w.kt.data(), scores, true, w);
+      if (!weights && p.softmax()) {  // in the forward pass P = exp(S - L), exactly normalised
+        for (int64_t r = 0; r < rows; ++r) {
+          const Scalar L = lse[q0 + r];
+          if (L == kNegInf) w.s.row(r).setZero();
+          else w.s.row(r).array() = (w.s.row(r).array() - L).exp();
+        }
+        zero_hidden(p, scores, w);
+      } else if (!weights) {
+        sigmoid_weights(p, scores, w);
+      }
+      const Scalar* P_data = weights ? weights + q0 * dims.nk + k0 : w.s.data();
+      const int64_t ldp = weights ? dims.nk : cols;
+      const ConstStridedMap P(P_data, rows, cols, Eigen::OuterStride<>(ldp));
+      block_product(cols, dims.dv, rows, 1, P_data, ldp, true, go + q0 * ldo, ldo, gv + k0 * ldv, ldv, true);
+      w.acc.resize(rows, cols);  // dP, then dS in place
+      block_product(rows, cols, dims.dv, 1, go + q0 * ldo, ldo, false, w.vt.data() + k0, dims.nk, w.acc.data(), cols,
+                    false);
+      if (p.softmax()) w.acc.array() = P.array() * (w.acc.array().colwise() - D.segment(q0, rows));
+      else w.acc.array() *= P.array() * (1 - P.array());
+      const ScoreBlock grad{w.acc.data(), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
+      for (size_t i = p.mods.size(); i-- > 0;) {
+        const bool reads = p.mods[i]->reads_scores();
+        const ScoreBlock input{reads ? w.mod_inputs[i].data() : nullptr, cols, rows, cols, grad.batch, grad.head, q0, k0};
+        p.mods[i]->backward(input, grad, mod_grads[i]);
+      }
+      block_product(rows, dims.d, cols, p.scale, w.acc.data(), cols, false, k + k0 * ldk, ldk, gq + q0 * ldq, ldq, true);
+      block_product(cols, dims.d, rows, p.scale, w.acc.data(), cols, true, q + q0 * ldq, ldq, gk + k0 * ldk, ldk, true);
+    }
+  }
 }
 
 [[noreturn]] void shape_error(const char* op, const std::string& why, const Tensor& q, const Tensor& k,
@@ -201,77 +395,144 @@ void backward_one(const Scalar* q, const Scalar* k, const Scalar* v, const Scala
                               shape_str(k.shape()) + ", v " + shape_str(v.shape()));
 }
 
-Dims check_shapes(const Tensor& q, const Tensor& k, const Tensor& v) {
-  const char* op = "scaled_dot_product_attention";
+// [.., H, N, d] queries against [.., H_kv, N, d] keys and values (H_kv dividing H; rank 2
+// is one head).
+Dims check_shapes(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, bool grouped) {
   if (q.dim() < 2 || k.dim() != q.dim() || v.dim() != q.dim())
     shape_error(op, "q, k and v need the same rank, at least 2", q, k, v);
-  if (!std::equal(q.shape().begin(), q.shape().end() - 2, k.shape().begin()) ||
-      !std::equal(q.shape().begin(), q.shape().end() - 2, v.shape().begin()))
+  if (!grouped && (!std::equal(q.shape().begin(), q.shape().end() - 2, k.shape().begin()) ||
+                   !std::equal(q.shape().begin(), q.shape().end() - 2, v.shape().begin())))
     shape_error(op, "q, k and v need the same leading axes", q, k, v);
+  const int64_t heads = q.dim() >= 3 ? q.size(-3) : 1, kv_heads = k.dim() >= 3 ? k.size(-3) : 1;
+  const auto lead = [](const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - std::min<int64_t>(3, x.dim())); };
+  if (lead(k) != lead(q) || lead(v) != lead(q) || (v.dim() >= 3 && v.size(-3) != kv_heads))
+    shape_error(op, "q, k and v need the same leading axes", q, k, v);
+  if (kv_heads == 0 || heads % kv_heads != 0)
+    shape_error(op, "the heads of k and v (axis -3) must divide the heads of q", q, k, v);
   if (q.size(-1) != k.size(-1)) shape_error(op, "q and k need the same width d_k", q, k, v);
   if (k.size(-2) != v.size(-2)) shape_error(op, "k and v need the same number of keys", q, k, v);
-  return {shape_numel(Shape(q.shape().begin(), q.shape().end() - 2)), 1, q.size(-2), k.size(-2), q.size(-1), v.size(-1)};
+  return {shape_numel(lead(q)), heads, kv_heads, q.size(-2), k.size(-2), q.size(-1), v.size(-1), false};
 }
 
-Dims check_packed_shapes(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads) {
-  const char* op = "packed_heads_attention";
+Dims check_packed_shapes(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                         int64_t kv_heads) {
   if (heads <= 0) shape_error(op, "heads must be positive, got " + std::to_string(heads), q, k, v);
+  if (kv_heads <= 0 || heads % kv_heads != 0)
+    shape_error(op, "kv_heads " + std::to_string(kv_heads) + " must divide heads " + std::to_string(heads), q, k, v);
   if (q.dim() != 3 || k.dim() != 3 || v.dim() != 3)
     shape_error(op, "with heads packed in the last axis, q, k and v must be [B, N, heads * d]", q, k, v);
   if (k.size(0) != q.size(0) || v.size(0) != q.size(0))
     shape_error(op, "q, k and v need the same batch size", q, k, v);
-  if (q.size(2) != k.size(2)) shape_error(op, "q and k need the same width", q, k, v);
+  if (q.size(2) % heads != 0) shape_error(op, std::to_string(heads) + " heads do not divide the width of q", q, k, v);
+  const int64_t d = q.size(2) / heads;
+  if (k.size(2) != kv_heads * d)
+    shape_error(op, "k must be [B, Nk, " + std::to_string(kv_heads) + " * " + std::to_string(d) + "]", q, k, v);
   if (k.size(1) != v.size(1)) shape_error(op, "k and v need the same number of keys", q, k, v);
-  if (q.size(2) % heads != 0 || v.size(2) % heads != 0)
-    shape_error(op, std::to_string(heads) + " heads do not divide the widths of q and v", q, k, v);
-  return {q.size(0), heads, q.size(1), k.size(1), q.size(2) / heads, v.size(2) / heads};
+  if (v.size(2) % kv_heads != 0)
+    shape_error(op, std::to_string(kv_heads) + " heads do not divide the width of v", q, k, v);
+  return {q.size(0), heads, kv_heads, q.size(1), k.size(1), d, v.size(2) / kv_heads, true};
 }
 
-Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Dims& dims, Scalar scale, bool causal) {
+FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, const Dims& dims,
+                             const FlexAttentionOptions& options) {
+  const char* op = "flex_attention";
+  Problem p{dims, options.scale, {}, options.mask_mod, options.normalizer, options.sigmoid_bias, options.sink};
+  for (const auto& mod : options.score_mods)
+    if (mod) p.mods.push_back(mod);
+  if (p.sink.defined() && (p.sink.dim() != 1 || p.sink.size(0) != dims.heads))
+    throw std::invalid_argument(std::string(op) + ": the sink must be [heads] = [" + std::to_string(dims.heads) +
+                                "], got " + shape_str(p.sink.shape()));
+  if (p.sink.defined() && !p.softmax())
+    throw std::invalid_argument(std::string(op) + ": a sink is a softmax logit; sigmoid attention has none");
+  if (options.row_stats && !p.softmax())
+    throw std::invalid_argument(std::string(op) + ": row statistics describe a softmax; sigmoid weights have none");
+
   Shape out_shape = q.shape();
-  out_shape.back() = v.size(-1);
-  Tensor out = Tensor::empty(out_shape);
+  out_shape.back() = dims.packed ? dims.heads * dims.dv : dims.dv;
+  FlexAttentionResult result{Tensor::empty(out_shape), {}};
   Tensor lse = Tensor::empty({dims.entries(), dims.nq});
+  if (options.row_stats) result.row_stats = Tensor::empty({dims.batch, dims.heads, dims.nq, kAttentionRowStats});
+  std::vector<Tensor> inputs{q, k, v};
+  if (p.sink.defined()) inputs.push_back(p.sink);
+  const GradLayout layout = grad_layout(p);
+  for (const Tensor& t : layout.parameters) inputs.push_back(t);
+  bool recorded = false;
+  if (grad_enabled())
+    for (const Tensor& t : inputs) recorded = recorded || t.requires_grad();
   // Only a backward can use the weights: under NoGradGuard, or with no input that needs a
   // gradient, they are not kept.
-  const bool recorded = grad_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
-  Tensor weights = recorded && keeps_weights(dims) ? Tensor::empty({dims.entries(), dims.nq, dims.nk}) : Tensor();
+  Tensor weights = recorded && dims.nk <= kKeyBlock ? Tensor::empty({dims.entries(), dims.nq, dims.nk}) : Tensor();
   const int64_t cost = dims.nq * dims.nk * (dims.d + dims.dv);
   parallel_for(dims.entries(), cost, [&](int64_t begin, int64_t end) {
     Workspace w;
     for (int64_t t = begin; t < end; ++t)
-      forward_one(q.data() + dims.q_offset(t), k.data() + dims.k_offset(t), v.data() + dims.v_offset(t),
-                  out.data() + dims.o_offset(t), lse.data() + t * dims.nq,
-                  weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, dims, scale, causal, w);
+      forward_one(p, t, q.data(), k.data(), v.data(), result.output.data(), lse.data() + t * dims.nq,
+                  weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr,
+                  result.row_stats.defined() ? result.row_stats.data() + t * dims.nq * kAttentionRowStats : nullptr, w);
   });
-  return record_op("scaled_dot_product_attention", out, {q, k, v},
-                   [q = kernels::saved(q), k = kernels::saved(k), v = kernels::saved(v), o = kernels::saved(out), lse,
-                    weights, dims, scale, causal](const Tensor& g) {
-                     Tensor gq = Tensor::empty(q.shape()), gk = Tensor::empty(k.shape()), gv = Tensor::empty(v.shape());
-                     parallel_for(dims.entries(), 2 * dims.nq * dims.nk * (dims.d + dims.dv), [&](int64_t begin, int64_t end) {
-                       Workspace w;
-                       for (int64_t t = begin; t < end; ++t) {
-                         const int64_t qo = dims.q_offset(t), ko = dims.k_offset(t);
-                         const int64_t vo = dims.v_offset(t), oo = dims.o_offset(t);
-                         backward_one(q.data() + qo, k.data() + ko, v.data() + vo, o.data() + oo,
-                                      lse.data() + t * dims.nq,
-                                      weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr,
-                                      g.data() + oo, gq.data() + qo, gk.data() + ko, gv.data() + vo, dims, scale,
-                                      causal, w);
-                       }
-                     });
-                     return std::vector<Tensor>{gq, gk, gv};
-                   });
+  result.output = record_op(
+      op, result.output, inputs,
+      [q = kernels::saved(q), k = kernels::saved(k), v = kernels::saved(v), o = kernels::saved(result.output), lse,
+       weights, p, layout](const Tensor& g) {
+        const Dims& dims = p.dims;
+        Tensor gq = Tensor::empty(q.shape()), gk = Tensor::zeros(k.shape()), gv = Tensor::zeros(v.shape());
+        // One task per key/value entry: the query heads that share it add to its dK and dV
+        // one after another, and each task adds to its own parameter gradients.
+        const int64_t tasks = dims.batch * dims.kv_heads, group = dims.group();
+        std::vector<Scalar> param_grads(static_cast<size_t>(tasks * layout.width), Scalar(0));
+        parallel_for(tasks, 2 * group * dims.nq * dims.nk * (dims.d + dims.dv), [&](int64_t begin, int64_t end) {
+          Workspace w;
+          for (int64_t task = begin; task < end; ++task)
+            for (int64_t member = 0; member < group; ++member) {
+              const int64_t t = (task / dims.kv_heads) * dims.heads + (task % dims.kv_heads) * group + member;
+              backward_one(p, t, q.data(), k.data(), v.data(), o.data(), lse.data() + t * dims.nq,
+                           weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, g.data(), gq.data(),
+                           gk.data(), gv.data(), layout, param_grads.data() + task * layout.width, w);
+            }
+        });
+        std::vector<Tensor> out{gq, gk, gv};
+        auto summed = [&](int64_t offset, const Shape& shape) {
+          Tensor sum = Tensor::zeros(shape);
+          for (int64_t task = 0; task < tasks; ++task)
+            for (int64_t i = 0; i < sum.numel(); ++i) sum.data()[i] += param_grads[task * layout.width + offset + i];
+          return sum;
+        };
+        if (p.sink.defined()) out.push_back(summed(layout.sink_offset, p.sink.shape()));
+        for (size_t i = 0; i < layout.parameters.size(); ++i)
+          out.push_back(summed(layout.offsets[i], layout.parameters[i].shape()));
+        return out;
+      });
+  if (result.row_stats.defined() && !dims.packed) {
+    Shape stats_shape(q.shape().begin(), q.shape().end() - 1);
+    stats_shape.push_back(kAttentionRowStats);
+    result.row_stats = reshape(result.row_stats, stats_shape);
+  }
+  return result;
+}
+FlexAttentionOptions plain_options(Scalar scale, bool causal) {
+  FlexAttentionOptions options;
+  options.scale = scale;
+  if (causal) options.mask_mod = causal_mask();
+  return options;
 }
 }  // namespace
 
+FlexAttentionResult flex_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                   const FlexAttentionOptions& options) {
+  const Dims dims = options.heads > 0 ? check_packed_shapes("flex_attention", q, k, v, options.heads,
+                                                            options.kv_heads > 0 ? options.kv_heads : options.heads)
+                                      : check_shapes("flex_attention", q, k, v, true);
+  return run_flex(q, k, v, dims, options);
+}
+
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, Scalar scale, bool causal) {
-  return fused_attention(q, k, v, check_shapes(q, k, v), scale, causal);
+  return run_flex(q, k, v, check_shapes("scaled_dot_product_attention", q, k, v, false), plain_options(scale, causal)).output;
 }
 
 Tensor packed_heads_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, Scalar scale,
                               bool causal) {
-  return fused_attention(q, k, v, check_packed_shapes(q, k, v, heads), scale, causal);
+  return run_flex(q, k, v, check_packed_shapes("packed_heads_attention", q, k, v, heads, heads), plain_options(scale, causal))
+      .output;
 }
 
 }  // namespace qkv

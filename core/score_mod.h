@@ -1,0 +1,66 @@
+// score_mod and mask_mod: what the fused attention kernel (flex_attention, core/flex_attention.h)
+// lets a caller change without materialising the [Nq, Nk] scores, after PyTorch's
+// FlexAttention. A score_mod maps each scaled score s = scale q_i . k_j of entry (batch,
+// head) to f(s, batch, head, i, j; theta), with its derivative and the gradient of its own
+// parameters theta; a mask_mod says which keys each query may see.
+//
+// Both work on blocks: the kernel hands over a block of scores at a time, so a mod can use
+// vector instructions (softcap's tanh) and a mask can say at once that a whole block is
+// hidden, which the kernel then skips. PointwiseScoreMod (layers/score_mods.h) turns one
+// function of a single score into such a block mod.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace qkv {
+
+// A block of scores of one attention entry: rows are queries q0 .. q0 + rows - 1, columns
+// keys k0 .. k0 + cols - 1, stored row-major with rows `ld` apart.
+struct ScoreBlock {
+  Scalar* s;
+  int64_t ld, rows, cols;
+  int64_t batch, head, q0, k0;
+  Scalar& at(int64_t r, int64_t c) const { return s[r * ld + c]; }
+};
+
+// Where a score_mod adds the gradients of its parameters: slot p points to a buffer shaped
+// as the mod's p-th parameter (parameters() order). Each attention entry's task has its
+// own buffers, summed in a fixed order afterwards, so the result does not depend on the
+// number of threads.
+struct ParameterGrads {
+  std::vector<Scalar*> slots;
+  Scalar* operator[](size_t p) const { return slots[p]; }
+};
+
+class ScoreMod {
+ public:
+  virtual ~ScoreMod() = default;
+  // s <- f(s) over the block, in place.
+  virtual void apply(const ScoreBlock& block) const = 0;
+  // Backward: `grad` holds dL/df(s) and becomes dL/ds in place; dL/dtheta is added to
+  // `grads`. `scores` holds the s the forward was given (same positions as grad); its data
+  // pointer is null when reads_scores() is false.
+  virtual void backward(const ScoreBlock& scores, const ScoreBlock& grad, const ParameterGrads& grads) const = 0;
+  // False when neither dL/ds nor dL/dtheta depends on s (an added bias): the kernel then
+  // needs not recompute the scores for this mod.
+  virtual bool reads_scores() const { return true; }
+  // theta: the tensors whose gradients backward() adds to, in slot order.
+  virtual std::vector<Tensor> score_parameters() const { return {}; }
+};
+
+// Which keys each query may see. Positions are the entry's batch and head, query i, key j.
+class MaskMod {
+ public:
+  enum class Block { visible, hidden, mixed };
+  virtual ~MaskMod() = default;
+  virtual bool visible(int64_t batch, int64_t head, int64_t i, int64_t j) const = 0;
+  // What the queries [q0, q1) see of the keys [k0, k1). The default, `mixed`, makes the
+  // kernel ask visible() for each pair; a mask that can tell whole blocks lets the kernel
+  // skip the hidden ones (a causal step then does about half the work).
+  virtual Block classify(int64_t batch, int64_t head, int64_t q0, int64_t q1, int64_t k0, int64_t k1) const;
+};
+
+}  // namespace qkv

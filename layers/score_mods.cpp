@@ -1,0 +1,120 @@
+#include "layers/score_mods.h"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "core/autograd.h"
+#include "core/ops.h"
+#include "layers/alibi.h"
+
+namespace qkv {
+namespace {
+using BlockMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using BlockMap = Eigen::Map<BlockMatrix, 0, Eigen::OuterStride<>>;
+BlockMap map(const ScoreBlock& b) { return BlockMap(b.s, b.rows, b.cols, Eigen::OuterStride<>(b.ld)); }
+
+// The blocks of materialised scores [.., H, Nq, Nk]: one per batch row and head.
+struct Entries {
+  int64_t batch, heads, nq, nk;
+};
+Entries entries_of(const Tensor& scores) {
+  if (scores.dim() < 2)
+    throw std::invalid_argument("apply_score_mod: scores must be [.., Nq, Nk], got " + shape_str(scores.shape()));
+  const int64_t heads = scores.dim() >= 3 ? scores.size(-3) : 1;
+  const int64_t nq = scores.size(-2), nk = scores.size(-1);
+  return {heads * nq * nk > 0 ? scores.numel() / (heads * nq * nk) : 0, heads, nq, nk};
+}
+ScoreBlock block_of(Tensor& t, const Entries& e, int64_t entry) {
+  return {t.data() + entry * e.nq * e.nk, e.nk, e.nq, e.nk, entry / e.heads, entry % e.heads, 0, 0};
+}
+}  // namespace
+
+Tensor apply_score_mod(const Tensor& scores, std::shared_ptr<const ScoreMod> mod) {
+  const Entries e = entries_of(scores);
+  Tensor out = scores.clone();
+  for (int64_t t = 0; t < e.batch * e.heads; ++t) mod->apply(block_of(out, e, t));
+  std::vector<Tensor> inputs{scores};
+  const std::vector<Tensor> parameters = mod->score_parameters();
+  inputs.insert(inputs.end(), parameters.begin(), parameters.end());
+  return record_op("score_mod", out, inputs, [s = scores.detach(), mod, e, parameters](const Tensor& g) {
+    Tensor gs = g.clone(), in = s.clone();
+    std::vector<Tensor> grads;
+    ParameterGrads slots;
+    for (const Tensor& p : parameters) {
+      grads.push_back(Tensor::zeros(p.shape()));
+      slots.slots.push_back(grads.back().data());
+    }
+    for (int64_t t = 0; t < e.batch * e.heads; ++t) {
+      ScoreBlock input = block_of(in, e, t);
+      if (!mod->reads_scores()) input.s = nullptr;
+      mod->backward(input, block_of(gs, e, t), slots);
+    }
+    grads.insert(grads.begin(), gs);
+    return grads;
+  });
+}
+
+Scalar HeadScaleMod::gain(int64_t head) const {
+  const Scalar p = parameter_.data()[parameter_.numel() == 1 ? 0 : head];
+  return exponential_ ? std::exp(p) : p;
+}
+
+void HeadScaleMod::apply(const ScoreBlock& block) const { map(block) *= gain(block.head); }
+
+void HeadScaleMod::backward(const ScoreBlock& scores, const ScoreBlock& grad, const ParameterGrads& grads) const {
+  // In the forward pass f = g s: df/dg = s (and dg/dp = g when g = exp(p)), df/ds = g.
+  const Scalar g = gain(grad.head);
+  const Scalar dg = (map(grad).array() * map(scores).array()).sum();
+  grads[0][parameter_.numel() == 1 ? 0 : grad.head] += exponential_ ? dg * g : dg;
+  map(grad) *= g;
+}
+
+RelativeBiasMod::RelativeBiasMod(const RelativePositionBias& bias) : table_(bias.table()), reach_(bias.reach()) {
+  for (int64_t offset = -reach_; offset <= reach_; ++offset) buckets_.push_back(bias.bucket(offset, 0));
+}
+
+int64_t RelativeBiasMod::bucket(int64_t offset) const { return buckets_[std::clamp(offset, -reach_, reach_) + reach_]; }
+
+void RelativeBiasMod::apply(const ScoreBlock& b) const {
+  const Scalar* table = table_.data() + (table_.size(0) == 1 ? 0 : b.head) * table_.size(1);
+  for (int64_t r = 0; r < b.rows; ++r)
+    for (int64_t c = 0; c < b.cols; ++c) b.at(r, c) += table[bucket(b.q0 + r - (b.k0 + c))];
+}
+
+void RelativeBiasMod::backward(const ScoreBlock&, const ScoreBlock& g, const ParameterGrads& grads) const {
+  // f = s + R[h, bucket]: df/ds = 1, and each score adds its gradient to its bucket.
+  Scalar* table = grads[0] + (table_.size(0) == 1 ? 0 : g.head) * table_.size(1);
+  for (int64_t r = 0; r < g.rows; ++r)
+    for (int64_t c = 0; c < g.cols; ++c) table[bucket(g.q0 + r - (g.k0 + c))] += g.at(r, c);
+}
+
+AlibiMod::AlibiMod(int64_t heads) {
+  for (double m : alibi_slopes(heads)) slopes_.push_back(static_cast<Scalar>(m));
+}
+
+void AlibiMod::apply(const ScoreBlock& b) const {
+  const Scalar m = slopes_[slopes_.size() == 1 ? 0 : b.head];
+  for (int64_t r = 0; r < b.rows; ++r)
+    for (int64_t c = 0; c < b.cols; ++c)
+      b.at(r, c) -= m * static_cast<Scalar>(std::abs(b.q0 + r - (b.k0 + c)));
+}
+
+SoftcapMod::SoftcapMod(Scalar cap) : cap_(cap) {
+  if (!(cap > 0)) throw std::invalid_argument("SoftcapMod: the cap must be positive, got " + std::to_string(cap));
+}
+
+void SoftcapMod::apply(const ScoreBlock& block) const {
+  auto s = map(block).array();
+  s = cap_ * (s / cap_).tanh();
+}
+
+void SoftcapMod::backward(const ScoreBlock& scores, const ScoreBlock& grad, const ParameterGrads&) const {
+  // In the forward pass f = c tanh(s / c): df/ds = 1 - tanh(s / c)^2.
+  map(grad).array() *= 1 - (map(scores).array() / cap_).tanh().square();
+}
+
+}  // namespace qkv

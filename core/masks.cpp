@@ -8,6 +8,12 @@ namespace qkv {
 
 MaskMod::Block MaskMod::classify(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t) const { return Block::mixed; }
 
+void MaskMod::fill_visible(int64_t batch, int64_t head, int64_t q0, int64_t rows, int64_t k0, int64_t cols,
+                           Scalar* keep, int64_t ld) const {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) keep[r * ld + c] = visible(batch, head, q0 + r, k0 + c) ? 1 : 0;
+}
+
 namespace {
 using Block = MaskMod::Block;
 
@@ -22,6 +28,18 @@ class BandMask : public MaskMod {
     if (-nearest <= ahead_ && farthest <= back_) return Block::visible;
     if (-(q1 - 1 - k0) > ahead_ || q0 - (k1 - 1) > back_) return Block::hidden;
     return Block::mixed;
+  }
+  void fill_visible(int64_t, int64_t, int64_t q0, int64_t rows, int64_t k0, int64_t cols, Scalar* keep,
+                    int64_t ld) const override {
+    for (int64_t r = 0; r < rows; ++r) {
+      // Row i sees the keys [i - back, i + ahead], clipped to the block.
+      const int64_t i = q0 + r;
+      const int64_t first = std::clamp(i - back_ - k0, int64_t{0}, cols);
+      const int64_t last = std::clamp(i + ahead_ + 1 - k0, first, cols);
+      std::fill(keep + r * ld, keep + r * ld + first, Scalar(0));
+      std::fill(keep + r * ld + first, keep + r * ld + last, Scalar(1));
+      std::fill(keep + r * ld + last, keep + r * ld + cols, Scalar(0));
+    }
   }
 
  private:
@@ -97,6 +115,17 @@ class MaskUnion : public MaskMod {
       if (c == Block::mixed) out = Block::mixed;
     }
     return out;
+  }
+  void fill_visible(int64_t b, int64_t h, int64_t q0, int64_t rows, int64_t k0, int64_t cols, Scalar* keep,
+                    int64_t ld) const override {
+    masks_.front()->fill_visible(b, h, q0, rows, k0, cols, keep, ld);
+    thread_local std::vector<Scalar> other;
+    other.resize(static_cast<size_t>(rows * cols));
+    for (size_t m = 1; m < masks_.size(); ++m) {
+      masks_[m]->fill_visible(b, h, q0, rows, k0, cols, other.data(), cols);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) keep[r * ld + c] *= other[r * cols + c];
+    }
   }
 
  private:

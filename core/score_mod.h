@@ -61,6 +61,10 @@ class MaskMod {
   // kernel ask visible() for each pair; a mask that can tell whole blocks lets the kernel
   // skip the hidden ones (a causal step then does about half the work).
   virtual Block classify(int64_t batch, int64_t head, int64_t q0, int64_t q1, int64_t k0, int64_t k1) const;
+  // keep[r * ld + c] = 1 where query q0 + r sees key k0 + c, else 0, for a mixed block. The
+  // default asks visible() per pair; a mask that knows its rows (a band) fills them at once.
+  virtual void fill_visible(int64_t batch, int64_t head, int64_t q0, int64_t rows, int64_t k0, int64_t cols,
+                            Scalar* keep, int64_t ld) const;
 };
 
 }  // namespace qkv

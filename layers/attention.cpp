@@ -92,9 +92,9 @@ AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, c
   const Tensor k = k_->forward(keys_values_input);  // [B, Nk, H_kv * d_head]
   const Tensor v = v_->forward(keys_values_input);
   AttendOptions attend;
-  attend.mask_mod = mask_union({options_.causal ? causal_mask() : nullptr,
-                                options_.window > 0 ? sliding_window_mask(options_.window, false) : nullptr,
-                                key_padding.defined() ? key_padding_mask(key_padding) : nullptr});
+  const auto window = options_.window > 0 ? sliding_window_mask(options_.window, options_.causal)
+                                          : options_.causal ? causal_mask() : nullptr;
+  attend.mask_mod = mask_union({window, key_padding.defined() ? key_padding_mask(key_padding) : nullptr});
   attend.dropout = dropout_.get();
   attend.need_weights = need_weights;
   attend.row_stats = row_stats_ && !need_weights;

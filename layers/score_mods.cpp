@@ -16,6 +16,32 @@ namespace {
 using BlockMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using BlockMap = Eigen::Map<BlockMatrix, 0, Eigen::OuterStride<>>;
 BlockMap map(const ScoreBlock& b) { return BlockMap(b.s, b.rows, b.cols, Eigen::OuterStride<>(b.ld)); }
+using Array = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
+
+// A term that depends on the offset i - j only, added to a block: along row r the offsets
+// fall by one per key, so every row is a stretch of one vector of rows + cols - 1 values,
+// by_offset[m] for i - j = q0 - k0 + rows - 1 - m, and row r reads by_offset[rows - 1 - r ..].
+template <class Term>
+void add_by_offset(const ScoreBlock& b, const Term& term) {
+  thread_local Array by_offset;
+  by_offset.resize(b.rows + b.cols - 1);
+  const int64_t top = b.q0 - b.k0 + b.rows - 1;
+  for (int64_t m = 0; m < by_offset.size(); ++m) by_offset(m) = term(top - m);
+  BlockMap s = map(b);
+  for (int64_t r = 0; r < b.rows; ++r) s.row(r).array() += by_offset.segment(b.rows - 1 - r, b.cols).transpose();
+}
+
+// Its backward for a learned term: the gradient summed along each diagonal (one offset),
+// then handed to `add(offset, sum)`.
+template <class Add>
+void sum_by_offset(const ScoreBlock& g, const Add& add) {
+  thread_local Array by_offset;
+  by_offset.setZero(g.rows + g.cols - 1);
+  const BlockMap grad = map(g);
+  for (int64_t r = 0; r < g.rows; ++r) by_offset.segment(g.rows - 1 - r, g.cols) += grad.row(r).array().transpose();
+  const int64_t top = g.q0 - g.k0 + g.rows - 1;
+  for (int64_t m = 0; m < by_offset.size(); ++m) add(top - m, by_offset(m));
+}
 
 // The blocks of materialised scores [.., H, Nq, Nk]: one per batch row and head.
 struct Entries {
@@ -81,15 +107,13 @@ int64_t RelativeBiasMod::bucket(int64_t offset) const { return buckets_[std::cla
 
 void RelativeBiasMod::apply(const ScoreBlock& b) const {
   const Scalar* table = table_.data() + (table_.size(0) == 1 ? 0 : b.head) * table_.size(1);
-  for (int64_t r = 0; r < b.rows; ++r)
-    for (int64_t c = 0; c < b.cols; ++c) b.at(r, c) += table[bucket(b.q0 + r - (b.k0 + c))];
+  add_by_offset(b, [&](int64_t offset) { return table[bucket(offset)]; });
 }
 
 void RelativeBiasMod::backward(const ScoreBlock&, const ScoreBlock& g, const ParameterGrads& grads) const {
-  // f = s + R[h, bucket]: df/ds = 1, and each score adds its gradient to its bucket.
+  // f = s + R[h, bucket(i - j)]: df/ds = 1, and each score adds its gradient to its bucket.
   Scalar* table = grads[0] + (table_.size(0) == 1 ? 0 : g.head) * table_.size(1);
-  for (int64_t r = 0; r < g.rows; ++r)
-    for (int64_t c = 0; c < g.cols; ++c) table[bucket(g.q0 + r - (g.k0 + c))] += g.at(r, c);
+  sum_by_offset(g, [&](int64_t offset, Scalar sum) { table[bucket(offset)] += sum; });
 }
 
 AlibiMod::AlibiMod(int64_t heads) {
@@ -98,9 +122,7 @@ AlibiMod::AlibiMod(int64_t heads) {
 
 void AlibiMod::apply(const ScoreBlock& b) const {
   const Scalar m = slopes_[slopes_.size() == 1 ? 0 : b.head];
-  for (int64_t r = 0; r < b.rows; ++r)
-    for (int64_t c = 0; c < b.cols; ++c)
-      b.at(r, c) -= m * static_cast<Scalar>(std::abs(b.q0 + r - (b.k0 + c)));
+  add_by_offset(b, [m](int64_t offset) { return -m * static_cast<Scalar>(std::abs(offset)); });
 }
 
 SoftcapMod::SoftcapMod(Scalar cap) : cap_(cap) {

@@ -228,8 +228,8 @@ std::vector<KeySpec> build_schema() {
       {.section = "probes", .key = "interval", .type = T::integer, .default_value = 0, .min = 0,
        .doc = "Steps between probes written to probes.jsonl: per layer and head attention entropy, "
               "softmax Jacobian norm, dead-row fraction and max weight; per parameter gradient norm "
-              "and update/weight ratio. 0 records none. Probe steps keep the attention weights, "
-              "which takes the slower unfused attention path."},
+              "and update/weight ratio. 0 records none. The fused attention kernel gives these per "
+              "row, so probe steps store no attention weights (the additive scorer's excepted)."},
   };
 }
 }  // namespace

@@ -77,16 +77,21 @@ struct Problem {
 // 0/1 visibility of mixed mask tiles, each score_mod's input, and K^T and V^T of the
 // current key/value entry. The products read their right-hand operand row by row
 // (kernels::direct_gemm), so q k^T and dO v^T take K and V transposed.
+// The buffers only grow: blocks of changing width (a causal mask's) would otherwise
+// allocate and free pages on every block.
 struct Workspace {
-  Matrix s, acc, keep, kt, vt;
-  std::vector<Matrix> mod_inputs;
+  std::vector<Scalar> s, acc, keep, kt, vt;
+  std::vector<std::vector<Scalar>> mod_inputs;
   int64_t kt_of = -1, vt_of = -1;  // the key/value entry kt and vt hold
 };
 
-const Scalar* transposed(Matrix& buffer, const Scalar* x, int64_t rows, int64_t cols, int64_t ld) {
-  buffer.resize(cols, rows);
-  kernels::transpose(x, rows, cols, ld, buffer.data());
+Scalar* grown(std::vector<Scalar>& buffer, int64_t size) {
+  if (static_cast<int64_t>(buffer.size()) < size) buffer.resize(static_cast<size_t>(size));
   return buffer.data();
+}
+
+void transpose_into(std::vector<Scalar>& buffer, const Scalar* x, int64_t rows, int64_t cols, int64_t ld) {
+  kernels::transpose(x, rows, cols, ld, grown(buffer, rows * cols));
 }
 
 // C = alpha A B (+ C) over raw row-major buffers; `a_transposed` reads A's buffer as A^T.
@@ -126,24 +131,23 @@ void masked_scores(const Problem& p, const Scalar* q, const Scalar* kt, const Sc
   StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
   if (keep_inputs) w.mod_inputs.resize(p.mods.size());
   for (size_t i = 0; i < p.mods.size(); ++i) {
-    if (keep_inputs && p.mods[i]->reads_scores()) w.mod_inputs[i] = s;
+    if (keep_inputs && p.mods[i]->reads_scores())
+      kernels::MatrixMap(grown(w.mod_inputs[i], block.rows * block.cols), block.rows, block.cols) = s;
     p.mods[i]->apply(block);
   }
   if (!p.mask) return;
   const int64_t q1 = block.q0 + block.rows;
+  kernels::MatrixMap keep(grown(w.keep, block.rows * block.cols), block.rows, block.cols);
   for (int64_t c0 = 0; c0 < block.cols; c0 += kMaskTile) {
     const int64_t width = std::min(kMaskTile, block.cols - c0), k0 = block.k0 + c0;
     const Block kind = p.mask->classify(block.batch, block.head, block.q0, q1, k0, k0 + width);
     if (kind == Block::hidden) {
       s.middleCols(c0, width).setConstant(kNegInf);
     } else if (kind == Block::mixed) {
-      w.keep.resize(block.rows, block.cols);
+      p.mask->fill_visible(block.batch, block.head, block.q0, block.rows, k0, width, keep.data() + c0, block.cols);
       for (int64_t r = 0; r < block.rows; ++r)
-        for (int64_t c = c0; c < c0 + width; ++c) {
-          const bool seen = p.mask->visible(block.batch, block.head, block.q0 + r, block.k0 + c);
-          w.keep(r, c) = seen;
-          if (!seen) s(r, c) = kNegInf;
-        }
+        for (int64_t c = c0; c < c0 + width; ++c)
+          if (keep(r, c) == 0) s(r, c) = kNegInf;
     }
   }
 }
@@ -153,12 +157,13 @@ void masked_scores(const Problem& p, const Scalar* q, const Scalar* kt, const Sc
 void zero_hidden(const Problem& p, const ScoreBlock& block, const Workspace& w) {
   if (!p.mask) return;
   StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
+  const kernels::ConstMatrixMap keep(w.keep.data(), block.rows, block.cols);
   const int64_t q1 = block.q0 + block.rows;
   for (int64_t c0 = 0; c0 < block.cols; c0 += kMaskTile) {
     const int64_t width = std::min(kMaskTile, block.cols - c0), k0 = block.k0 + c0;
     const Block kind = p.mask->classify(block.batch, block.head, block.q0, q1, k0, k0 + width);
     if (kind == Block::hidden) s.middleCols(c0, width).setZero();
-    else if (kind == Block::mixed) s.middleCols(c0, width).array() *= w.keep.middleCols(c0, width).array();
+    else if (kind == Block::mixed) s.middleCols(c0, width).array() *= keep.middleCols(c0, width).array();
   }
 }
 
@@ -230,7 +235,7 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
   const Scalar* q = q_all + dims.q_offset(t);
   const Scalar* v = v_all + dims.v_offset(kv);
   Scalar* o = o_all + dims.o_offset(t);
-  if (w.kt_of != kv) transposed(w.kt, k_all + dims.k_offset(kv), dims.nk, dims.d, dims.ld_k()), w.kt_of = kv;
+  if (w.kt_of != kv) transpose_into(w.kt, k_all + dims.k_offset(kv), dims.nk, dims.d, dims.ld_k()), w.kt_of = kv;
   RowState st;
   Vector alpha;
   for (int64_t q0 = 0; q0 < dims.nq; q0 += kQueryBlock) {
@@ -238,15 +243,15 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
     const KeyRange range = key_range(p, t, q0, q0 + rows);
     const bool one_block = range.end - range.begin <= kKeyBlock;
     StridedMap O(o + q0 * ldo, rows, dims.dv, Eigen::OuterStride<>(ldo));
-    if (weights) StridedMap(weights + q0 * dims.nk, rows, dims.nk, Eigen::OuterStride<>(dims.nk)).setZero();
+    // Kept weights are written only inside the key range: the backward reads no others.
     st.reset(rows, p.sink_of(t), stats != nullptr);
     alpha.resize(rows);
-    if (!one_block && p.softmax()) w.acc.setZero(rows, dims.dv);
+    kernels::MatrixMap acc(grown(w.acc, rows * dims.dv), rows, dims.dv);
+    if (!one_block && p.softmax()) acc.setZero();
     if (range.end == range.begin) O.setZero();
     for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
-      if (!weights) w.s.resize(rows, cols);
-      const ScoreBlock block{weights ? weights + q0 * dims.nk + k0 : w.s.data(), weights ? dims.nk : cols, rows, cols,
+      const ScoreBlock block{weights ? weights + q0 * dims.nk + k0 : grown(w.s, rows * cols), weights ? dims.nk : cols, rows, cols,
                              dims.batch_of(t), dims.head_of(t), q0, k0};
       masked_scores(p, q, w.kt.data(), block, false, w);
       const bool first = k0 == range.begin;
@@ -262,9 +267,8 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
           if (st.l(r) > 0) s.row(r) *= 1 / st.l(r);
         block_product(rows, dims.dv, cols, 1, block.s, block.ld, false, v + k0 * ldv, ldv, o + q0 * ldo, ldo, false);
       } else {  // rescale the accumulator to the new row max, then add this block's P V
-        w.acc = alpha.matrix().asDiagonal() * w.acc;
-        block_product(rows, dims.dv, cols, 1, block.s, block.ld, false, v + k0 * ldv, ldv, w.acc.data(), dims.dv,
-                      true);
+        acc.array().colwise() *= alpha;
+        block_product(rows, dims.dv, cols, 1, block.s, block.ld, false, v + k0 * ldv, ldv, acc.data(), dims.dv, true);
       }
     }
     if (!p.softmax()) continue;
@@ -273,7 +277,7 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
     for (int64_t r = 0; r < rows; ++r) {
       const Scalar l = st.l(r), L = l == 0 ? kNegInf : st.m(r) + std::log(l);
       lse[q0 + r] = L;
-      if (!one_block) O.row(r) = w.acc.row(r) / (l == 0 ? Scalar(1) : l);
+      if (!one_block) O.row(r) = acc.row(r) / (l == 0 ? Scalar(1) : l);
       if (!stats) continue;
       Scalar* row = stats + (q0 + r) * kAttentionRowStats;
       const bool any = st.key_sum(r) > 0;
@@ -334,8 +338,8 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
   bool mods_read_scores = false;
   for (const auto& mod : p.mods) mods_read_scores = mods_read_scores || mod->reads_scores();
   const bool recompute = !weights || mods_read_scores;
-  if (recompute && w.kt_of != kv) transposed(w.kt, k, dims.nk, dims.d, ldk), w.kt_of = kv;
-  if (w.vt_of != kv) transposed(w.vt, v, dims.nk, dims.dv, ldv), w.vt_of = kv;
+  if (recompute && w.kt_of != kv) transpose_into(w.kt, k, dims.nk, dims.d, ldk), w.kt_of = kv;
+  if (w.vt_of != kv) transpose_into(w.vt, v, dims.nk, dims.dv, ldv), w.vt_of = kv;
   std::vector<ParameterGrads> mod_grads(p.mods.size());
   for (size_t i = 0; i < p.mods.size(); ++i) {
     const size_t first = static_cast<size_t>(layout.mod_first[i]), count = p.mods[i]->score_parameters().size();
@@ -355,36 +359,36 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
     const KeyRange range = key_range(p, t, q0, q0 + rows);
     for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
-      w.s.resize(rows, cols);
-      const ScoreBlock scores{w.s.data(), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
+      kernels::MatrixMap S(grown(w.s, rows * cols), rows, cols);
+      const ScoreBlock scores{S.data(), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
       if (recompute) masked_scores(p, q, w.kt.data(), scores, true, w);
       if (!weights && p.softmax()) {  // in the forward pass P = exp(S - L), exactly normalised
         for (int64_t r = 0; r < rows; ++r) {
           const Scalar L = lse[q0 + r];
-          if (L == kNegInf) w.s.row(r).setZero();
-          else w.s.row(r).array() = (w.s.row(r).array() - L).exp();
+          if (L == kNegInf) S.row(r).setZero();
+          else S.row(r).array() = (S.row(r).array() - L).exp();
         }
         zero_hidden(p, scores, w);
       } else if (!weights) {
         sigmoid_weights(p, scores, w);
       }
-      const Scalar* P_data = weights ? weights + q0 * dims.nk + k0 : w.s.data();
+      const Scalar* P_data = weights ? weights + q0 * dims.nk + k0 : S.data();
       const int64_t ldp = weights ? dims.nk : cols;
       const ConstStridedMap P(P_data, rows, cols, Eigen::OuterStride<>(ldp));
       block_product(cols, dims.dv, rows, 1, P_data, ldp, true, go + q0 * ldo, ldo, gv + k0 * ldv, ldv, true);
-      w.acc.resize(rows, cols);  // dP, then dS in place
-      block_product(rows, cols, dims.dv, 1, go + q0 * ldo, ldo, false, w.vt.data() + k0, dims.nk, w.acc.data(), cols,
+      kernels::MatrixMap dS(grown(w.acc, rows * cols), rows, cols);  // dP, then dS in place
+      block_product(rows, cols, dims.dv, 1, go + q0 * ldo, ldo, false, w.vt.data() + k0, dims.nk, dS.data(), cols,
                     false);
-      if (p.softmax()) w.acc.array() = P.array() * (w.acc.array().colwise() - D.segment(q0, rows));
-      else w.acc.array() *= P.array() * (1 - P.array());
-      const ScoreBlock grad{w.acc.data(), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
+      if (p.softmax()) dS.array() = P.array() * (dS.array().colwise() - D.segment(q0, rows));
+      else dS.array() *= P.array() * (1 - P.array());
+      const ScoreBlock grad{dS.data(), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
       for (size_t i = p.mods.size(); i-- > 0;) {
         const bool reads = p.mods[i]->reads_scores();
         const ScoreBlock input{reads ? w.mod_inputs[i].data() : nullptr, cols, rows, cols, grad.batch, grad.head, q0, k0};
         p.mods[i]->backward(input, grad, mod_grads[i]);
       }
-      block_product(rows, dims.d, cols, p.scale, w.acc.data(), cols, false, k + k0 * ldk, ldk, gq + q0 * ldq, ldq, true);
-      block_product(cols, dims.d, rows, p.scale, w.acc.data(), cols, true, q + q0 * ldq, ldq, gk + k0 * ldk, ldk, true);
+      block_product(rows, dims.d, cols, p.scale, dS.data(), cols, false, k + k0 * ldk, ldk, gq + q0 * ldq, ldq, true);
+      block_product(cols, dims.d, rows, p.scale, dS.data(), cols, true, q + q0 * ldq, ldq, gk + k0 * ldk, ldk, true);
     }
   }
 }

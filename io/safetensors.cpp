@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/json_text.h"
+#include "io/regular_file.h"
 
 namespace qkv {
 
@@ -286,29 +287,11 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
 }
 
 std::string read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw CheckpointError("cannot read '" + path + "': " + errno_text());
-  struct stat info;
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    ::close(fd);
-    throw CheckpointError("cannot read '" + path + "': not a regular file");
+  try {
+    return read_regular_file(path);
+  } catch (const FileReadError& e) {
+    throw CheckpointError(e.what());
   }
-  std::string out(static_cast<size_t>(info.st_size), '\0');
-  size_t got = 0;
-  while (got < out.size()) {
-    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string reason = errno_text();
-      ::close(fd);
-      throw CheckpointError("cannot read '" + path + "': " + reason);
-    }
-    if (n == 0) break;  // the file shrank while we read it
-    got += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  out.resize(got);
-  return out;
 }
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors, const StringMap& metadata) {

@@ -49,6 +49,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
 SafetensorsContents load_safetensors(const std::string& path);
 
 // The file primitives behind them, for other formats: CheckpointError naming the path.
+// read_file opens regular files only (io/regular_file.h): a FIFO is refused, not waited on.
 void write_file_atomically(const std::string& path, std::string_view bytes);
 std::string read_file(const std::string& path);
 // Whether a file name is one of write_file_atomically's temporary files

@@ -29,7 +29,7 @@ cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DQKV_MPI=OFF "-DCMAKE_CXX_FLAGS_DEBUG=-O1 
 targets=(io_tests train_tests core_tests grad_tests)
 if command -v clang++-14 >/dev/null; then
   cmake_args+=(-DCMAKE_CXX_COMPILER=clang++-14 "-DCMAKE_CXX_FLAGS=${sanitize[*]} -fsanitize=fuzzer-no-link" -DQKV_FUZZ=ON)
-  targets+=(fuzz_safetensors fuzz_checkpoint fuzz_config)
+  targets+=(fuzz_safetensors fuzz_checkpoint fuzz_config fuzz_run_logs)
 else
   cmake_args+=("-DCMAKE_CXX_FLAGS=${sanitize[*]}")
 fi

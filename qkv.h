@@ -12,6 +12,7 @@
 #include "dist/communicator.h"
 #include "dist/data_parallel.h"
 #include "io/checkpoint.h"
+#include "io/crc32c.h"
 #include "io/parameters_file.h"
 #include "io/regular_file.h"
 #include "io/safetensors.h"

@@ -313,7 +313,7 @@ TEST_CASE("one flipped bit in any tensor's data is refused naming that tensor", 
   CHECK(flipped > 3);
 }
 
-TEST_CASE("a checkpoint without checksums loads with a one-line notice; partial checksums are refused",
+TEST_CASE("a checkpoint without checksums loads with a one-line notice, partial checksums are refused",
           "[checkpoint][checksum]") {
   Fixture f("checkpoint-no-checksums");
   Parts parts(f.good);

@@ -323,7 +323,7 @@ TEST_CASE("more threads than cores run, with a note saying they slow every step"
   configure_threads(1);
 }
 
-TEST_CASE("--eval and train.init_from refuse a FIFO in place of the config or checkpoint at once",
+TEST_CASE("train --eval and train.init_from refuse a FIFO in place of the config or checkpoint at once",
           "[trainer][hardening]") {
   const std::string dir = qkv_test::scratch_dir("fifo_run");
   std::ostringstream log;

@@ -43,8 +43,10 @@ Tensor sum_to(const Tensor& grad, const Shape& shape);
 
 // ---- matmul (core/ops/matmul.cpp) ----
 // [.., n, k] x [.., k, m] -> [.., n, m], leading dims broadcast; 1-D operands are not
-// accepted (use reshape). transpose_a/b read an operand as its last two axes swapped,
-// without copying it (Eigen reads the transposed map directly).
+// accepted (use reshape). transpose_a/b read an operand as its last two axes swapped. A
+// transposed A is read in place; a transposed B is copied row by row into a scratch buffer
+// first (direct_gemm reads B's rows), except in products of 1024^3 multiply-adds and more,
+// where Eigen's GEMM reads the transposed map while packing.
 struct MatmulOptions {
   bool transpose_a = false;
   bool transpose_b = false;

@@ -1,8 +1,8 @@
 #include "experiments/experiment_config.h"
 
 #include "io/json_text.h"
+#include "io/regular_file.h"
 
-#include <fstream>
 #include <sstream>
 
 #include "train/config.h"
@@ -171,11 +171,12 @@ void JsonReader::throw_if_problems() const {
 }
 
 nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError({path + ": cannot open the file"});
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  std::string text;
+  try {
+    text = read_regular_file(path);
+  } catch (const FileReadError& e) {
+    throw ConfigError({path + ": cannot open the file (" + e.what() + ")"});
+  }
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {

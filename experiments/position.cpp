@@ -222,8 +222,10 @@ void plot_accuracy(const std::string& dir, const PositionOptions& options, const
                    std::vector<std::string>& images) {
   std::ostringstream os;
   os << "set yrange [0:1.02]\nset xlabel 'step'\nset ylabel 'held-out accuracy'\n"
-     << "set title 'Task " << options.base.task << " " << options.base.task_options.dump() << ": positional variants, " << options.seeds
-     << " seed(s) each'\nplot ";
+     << "set title "
+     << gnuplot_string("Task " + options.base.task + " " + options.base.task_options.dump() + ": positional variants, " +
+                       std::to_string(options.seeds) + " seed(s) each")
+     << "\nplot ";
   // One colour per variant, every seed's curve in it; the key names each variant once.
   std::vector<std::string> variants;
   for (size_t i = 0; i < result.rows.size(); ++i) {
@@ -231,9 +233,9 @@ void plot_accuracy(const std::string& dir, const PositionOptions& options, const
     const auto at = std::find(variants.begin(), variants.end(), row.variant);
     const bool first = at == variants.end();
     if (first) variants.push_back(row.variant);
-    os << (i ? ", " : "") << "'" << curve_stem(row) << ".csv' skip 1 using 1:4 with lines lw 2 lc rgb '"
+    os << (i ? ", " : "") << gnuplot_string(curve_stem(row) + ".csv") << " skip 1 using 1:4 with lines lw 2 lc rgb '"
        << line_color(static_cast<size_t>(std::find(variants.begin(), variants.end(), row.variant) - variants.begin()))
-       << "' " << (first ? "title '" + row.variant + "'" : std::string("notitle"));
+       << "' " << (first ? "title " + gnuplot_string(row.variant) : std::string("notitle"));
   }
   os << ", " << result.ceiling.accuracy << " with lines dt 2 lw 2 lc rgb 'black' title 'order-blind ceiling'"
      << ", " << result.chance_accuracy << " with lines dt 3 lw 2 lc rgb 'gray40' title 'chance'\n";

@@ -127,8 +127,8 @@ void plot_probe(const std::string& dir, const std::vector<std::string>& scorers,
     std::ostringstream os;
     os << "plot ";
     for (size_t i = 0; i < scorers.size(); ++i)
-      os << (i ? ", " : "") << "'probe_" << scorers[i] << ".csv' every ::1 using 2:" << column
-         << " with linespoints lw 2 lc rgb '" << line_color(i) << "' title '" << scorers[i] << "'";
+      os << (i ? ", " : "") << gnuplot_string("probe_" + scorers[i] + ".csv") << " every ::1 using 2:" << column
+         << " with linespoints lw 2 lc rgb '" << line_color(i) << "' title " << gnuplot_string(scorers[i]);
     return os.str() + "\n";
   };
   const std::string logx = "set logscale x 2\nset xlabel 'd_k'\nset key outside right\n";
@@ -146,8 +146,8 @@ void plot_training(const std::string& dir, const std::vector<std::string>& score
   os << "set logscale x 2\nset xlabel 'd_k'\nset key outside right\nset yrange [0:1.02]\nset ylabel 'final held-out accuracy'\n"
         "set title 'Training: final accuracy (mean over seeds) against d_k'\nplot ";
   for (size_t i = 0; i < scorers.size(); ++i)
-    os << (i ? ", " : "") << "'training_" << scorers[i] << ".csv' every ::1 using 1:2 with linespoints lw 2 lc rgb '"
-       << line_color(i) << "' title '" << scorers[i] << "'";
+    os << (i ? ", " : "") << gnuplot_string("training_" + scorers[i] + ".csv")
+       << " every ::1 using 1:2 with linespoints lw 2 lc rgb '" << line_color(i) << "' title " << gnuplot_string(scorers[i]);
   if (render_plot(dir + "/training_accuracy", os.str() + "\n", 1000, 600)) images.push_back("training_accuracy.png");
 }
 

@@ -173,14 +173,17 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
     }
     // One colour per scorer, every seed's curve in it; the key names each scorer once.
     std::ostringstream plot;
-    plot << "set yrange [0:1.02]\nset xlabel 'step'\nset ylabel 'held-out accuracy'\nset title 'Task " << task.task
-         << " " << task.task_options.dump() << ": scorers, " << options.seeds << " seed(s) each'\nplot ";
+    plot << "set yrange [0:1.02]\nset xlabel 'step'\nset ylabel 'held-out accuracy'\nset title "
+         << gnuplot_string("Task " + task.task + " " + task.task_options.dump() + ": scorers, " +
+                           std::to_string(options.seeds) + " seed(s) each")
+         << "\nplot ";
     for (size_t i = first_row; i < rows.size(); ++i) {
       const auto scorer_index = static_cast<size_t>(
           std::find(options.scorers.begin(), options.scorers.end(), rows[i].scorer) - options.scorers.begin());
       const bool first = i == first_row || rows[i - 1].scorer != rows[i].scorer;
-      plot << (i > first_row ? ", " : "") << "'" << curve_stem(rows[i]) << ".csv' skip 1 using 1:4 with lines lw 2 lc rgb '"
-           << line_color(scorer_index) << "' " << (first ? "title '" + rows[i].scorer + "'" : std::string("notitle"));
+      plot << (i > first_row ? ", " : "") << gnuplot_string(curve_stem(rows[i]) + ".csv")
+           << " skip 1 using 1:4 with lines lw 2 lc rgb '" << line_color(scorer_index) << "' "
+           << (first ? "title " + gnuplot_string(rows[i].scorer) : std::string("notitle"));
     }
     plot << ", " << rows.back().result.chance_accuracy << " with lines dt 3 lw 2 lc rgb 'gray40' title 'chance'\n";
     if (render_plot(dir + "/accuracy_" + task.task, plot.str(), 1000, 600)) images.push_back("accuracy_" + task.task + ".png");

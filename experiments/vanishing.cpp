@@ -82,10 +82,10 @@ void plot_probe(const std::string& dir, const InitProbeOptions& probe, std::vect
     for (size_t i = 0; i < probe.scorers.size(); ++i)
       // Series that coincide (several scorers at 0 dead rows) stay visible: the first drawn
       // is the widest, and each has its own dash and point type.
-      os << (i ? ", " : "") << "'probe_" << probe.scorers[i] << ".csv' every ::1 using 2:" << column
+      os << (i ? ", " : "") << gnuplot_string("probe_" + probe.scorers[i] + ".csv") << " every ::1 using 2:" << column
          << " with linespoints lw " << 1.5 + 2.0 * static_cast<double>(probe.scorers.size() - 1 - i) << " dt "
-         << 1 + i % 5 << " pt " << 4 + 2 * i << " ps 1.5 lc rgb '" << line_color(i) << "' title '"
-         << probe.scorers[i] << "'";
+         << 1 + i % 5 << " pt " << 4 + 2 * i << " ps 1.5 lc rgb '" << line_color(i) << "' title "
+         << gnuplot_string(probe.scorers[i]);
     os << extra << "\n";
     return os.str();
   };

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <set>
@@ -120,10 +121,12 @@ CheckpointInfo read_checkpoint_info(const std::string& path) { return decode_che
 
 void load_checkpoint(const std::string& path, TrainingState& state) {
   if (!state.model) throw std::invalid_argument("load_checkpoint('" + path + "'): TrainingState::model is null");
-  decode_checkpoint(read_file(path), path, state);
+  if (!decode_checkpoint(read_file(path), path, state))
+    std::cerr << "notice: checkpoint '" << path << "' carries no checksums (written before qkv added them); "
+              << "its tensors were loaded unverified\n";
 }
 
-void decode_checkpoint(std::string_view bytes, const std::string& source, TrainingState& state) {
+bool decode_checkpoint(std::string_view bytes, const std::string& source, TrainingState& state) {
   if (!state.model) throw std::invalid_argument("decode_checkpoint('" + source + "'): TrainingState::model is null");
   const Reader r{source};
   SafetensorsContents file = decode_safetensors(bytes, source);
@@ -181,6 +184,7 @@ void decode_checkpoint(std::string_view bytes, const std::string& source, Traini
   if (state.generator) state.generator->set_state(generator);
   state.step = step;
   state.config = std::move(config);
+  return file.checksummed;
 }
 
 }  // namespace qkv

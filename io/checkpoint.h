@@ -6,9 +6,12 @@
 //                 "generator": JSON array of the 4 state words as decimal strings,
 //                 "schedule": JSON (the schedule's to_json(); its position is "step")
 //
-// Saving is atomic: a crash mid-save leaves the previous file intact. Loading checks the
-// whole file against the model, optimiser, generator and schedule before it changes any
-// of them; any problem is one CheckpointError naming the file, the tensor and the problem.
+// Every tensor's bytes carry a CRC-32C checksum in __metadata__ (io/safetensors.h), so
+// a flipped bit is refused naming the tensor instead of resuming silently. Saving is
+// atomic: a crash mid-save leaves the previous file intact. Loading checks the whole file
+// (checksums, then against the model, optimiser, generator and schedule) before it
+// changes any of them; any problem is one CheckpointError naming the file, the tensor and
+// the problem.
 #pragma once
 
 #include <cstdint>
@@ -42,9 +45,12 @@ struct TrainingState {
 
 void save_checkpoint(const std::string& path, const TrainingState& state);
 // Restores model parameters, optimiser state, generator state, step and config in place.
+// A file without checksums (saved by an earlier qkv) loads with a one-line notice on
+// stderr.
 void load_checkpoint(const std::string& path, TrainingState& state);
-// The same from the file's bytes; `source` names it in messages.
-void decode_checkpoint(std::string_view bytes, const std::string& source, TrainingState& state);
+// The same from the file's bytes; `source` names it in messages. Returns whether the file
+// carried checksums (all verified), printing nothing.
+bool decode_checkpoint(std::string_view bytes, const std::string& source, TrainingState& state);
 
 // A checkpoint's metadata, checked as load_checkpoint checks it, without a model: what a
 // caller needs to decide whether the file continues its run before loading it.

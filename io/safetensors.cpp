@@ -8,6 +8,7 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -15,7 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/crc32c.h"
 #include "io/json_text.h"
+#include "io/regular_file.h"
 
 namespace qkv {
 
@@ -132,6 +135,37 @@ nlohmann::json parse_header(std::string_view text, const std::string& source) {
   return header;
 }
 
+const std::string kChecksumPrefix = "crc32c:";
+
+bool is_checksum_key(const std::string& key) { return key.compare(0, kChecksumPrefix.size(), kChecksumPrefix) == 0; }
+
+std::string checksum_text(uint32_t crc) {
+  char text[9];
+  std::snprintf(text, sizeof text, "%08x", crc);
+  return text;
+}
+
+// Every tensor has its checksum and every checksum its tensor, and the bytes match: a
+// file that carries checksums at all carries them whole.
+void verify_checksums(const std::vector<Entry>& entries, const StringMap& checksums, std::string_view data,
+                      const std::string& source) {
+  std::set<std::string> names;
+  for (const Entry& e : entries) {
+    names.insert(e.name);
+    const auto it = checksums.find(e.name);
+    if (it == checksums.end())
+      fail(source, "tensor '" + e.name + "' has no checksum (__metadata__ '" + kChecksumPrefix + e.name +
+                       "') while other tensors have one");
+    const std::string computed = checksum_text(crc32c(data.substr(e.begin, e.end - e.begin)));
+    if (it->second != computed)
+      fail(source, "tensor '" + e.name + "': its data does not match its CRC-32C checksum (stored '" +
+                       printable(it->second) + "', computed '" + computed + "'): the file is corrupt");
+  }
+  for (const auto& [name, _] : checksums)
+    if (!names.count(name))
+      fail(source, "__metadata__ '" + kChecksumPrefix + printable(name) + "' is the checksum of no tensor in the file");
+}
+
 template <class From>
 void convert_into(Scalar* out, const char* bytes, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
@@ -144,8 +178,11 @@ void convert_into(Scalar* out, const char* bytes, int64_t n) {
 }  // namespace
 
 std::string encode_safetensors(const NamedTensors& tensors, const StringMap& metadata) {
+  for (const auto& [key, _] : metadata)
+    if (is_checksum_key(key))
+      throw std::invalid_argument("encode_safetensors: metadata key '" + key + "' is reserved for the checksums");
+  StringMap with_checksums = metadata;
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string> names;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
@@ -155,7 +192,16 @@ std::string encode_safetensors(const NamedTensors& tensors, const StringMap& met
     if (!t.defined()) throw std::invalid_argument("encode_safetensors: tensor '" + name + "' is undefined");
     const uint64_t bytes = sizeof(Scalar) * static_cast<uint64_t>(t.numel());
     header[name] = {{"dtype", kOwnDtype}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    with_checksums[kChecksumPrefix + name] =
+        checksum_text(crc32c(std::string_view(reinterpret_cast<const char*>(t.data()), bytes)));
     offset += bytes;
+  }
+  if (!with_checksums.empty()) {
+    // __metadata__ first, as other writers place it.
+    nlohmann::ordered_json ordered = nlohmann::ordered_json::object();
+    ordered["__metadata__"] = with_checksums;
+    for (auto& [key, value] : header.items()) ordered[key] = value;
+    header = std::move(ordered);
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned in the file
@@ -186,12 +232,14 @@ SafetensorsContents decode_safetensors(std::string_view bytes, const std::string
   const std::string_view data = bytes.substr(8 + header_size);
   SafetensorsContents out;
   std::vector<Entry> entries;
+  StringMap checksums;  // tensor name -> the metadata's text
   for (auto& [name, value] : header.items()) {
     if (name == "__metadata__") {
       if (!value.is_object()) fail(source, "__metadata__ must be an object of strings");
       for (auto& [key, v] : value.items()) {
         if (!v.is_string()) fail(source, "__metadata__ entry '" + key + "' is not a string");
-        out.metadata[key] = v.get<std::string>();
+        if (is_checksum_key(key)) checksums[key.substr(kChecksumPrefix.size())] = v.get<std::string>();
+        else out.metadata[key] = v.get<std::string>();
       }
       continue;
     }
@@ -217,6 +265,9 @@ SafetensorsContents decode_safetensors(std::string_view bytes, const std::string
   if (expected != data.size())
     fail(source, "tensors cover " + std::to_string(expected) + " bytes of the " + std::to_string(data.size()) +
                      "-byte data section");
+
+  out.checksummed = !checksums.empty();
+  if (out.checksummed) verify_checksums(entries, checksums, data, source);
 
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape);
@@ -286,29 +337,11 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
 }
 
 std::string read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw CheckpointError("cannot read '" + path + "': " + errno_text());
-  struct stat info;
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    ::close(fd);
-    throw CheckpointError("cannot read '" + path + "': not a regular file");
+  try {
+    return read_regular_file(path);
+  } catch (const FileReadError& e) {
+    throw CheckpointError(e.what());
   }
-  std::string out(static_cast<size_t>(info.st_size), '\0');
-  size_t got = 0;
-  while (got < out.size()) {
-    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string reason = errno_text();
-      ::close(fd);
-      throw CheckpointError("cannot read '" + path + "': " + reason);
-    }
-    if (n == 0) break;  // the file shrank while we read it
-    got += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  out.resize(got);
-  return out;
 }
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors, const StringMap& metadata) {

@@ -25,7 +25,8 @@ void require_positive(int64_t v, const char* who, const char* what) {
   if (v <= 0) throw std::invalid_argument(std::string(who) + ": " + what + " must be positive, got " + std::to_string(v));
 }
 
-// q^T k for every pair, reading k through the transposed map (no copy of k^T).
+// q^T k for every pair, one product with k transposed: no transpose op on the tape (the
+// product copies k^T row by row into a scratch buffer, core/ops/matmul.cpp).
 // scale * q k^T, the scale applied inside the product.
 Tensor dot_scores(const Tensor& queries, const Tensor& keys, const char* who, Scalar scale = 1) {
   require_rank2(queries, keys, who);

@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
 #include <sstream>
 
 #include "io/json_text.h"
+#include "io/regular_file.h"
 #include "train/build.h"
 #include "train/schema.h"
 
@@ -550,11 +550,13 @@ RunConfig parse_config(const std::string& text, const std::string& source,
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
   // A folder opens as a stream and reads as empty, which would pass for malformed JSON.
   if (std::filesystem::is_directory(path)) throw ConfigError({path + ": is a folder, not a config file"});
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError({path + ": cannot open the config file"});
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path, overrides);
+  std::string text;
+  try {
+    text = read_regular_file(path);
+  } catch (const FileReadError& e) {
+    throw ConfigError({path + ": cannot open the config file (" + e.what() + ")"});
+  }
+  return parse_config(text, path, overrides);
 }
 
 std::vector<std::string> set_arguments(int argc, const char* const* argv) {

@@ -1,15 +1,35 @@
 #include "train/plot.h"
 
-#include <cstdlib>
+#include <cstdio>
 #include <filesystem>
 
 #include "io/safetensors.h"
+#include "train/external_program.h"
 
 namespace qkv {
 
 bool gnuplot_available() {
-  static const bool found = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
+  static const bool found = program_on_path("gnuplot");
   return found;
+}
+
+std::string gnuplot_string(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    const bool plain = (byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') || (byte >= '0' && byte <= '9') ||
+                       std::string_view(" -_.,:+=/()[]{}").find(c) != std::string_view::npos;
+    if (byte == 0) {
+      out += '?';
+    } else if (plain) {
+      out += c;
+    } else {
+      char escape[5];
+      std::snprintf(escape, sizeof escape, "\\%03o", byte);
+      out += escape;
+    }
+  }
+  return out + "\"";
 }
 
 const char* line_color(size_t i) {
@@ -19,17 +39,14 @@ const char* line_color(size_t i) {
 }
 
 bool render_plot(const std::string& stem, const std::string& body, int width, int height) {
-  const std::string png = std::filesystem::path(stem + ".png").filename().string();
+  const std::filesystem::path path(stem);
   const std::string script = "set terminal pngcairo size " + std::to_string(width) + "," + std::to_string(height) +
-                             " font 'sans,11'\nset output '" + png + "'\nset datafile separator ','\n" +
+                             " font 'sans,11'\nset output " + gnuplot_string(path.filename().string() + ".png") +
+                             "\nset datafile separator ','\n" +
                              "set termoption noenhanced\nset key outside right top\nset grid\n" + body + "\n";
   write_file_atomically(stem + ".gp", script);
   if (!gnuplot_available()) return false;
-  // gnuplot runs in the script's folder so that data files are named relative to it.
-  const auto dir = std::filesystem::path(stem).parent_path();
-  const std::string cmd = "cd '" + (dir.empty() ? std::string(".") : dir.string()) + "' && gnuplot '" +
-                          std::filesystem::path(stem + ".gp").filename().string() + "' 2>/dev/null";
-  return std::system(cmd.c_str()) == 0;
+  return run_program({"gnuplot", "./" + path.filename().string() + ".gp"}, path.parent_path().string());
 }
 
 }  // namespace qkv

@@ -1,61 +1,35 @@
 #include "train/run_plots.h"
 
+#include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
-#include <nlohmann/json.hpp>
-
-#include "train/plot.h"
 #include "io/safetensors.h"
+#include "train/plot.h"
+#include "train/run_logs.h"
 
 namespace qkv {
 namespace {
 namespace fs = std::filesystem;
-using json = nlohmann::json;
 
-std::vector<json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::vector<json> rows;
-  std::string line;
-  for (int64_t number = 1; std::getline(in, line); ++number) {
-    if (line.empty()) continue;
-    json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!row.is_object() || !row.contains("step"))
-      throw std::runtime_error(path + ":" + std::to_string(number) + ": not a row with a \"step\"");
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
-
-// A folder's name as a legend shows it; gnuplot strings are single-quoted.
+// A folder's name as a legend shows it.
 std::string label(const std::string& run_dir) {
   std::string name = fs::path(run_dir).lexically_normal().filename().string();
   if (name.empty()) name = fs::path(run_dir).lexically_normal().parent_path().filename().string();
-  std::string out;
-  for (char c : name) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out;
-}
-
-double number_or_nan(const json& row, const char* key) {
-  return row.contains(key) && row[key].is_number() ? row[key].get<double>() : std::nan("");
+  return name;
 }
 
 // metrics_<i>.dat: step, loss, accuracy, lr, grad_norm; eval_<i>.dat: step, eval_loss,
 // eval_accuracy at the evaluation steps.
-void write_metrics_data(const std::vector<json>& rows, const std::string& out_dir, size_t i) {
+void write_metrics_data(const std::vector<MetricsRow>& rows, const std::string& out_dir, size_t i) {
   std::ostringstream all, eval;
   all.precision(9);
   eval.precision(9);
-  for (const json& r : rows) {
-    all << r["step"].get<int64_t>();
-    for (const char* key : {"loss", "accuracy", "lr", "grad_norm"}) all << "," << number_or_nan(r, key);
-    all << "\n";
-    if (r.contains("eval_loss"))
-      eval << r["step"].get<int64_t>() << "," << number_or_nan(r, "eval_loss") << ","
-           << number_or_nan(r, "eval_accuracy") << "\n";
+  const double nan = std::nan("");
+  for (const MetricsRow& r : rows) {
+    all << r.step << "," << r.loss << "," << r.accuracy << "," << r.lr << "," << r.grad_norm << "\n";
+    if (r.eval_loss) eval << r.step << "," << *r.eval_loss << "," << r.eval_accuracy.value_or(nan) << "\n";
   }
   write_file_atomically(out_dir + "/metrics_" + std::to_string(i) + ".dat", all.str());
   write_file_atomically(out_dir + "/eval_" + std::to_string(i) + ".dat", eval.str());
@@ -78,10 +52,10 @@ std::string metrics_plot(const std::vector<std::string>& labels) {
     for (size_t i = 0; i < labels.size(); ++i) {
       const std::string n = std::to_string(i);
       gp << (i ? ", " : "") << "'metrics_" << n << ".dat' using 1:" << p.column << " with lines lw 1.5 lc rgb '"
-         << line_color(i) << "' title '" << labels[i] << "'";
+         << line_color(i) << "' title " << gnuplot_string(labels[i]);
       if (p.eval_column)
         gp << ", 'eval_" << n << ".dat' using 1:" << p.eval_column << " with linespoints dt 2 pt 7 ps 0.8 lc rgb '"
-           << line_color(i) << "' title '" << labels[i] << " held-out'";
+           << line_color(i) << "' title " << gnuplot_string(labels[i] + " held-out");
     }
     gp << "\n";
   }
@@ -91,26 +65,18 @@ std::string metrics_plot(const std::vector<std::string>& labels) {
 
 // probes.dat: step, then per layer and head entropy, jacobian_norm, dead_fraction,
 // max_weight, then per parameter grad_norm and update_ratio. Returns the plot body.
-std::string probes_plot(const std::vector<json>& rows, const std::string& out_dir) {
-  const json& first = rows.front();
-  std::vector<std::string> heads, parameters;
-  for (size_t l = 0; l < first["attention"].size(); ++l)
-    for (size_t h = 0; h < first["attention"][l].size(); ++h)
+std::string probes_plot(const ProbesTable& table, const std::string& out_dir) {
+  std::vector<std::string> heads;
+  for (size_t l = 0; l < table.heads_per_layer.size(); ++l)
+    for (size_t h = 0; h < table.heads_per_layer[l]; ++h)
       heads.push_back("layer " + std::to_string(l) + " head " + std::to_string(h));
-  for (const auto& [name, unused] : first["parameters"].items()) parameters.push_back(name);
 
   std::ostringstream data;
   data.precision(9);
-  for (const json& r : rows) {
-    data << r["step"].get<int64_t>();
-    for (const json& layer : r["attention"])
-      for (const json& head : layer)
-        for (const char* key : {"entropy", "jacobian_norm", "dead_fraction", "max_weight"})
-          data << "," << number_or_nan(head, key);
-    for (const std::string& name : parameters) {
-      const json p = r["parameters"].value(name, json::object());
-      data << "," << number_or_nan(p, "grad_norm") << "," << number_or_nan(p, "update_ratio");
-    }
+  for (const ProbesTable::Row& r : table.rows) {
+    data << r.step;
+    for (double x : r.attention) data << "," << x;
+    for (double x : r.parameters) data << "," << x;
     data << "\n";
   }
   write_file_atomically(out_dir + "/probes.dat", data.str());
@@ -124,14 +90,14 @@ std::string probes_plot(const std::vector<json>& rows, const std::string& out_di
     gp << "set title '" << attention_titles[stat] << "'\nplot ";
     for (size_t h = 0; h < heads.size(); ++h)
       gp << (h ? ", " : "") << "'probes.dat' using 1:" << 2 + 4 * h + stat << " with linespoints pt " << 1 + h % 7
-         << " ps 0.6 dt " << 1 + h / 10 % 5 << " lc rgb '" << line_color(h) << "' title '" << heads[h] << "'";
+         << " ps 0.6 dt " << 1 + h / 10 % 5 << " lc rgb '" << line_color(h) << "' title " << gnuplot_string(heads[h]);
     gp << "\n";
   }
   const size_t base = 2 + 4 * heads.size();
   for (int stat = 0; stat < 2; ++stat) {
     gp << "set title '" << (stat ? "update / weight ratio" : "gradient norm")
        << ", one line per parameter'\nset logscale y\nset format y '%g'\nunset key\nplot ";
-    for (size_t p = 0; p < parameters.size(); ++p)
+    for (size_t p = 0; p < table.parameters.size(); ++p)
       gp << (p ? ", " : "") << "'probes.dat' using 1:" << base + 2 * p + stat << " with lines lc rgb '"
          << line_color(p) << "' notitle";
     gp << "\nunset logscale y\nset key\n";
@@ -149,14 +115,14 @@ std::vector<std::string> plot_runs(const std::vector<std::string>& run_dirs, con
   for (size_t i = 0; i < run_dirs.size(); ++i) {
     const std::string path = run_dirs[i] + "/metrics.jsonl";
     if (!fs::exists(path)) throw std::runtime_error(run_dirs[i] + ": no metrics.jsonl in it; is this a run folder?");
-    write_metrics_data(read_jsonl(path), out_dir, i);
+    write_metrics_data(read_metrics_jsonl(path), out_dir, i);
     labels.push_back(label(run_dirs[i]));
   }
   if (render_plot(out_dir + "/metrics", metrics_plot(labels), 1100, 800)) images.push_back(out_dir + "/metrics.png");
   const std::string probes = run_dirs[0] + "/probes.jsonl";
   if (run_dirs.size() == 1 && fs::exists(probes)) {
-    const std::vector<json> rows = read_jsonl(probes);
-    if (!rows.empty() && render_plot(out_dir + "/probes", probes_plot(rows, out_dir), 1100, 1100))
+    const ProbesTable table = read_probes_jsonl(probes);
+    if (!table.rows.empty() && render_plot(out_dir + "/probes", probes_plot(table, out_dir), 1100, 1100))
       images.push_back(out_dir + "/probes.png");
   }
   return images;

@@ -3,7 +3,10 @@
 // the tensor and the problem, and leave the model, optimiser and generator untouched.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <cstring>
+#include <iostream>
+#include <sstream>
 
 #include "../probes/tiny_mlp.h"
 #include "test_files.h"
@@ -259,4 +262,96 @@ TEST_CASE("randomly mutated checkpoints give a clean error or a successful load"
   INFO("refused " << refused << ", loaded " << loaded);
   CHECK(refused + loaded == 3000);
   CHECK(refused > 2000);
+}
+
+TEST_CASE("CRC-32C matches the specification's check values", "[checkpoint][checksum]") {
+  CHECK(crc32c("123456789") == 0xE3069283u);
+  CHECK(crc32c("") == 0u);
+  CHECK(crc32c("a") == 0xC1D04330u);
+  CHECK(crc32c(std::string(32, '\0')) == 0x8A9136AAu);  // RFC 3720 B.4, 32 bytes of zeros
+}
+
+TEST_CASE("a checkpoint carries a CRC-32C per tensor as string metadata, kept out of the caller's metadata",
+          "[checkpoint][checksum]") {
+  Fixture f("checkpoint-checksums");
+  const Parts parts(f.good);
+  const nlohmann::json& meta = parts.header.at("__metadata__");
+  size_t tensors = 0;
+  for (const auto& [name, entry] : parts.header.items()) {
+    if (name == "__metadata__") continue;
+    ++tensors;
+    const auto [begin, end] = std::pair(entry["data_offsets"][0].get<size_t>(), entry["data_offsets"][1].get<size_t>());
+    char expected[9];
+    std::snprintf(expected, sizeof expected, "%08x", crc32c(std::string_view(parts.data).substr(begin, end - begin)));
+    CHECK(meta.at("crc32c:" + name) == expected);
+  }
+  CHECK(tensors > 3);
+  const SafetensorsContents c = decode_safetensors(f.good, "good");
+  CHECK(c.checksummed);
+  for (const auto& [key, _] : c.metadata) CHECK(key.rfind("crc32c:", 0) == std::string::npos);
+  CHECK_THROWS_AS(encode_safetensors({}, {{"crc32c:x", "00000000"}}), std::invalid_argument);
+}
+
+TEST_CASE("one flipped bit in any tensor's data is refused naming that tensor", "[checkpoint][checksum]") {
+  Fixture f("checkpoint-bitflip");
+  const Parts parts(f.good);
+  uint64_t header;
+  std::memcpy(&header, f.good.data(), 8);
+  int flipped = 0;
+  for (const auto& [name, entry] : parts.header.items()) {
+    if (name == "__metadata__") continue;
+    const auto begin = entry["data_offsets"][0].get<uint64_t>(), end = entry["data_offsets"][1].get<uint64_t>();
+    if (begin == end) continue;
+    // A different byte and bit of each tensor: the first, the last, one in between.
+    const uint64_t at = begin + (static_cast<uint64_t>(flipped) * 7919) % (end - begin);
+    std::string bytes = f.good;
+    bytes[8 + header + at] ^= static_cast<char>(1 << (flipped % 8));
+    INFO("tensor " << name << ", byte " << at << " of the data");
+    f.expect_refused(bytes, "tensor '" + name + "': its data does not match its CRC-32C checksum");
+    ++flipped;
+  }
+  CHECK(flipped > 3);
+}
+
+TEST_CASE("a checkpoint without checksums loads with a one-line notice, partial checksums are refused",
+          "[checkpoint][checksum]") {
+  Fixture f("checkpoint-no-checksums");
+  Parts parts(f.good);
+  nlohmann::json& meta = parts.header["__metadata__"];
+  std::vector<std::string> checksum_keys;
+  for (const auto& [key, _] : meta.items())
+    if (key.rfind("crc32c:", 0) == 0) checksum_keys.push_back(key);
+  REQUIRE(!checksum_keys.empty());
+
+  // One checksum missing, or one naming no tensor: tampered, not old.
+  Parts one_missing = parts;
+  one_missing.header["__metadata__"].erase(checksum_keys.front());
+  f.expect_refused(one_missing.bytes(), "tensor '" + checksum_keys.front().substr(7) + "' has no checksum");
+  Parts stray = parts;
+  stray.header["__metadata__"]["crc32c:model.nothing"] = "00000000";
+  f.expect_refused(stray.bytes(), "__metadata__ 'crc32c:model.nothing' is the checksum of no tensor in the file");
+
+  // All of them gone, as in a checkpoint of an earlier qkv.
+  for (const std::string& key : checksum_keys) meta.erase(key);
+  const std::string old = (f.dir / "old.safetensors").string();
+  spit(old, parts.bytes());
+  CHECK_FALSE(decode_safetensors(parts.bytes(), old).checksummed);
+  std::ostringstream captured;
+  std::streambuf* const saved = std::cerr.rdbuf(captured.rdbuf());
+  TrainingState s = f.state();
+  try {
+    load_checkpoint(old, s);
+  } catch (...) {
+    std::cerr.rdbuf(saved);
+    throw;
+  }
+  std::cerr.rdbuf(saved);
+  CHECK(captured.str() == "notice: checkpoint '" + old +
+                              "' carries no checksums (written before qkv added them); its tensors were loaded "
+                              "unverified\n");
+  CHECK(s.step == 3);
+  // The same values as the checksummed file gives.
+  const auto from_old = f.snapshot();
+  load_checkpoint(f.path, s);
+  CHECK(f.snapshot() == from_old);
 }

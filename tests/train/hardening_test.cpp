@@ -3,6 +3,8 @@
 // end in the project's own error naming the file, key and problem, or be cleaned up.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -319,4 +321,29 @@ TEST_CASE("more threads than cores run, with a note saying they slow every step"
   CHECK(log.str().find("threads: " + std::to_string(cores + 1) + " (more than this machine's " +
                        std::to_string(cores) + " cores: every step runs slower)") != std::string::npos);
   configure_threads(1);
+}
+
+TEST_CASE("train --eval and train.init_from refuse a FIFO in place of the config or checkpoint at once",
+          "[trainer][hardening]") {
+  const std::string dir = qkv_test::scratch_dir("fifo_run");
+  std::ostringstream log;
+  Trainer(resolve_config(tiny_config(dir + "/run"), "tiny.json"), quiet(log)).run();
+  // A FIFO without a writer blocks whoever opens it for reading: these would hang.
+  const std::string checkpoint = run_checkpoint_path(dir + "/run");
+  fs::remove(checkpoint);
+  REQUIRE(::mkfifo(checkpoint.c_str(), 0600) == 0);
+  std::ostringstream out;
+  CHECK_THROWS_WITH(inspect_run(dir + "/run", {.examples = 1}, out),
+                    Catch::Contains("cannot read '" + checkpoint + "': it is a FIFO (named pipe), not a regular file"));
+  json warm = tiny_config(dir + "/warm");
+  warm["train"]["init_from"] = dir + "/run";
+  CHECK_THROWS_WITH(Trainer(resolve_config(warm, "warm.json"), quiet(log)),
+                    Catch::StartsWith("train.init_from " + dir + "/run: cannot read '" + checkpoint +
+                                      "': it is a FIFO (named pipe), not a regular file"));
+  const std::string config = run_config_path(dir + "/run");
+  fs::remove(config);
+  REQUIRE(::mkfifo(config.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(inspect_run(dir + "/run", {.examples = 1}, out),
+                    Catch::Contains(config + ": cannot open the config file (cannot read '" + config +
+                                    "': it is a FIFO (named pipe), not a regular file)"));
 }

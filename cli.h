@@ -3,7 +3,8 @@
 //
 //   PROGRAM CONFIG [--set section.key=value]... [--out DIR] [--overwrite]
 //   PROGRAM --resume DIR [--set train.steps=N]...
-//   PROGRAM --eval DIR [--set task.eval_batches=N]... [--examples N] [--input "3 1 4 1"] [--out DIR]
+//   PROGRAM --eval DIR [--set task.eval_batches=N]... [--examples N] [--out DIR]
+//   PROGRAM --eval DIR --input "3 1 4 1" [--out DIR]   (the prediction for the user's own input)
 //   PROGRAM --list-keys
 //   mpirun -np N PROGRAM CONFIG ...          (data parallel: README, "Running on several machines")
 //

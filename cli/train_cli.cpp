@@ -38,7 +38,7 @@ int run_train_cli(int argc, char** argv, const std::string& description) {
   const std::string program = argc > 0 ? argv[0] : "train";
   const std::string name = std::filesystem::path(program).filename().string();
   CLI::App app{description};
-  std::string config_path, out_dir, resume_dir, eval_dir;
+  std::string config_path, out_dir, resume_dir, eval_dir, input;
   int64_t examples = 3;
   std::vector<std::string> sets;
   bool overwrite = false, list_keys = false;
@@ -55,6 +55,10 @@ int run_train_cli(int argc, char** argv, const std::string& description) {
                               "Inspect a trained run: held-out accuracy, a few examples with predictions, and "
                               "attention heatmaps of every layer and head in DIR/inspect (or --out)");
   app.add_option("--examples", examples, "Examples --eval prints")->check(CLI::Range(0, 1000000));
+  app.add_option("--input", input,
+                 "With --eval: token ids separated by spaces (\"3 1 4 1\"); prints the model's prediction for "
+                 "them, and with --out DIR their attention heatmaps")
+      ->needs(eval);
   app.add_flag("--list-keys", list_keys, "Print every config key with its type, default and range, and exit");
   resume->excludes(out);
   eval->excludes(resume);
@@ -82,7 +86,7 @@ int run_train_cli(int argc, char** argv, const std::string& description) {
 
   try {
     if (!eval_dir.empty()) {
-      inspect_run(eval_dir, {.examples = examples, .out_dir = out_dir}, std::cout);
+      inspect_run(eval_dir, {.examples = examples, .out_dir = out_dir, .overrides = sets, .input = input}, std::cout);
       return 0;
     }
     RunConfig config;

@@ -155,6 +155,8 @@ std::unique_ptr<Task> make_task(const TaskConfig& config);
 
 // Levenshtein distance, for "did you mean" suggestions.
 size_t edit_distance(const std::string& a, const std::string& b);
+// The candidate nearest to `word` when it is near enough to be a typo of it; else empty.
+std::string closest(const std::string& word, const std::vector<std::string>& candidates);
 
 // Byte offset (0-based) in text -> 1-based line and column.
 struct TextPosition {

@@ -36,7 +36,7 @@ std::string eval_error(const std::string& dir, const InspectOptions& options) {
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
 }  // namespace
 
-TEST_CASE("--eval --set applies the evaluation's keys and refuses the others, naming them", "[tool][eval]") {
+TEST_CASE("train --eval --set applies the evaluation's keys and refuses the others, naming them", "[tool][eval]") {
   const std::string dir = qkv_test::scratch_dir("eval_set");
   train_tiny(dir);
   std::ostringstream out;
@@ -60,7 +60,7 @@ TEST_CASE("--eval --set applies the evaluation's keys and refuses the others, na
   CHECK(refused.err.find("model.heads: expected a key --eval applies") != std::string::npos);
 }
 
-TEST_CASE("--eval --input prints the trained model's prediction for the user's tokens", "[tool][eval]") {
+TEST_CASE("train --eval --input prints the trained model's prediction for the user's tokens", "[tool][eval]") {
   const std::string dir = qkv_test::scratch_dir("eval_input");
   train_tiny(dir);
   std::ostringstream out;

@@ -103,13 +103,4 @@ bool replicas_agree(const std::vector<Tensor>& parameters) {
   return same_on_every_rank(hash);
 }
 
-void combine_step_metrics(StepMetrics& m, const Accuracy& local_accuracy, const BatchShare& share) {
-  // Loss: a mean over scored targets, so weighted like the gradients.
-  double sums[3] = {m.loss * share.weight, static_cast<double>(local_accuracy.correct),
-                    static_cast<double>(local_accuracy.scored)};
-  allreduce_sum(sums, 3);
-  m.loss = sums[0];
-  m.accuracy = Accuracy{.correct = static_cast<int64_t>(sums[1]), .scored = static_cast<int64_t>(sums[2])}.value();
-}
-
 }  // namespace qkv::dist

@@ -14,7 +14,6 @@
 
 #include "core/tensor.h"
 #include "tasks/task.h"
-#include "train/metrics.h"
 
 namespace qkv::dist {
 
@@ -62,9 +61,5 @@ class GradientReducer {
 // MPI does not promise every rank the same bits from a floating-point allreduce; OpenMPI's
 // and MPICH's algorithms give them, and a checkpoint checks that they did.
 bool replicas_agree(const std::vector<Tensor>& parameters);
-
-// The step's loss and accuracy over the whole batch, from each rank's
-// figures over its share (`local_accuracy` counts this rank's rows).
-void combine_step_metrics(StepMetrics& metrics, const Accuracy& local_accuracy, const BatchShare& share);
 
 }  // namespace qkv::dist

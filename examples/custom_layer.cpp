@@ -4,11 +4,10 @@
 //   custom_layer                               checks it: one value by hand, and its
 //                                              gradients against finite differences
 //   custom_layer examples/cosine.json [...]    trains it from a config ("scorer": "cosine"),
-//   custom_layer --resume DIR, --eval DIR      with every option of train (train_cli.h)
+//   custom_layer --resume DIR, --eval DIR      with every option of train (qkv/cli.h)
 // docs/layers.md ("Writing a custom layer") walks through this file.
-#include <qkv.h>
-
-#include "train_cli.h"
+#include <qkv/cli.h>
+#include <qkv/qkv.h>
 
 #include <cmath>
 #include <cstdio>
@@ -46,7 +45,7 @@ int main(int argc, char** argv) {
   // every process that reads one (a resumed run's config names "cosine" too).
   register_scorer("cosine", [](const ScorerOptions&, Generator&) { return std::make_shared<CosineScorer>(); });
   if (argc > 1)
-    return qkv_cli::run_train_program(argc, argv, "train with the cosine scorer registered (examples/custom_layer.cpp)");
+    return run_train_cli(argc, argv, "train with the cosine scorer registered (examples/custom_layer.cpp)");
 
   // 3. A value by hand: q = [1, 0]; keys [1, 0], [0, 1], [1, 1] -> cosines 1, 0, 1/sqrt(2).
   CosineScorer scorer;

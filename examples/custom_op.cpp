@@ -1,7 +1,7 @@
 // Writing your own differentiable op: swish(x) = x * sigmoid(x), with a hand-written
 // backward registered through record_op, the same door every built-in op uses; then
 // gradcheck compares that backward with finite differences.
-#include <qkv.h>
+#include <qkv/qkv.h>
 
 #include <cmath>
 #include <iostream>

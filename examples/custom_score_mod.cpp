@@ -8,10 +8,10 @@
 //                                                    against finite differences, fused = composed
 //   custom_score_mod examples/distance_penalty.json  trains it from a config; --resume,
 //                                                    --eval and every option of train work
-#include <qkv.h>
+#include <qkv/cli.h>
+#include <qkv/qkv.h>
 
 #include "distance_penalty.h"
-#include "train_cli.h"
 
 #include <cmath>
 #include <cstdio>
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   // 2. Registration: "distance_penalty" works wherever a scorer kind is accepted.
   register_scorer("distance_penalty", [](const ScorerOptions& o, Generator&) { return make_distance_penalty(o); });
   if (argc > 1)
-    return qkv_cli::run_train_program(argc, argv,
+    return run_train_cli(argc, argv,
                                       "train with the distance_penalty scorer registered (examples/custom_score_mod.cpp)");
 
   // 3. A value by hand: one query [1, 0] against keys [2, 0] (distance 0) and [0, 0]

@@ -1,6 +1,6 @@
 // A first taste of qkv: a two-layer network learns y = sin(x) by gradient descent, and
 // the loss it prints falls.
-#include <qkv.h>
+#include <qkv/qkv.h>
 
 #include <cmath>
 #include <cstdio>

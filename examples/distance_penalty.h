@@ -3,7 +3,7 @@
 // the flex attention tests use the same one.
 #pragma once
 
-#include <qkv.h>
+#include <qkv/qkv.h>
 
 #include <cstdlib>
 

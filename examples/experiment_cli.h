@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "cli_help.h"
-#include "core/parallel.h"
-#include "dist/communicator.h"
+#include <qkv/cli/help.h>
+#include <qkv/core/parallel.h>
+#include <qkv/dist/communicator.h>
 
 template <class Load, class Run>
 int run_experiment_program(int argc, char** argv, const std::string& name, const std::string& description,
@@ -29,7 +29,7 @@ int run_experiment_program(int argc, char** argv, const std::string& name, const
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);
   app.add_option("--out", out, "run folder (default: the config's out_dir)");
-  app.footer(qkv_cli::config_names_footer());
+  app.footer(qkv::config_names_footer());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "qkv.h"
+#include <qkv/qkv.h>
 
 int main(int argc, char** argv) {
   CLI::App app{"Plots the metrics of one run folder, or overlays several (see docs/train.md)."};

@@ -4,7 +4,7 @@
 // attention heatmaps and report.md in the run folder.
 //
 //   position [CONFIG] [--out DIR]     (CONFIG defaults to configs/position.json)
-#include <qkv.h>
+#include <qkv/qkv.h>
 
 #include "experiments/position.h"
 #include "experiment_cli.h"

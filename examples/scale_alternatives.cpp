@@ -3,7 +3,7 @@
 // heatmaps and report.md in the run folder.
 //
 //   scale_alternatives [CONFIG] [--out DIR]     (CONFIG defaults to configs/scale_alternatives.json)
-#include <qkv.h>
+#include <qkv/qkv.h>
 
 #include "experiments/scale_alternatives.h"
 #include "experiment_cli.h"

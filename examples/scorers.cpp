@@ -4,7 +4,7 @@
 // report.md in the run folder.
 //
 //   scorers [CONFIG] [--out DIR]     (CONFIG defaults to configs/scorers.json)
-#include <qkv.h>
+#include <qkv/qkv.h>
 
 #include "experiments/scorer_comparison.h"
 #include "experiment_cli.h"

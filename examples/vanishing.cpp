@@ -4,7 +4,7 @@
 // writes tables, plots and report.md to the run folder.
 //
 //   vanishing [CONFIG] [--out DIR]     (CONFIG defaults to configs/vanishing.json)
-#include <qkv.h>
+#include <qkv/qkv.h>
 
 #include "experiments/vanishing.h"
 #include "experiment_cli.h"

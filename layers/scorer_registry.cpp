@@ -1,7 +1,9 @@
 #include "layers/scorer_registry.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 
 #include "layers/alibi.h"
@@ -16,6 +18,7 @@ namespace {
 struct Registry {
   std::mutex mutex;
   std::map<std::string, ScorerFactory> factories;
+  std::map<std::string, std::vector<ScorerSetting>> settings;  // kinds that declare any
 };
 
 Registry& registry() {
@@ -56,11 +59,26 @@ std::string kinds_list() {
 
 }  // namespace
 
-void register_scorer(const std::string& kind, ScorerFactory factory) {
+void register_scorer(const std::string& kind, ScorerFactory factory, std::vector<ScorerSetting> settings) {
   if (kind.empty() || !factory) throw std::invalid_argument("register_scorer: need a kind name and a factory");
+  std::set<std::string> names;
+  for (const ScorerSetting& s : settings)
+    // "kind" names the scorer in a config's {"kind": ..., setting: ...} object.
+    if (s.name.empty() || s.name == "kind" || !names.insert(s.name).second)
+      throw std::invalid_argument("register_scorer(\"" + kind + "\"): setting name \"" + s.name +
+                                  "\" is empty, \"kind\" or given twice");
   Registry& r = registry();
   std::lock_guard lock(r.mutex);
   r.factories[kind] = std::move(factory);
+  if (settings.empty()) r.settings.erase(kind);
+  else r.settings[kind] = std::move(settings);
+}
+
+std::vector<ScorerSetting> scorer_settings(const std::string& kind) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  auto it = r.settings.find(kind);
+  return it == r.settings.end() ? std::vector<ScorerSetting>{} : it->second;
 }
 
 std::vector<std::string> scorer_kinds() {
@@ -81,9 +99,18 @@ std::shared_ptr<Scorer> make_scorer(const ScorerOptions& options, Generator& gen
   }
   if (!factory)
     throw std::invalid_argument("unknown scorer kind '" + options.kind + "'; valid kinds: " + kinds_list());
+  ScorerOptions filled = options;
+  const std::vector<ScorerSetting> declared = scorer_settings(options.kind);
+  if (!filled.settings.is_object())
+    throw std::invalid_argument("scorer settings must be a JSON object, got " + filled.settings.dump());
+  for (const auto& [name, value] : filled.settings.items())
+    if (std::none_of(declared.begin(), declared.end(), [&](const ScorerSetting& s) { return s.name == name; }))
+      throw std::invalid_argument("scorer kind '" + options.kind + "' has no setting '" + name + "'");
+  for (const ScorerSetting& s : declared)
+    if (!filled.settings.contains(s.name)) filled.settings[s.name] = s.default_value;
   if (options.position != "none" && options.position != "rope" && options.position != "alibi")
     throw std::invalid_argument("unknown scorer position '" + options.position + "'; valid: none, rope, alibi");
-  std::shared_ptr<Scorer> scorer = factory(options, gen);
+  std::shared_ptr<Scorer> scorer = factory(filled, gen);
   if (options.relative_bias.kind != "none") {
     auto bias = std::make_shared<RelativePositionBias>(options.relative_bias, options.heads, gen);
     scorer = std::make_shared<RelativeBiasScorer>(std::move(scorer), std::move(bias));

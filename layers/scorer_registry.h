@@ -6,12 +6,20 @@
 // a RotaryScorer or AlibiScorer when options.position is "rope" or "alibi", and last in a
 // SoftcapScorer when options.softcap > 0, so relative bias, positions and the cap combine
 // with every kind.
+//
+// A registered kind may declare settings (ScorerSetting): a run config then gives them as
+// model.scorer = {"kind": "softcap_user", "cap": 5}, validated, listed by --list-keys and
+// recorded with their defaults like built-in keys; the factory reads them from
+// ScorerOptions::settings.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "core/generator.h"
 #include "layers/relative_bias.h"
@@ -34,14 +42,30 @@ struct ScorerOptions {
   std::string position = "none";      // "none" | "rope" (rotate q, k) | "alibi" (distance penalty)
   double rope_base = 10000;           // rope: theta_i = rope_base^(-2i/d)
   Scalar softcap = 0;                 // > 0: scores c tanh(s / c), outermost (SoftcapScorer)
+  // The kind's declared settings by name; make_scorer fills in the defaults of those left out.
+  nlohmann::json settings = nlohmann::json::object();
+};
+
+struct ScorerSetting {
+  enum class Type { integer, number, boolean, string };
+  std::string name;
+  Type type = Type::number;
+  nlohmann::json default_value;  // the value when a config leaves the setting out
+  std::optional<double> min;     // inclusive bounds of an integer or number
+  std::optional<double> max;
+  std::string doc;               // one sentence for --list-keys
 };
 
 using ScorerFactory = std::function<std::shared_ptr<Scorer>(const ScorerOptions& options, Generator& gen)>;
 
-// Adds (or replaces) a kind; its factory receives the filled-in ScorerOptions.
-void register_scorer(const std::string& kind, ScorerFactory factory);
+// Adds (or replaces) a kind with the settings it takes; its factory receives the filled-in
+// ScorerOptions. invalid_argument for a setting without a name, named twice or named "kind".
+void register_scorer(const std::string& kind, ScorerFactory factory, std::vector<ScorerSetting> settings = {});
 std::vector<std::string> scorer_kinds();  // sorted
-// invalid_argument listing the valid kinds when options.kind is unknown.
+// The settings `kind` declared (none for a built-in or an unknown kind).
+std::vector<ScorerSetting> scorer_settings(const std::string& kind);
+// invalid_argument listing the valid kinds when options.kind is unknown, or naming a
+// setting options.settings holds that the kind does not declare.
 std::shared_ptr<Scorer> make_scorer(const ScorerOptions& options, Generator& gen);
 
 }  // namespace qkv

@@ -13,12 +13,14 @@
 #include "optim/adam.h"
 #include "optim/rmsprop.h"
 #include "optim/sgd.h"
+#include "train/schema.h"
 
 namespace qkv {
 
 SequenceModelOptions sequence_model_options(const ModelConfig& m, const Task& task) {
   ScorerOptions scorer;
   scorer.kind = m.scorer;
+  scorer.settings = m.scorer_settings;
   // ModelConfig::scale is already resolved (sqrt_dk -> 1/sqrt(d_head)); pass it as a factor
   // so that the model scores exactly what the config says.
   if (m.scorer == "scaled_dot" || m.scorer == "learned_temperature")
@@ -140,14 +142,30 @@ TaskSizes TaskSizes::of(const Task& task) {
 
 // Counted from the layers' structure (layers/sequence_model.h, encoder.h, attention.h):
 // input, positional table, per block two LayerNorms, the q/k/v/output projections, the
-// scorer's own weights and the feed-forward block, then the final LayerNorm and the head.
+// scorer's own weights (a built-in kind's by formula, a registered one's by building it)
+// and the feed-forward block, then the final LayerNorm and the head.
+namespace {
+// A kind a program registered has parameters its factory alone knows: build one (without
+// the relative bias, positions and cap wrapped around it, counted apart) and count them.
+double registered_scorer_parameters(const ModelConfig& m) {
+  const std::vector<std::string>& built_in = find_key_spec("model", "scorer")->choices;
+  if (std::find(built_in.begin(), built_in.end(), m.scorer) != built_in.end()) return 0;
+  Generator gen(0);
+  const std::shared_ptr<Scorer> scorer = make_scorer(
+      {.kind = m.scorer, .heads = m.heads, .d_q = m.d_head, .d_k = m.d_head, .settings = m.scorer_settings}, gen);
+  double count = 0;
+  for (const Tensor& p : scorer->parameters()) count += static_cast<double>(p.numel());
+  return count;
+}
+}  // namespace
+
 double estimated_parameter_count(const ModelConfig& m, const TaskSizes& t) {
   const double d = static_cast<double>(m.d_model), h = static_cast<double>(m.heads);
   const double dh = static_cast<double>(m.d_head), inner = h * dh, ff = static_cast<double>(m.d_ff);
   const double input = t.vocab_size > 0 ? static_cast<double>(t.vocab_size) * d
                                         : (static_cast<double>(t.feature_dim) + 1) * d;
   const double positional = m.positional == "learned" ? static_cast<double>(t.seq_len) * d : 0;
-  double scorer = 0;
+  double scorer = registered_scorer_parameters(m);
   if (m.scorer == "general") scorer = h * dh * dh;
   if (m.scorer == "additive") {
     const double hidden = static_cast<double>(m.additive_hidden);

@@ -38,16 +38,6 @@ std::string describe(const json& v) {
   }
 }
 
-std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
-  for (const std::string& c : candidates) {
-    const size_t d = edit_distance(word, c);
-    if (d < best_distance) best_distance = d, best = c;
-  }
-  return best;
-}
-
 std::vector<std::string> keys_of(const std::string& section) {
   std::vector<std::string> keys;
   for (const KeySpec& spec : config_schema())
@@ -101,8 +91,10 @@ class Resolver {
     }
     for (const std::string& o : overrides) apply_override(o);
     check_sections();
+    split_scorer_object();
     for (const KeySpec& spec : config_schema()) check_key(spec);
     for (const KeySpec& spec : config_schema()) resolve_key(spec);
+    resolve_scorer_settings();
     derive_defaults();
     check_task();
     check_relations();
@@ -119,6 +111,8 @@ class Resolver {
   std::vector<std::string> problems_;
   std::set<std::string> invalid_;  // paths whose given value failed its own check
   json resolved_ = json::object();
+  json scorer_given_ = json::object();     // the settings of an object model.scorer, as given
+  json scorer_settings_ = json::object();  // every setting of the kind, defaults filled in
 
   void add(const std::string& source, const std::string& path, const std::string& expected,
            const std::string& found) {
@@ -226,6 +220,7 @@ class Resolver {
 
   void check_key(const KeySpec& spec) {
     if (config_.contains(spec.section) && !config_[spec.section].is_object()) return;
+    if (invalid_.count(spec.path())) return;  // reported already (model.scorer's object form)
     const json* v = given(spec);
     if (!v) {
       if (spec.required) add(sources_.file, spec.path(), spec.expected() + " (a required key)", "nothing");
@@ -322,6 +317,60 @@ class Resolver {
       resolved_["schedule"]["gamma"] = at("schedule", "name") == "step" ? 0.1 : 0.999;
   }
 
+  // model.scorer = {"kind": K, setting: value, ...}: the kind is checked as the string form
+  // is (check_key) and the settings once the kind is known (resolve_scorer_settings).
+  void split_scorer_object() {
+    if (!config_.contains("model") || !config_["model"].is_object() || !config_["model"].contains("scorer")) return;
+    json& scorer = config_["model"]["scorer"];
+    if (!scorer.is_object()) return;
+    const KeySpec& spec = *find_key_spec("model", "scorer");
+    if (!scorer.contains("kind")) {
+      add(sources_.of(spec.path()), spec.path() + ".kind",
+          spec.expected() + " (the object form of model.scorer names its kind)", "nothing");
+      invalid_.insert(spec.path());
+      return;
+    }
+    json object = std::move(scorer);
+    scorer = object["kind"];
+    object.erase("kind");
+    scorer_given_ = std::move(object);
+  }
+
+  void resolve_scorer_settings() {
+    if (!has("model", "scorer")) return;  // missing or invalid kind: reported already
+    const std::string kind = at("model", "scorer");
+    const std::vector<ScorerSetting> settings = scorer_settings(kind);
+    const std::string& source = sources_.of("model.scorer");
+    std::vector<std::string> names;
+    for (const ScorerSetting& s : settings) names.push_back(s.name);
+    for (const auto& [name, value] : scorer_given_.items()) {
+      if (std::find(names.begin(), names.end(), name) != names.end()) continue;
+      const std::string guess = closest(name, names);
+      add(source, "model.scorer." + name,
+          names.empty() ? "no settings (scorer \"" + kind + "\" takes none; give model.scorer as \"" + kind + "\")"
+                        : "a setting of scorer \"" + kind + "\" (" + list(names) + ")",
+          "unknown setting \"" + name + "\"" + (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)"));
+    }
+    for (const ScorerSetting& setting : settings) {
+      const KeySpec spec = scorer_setting_spec(kind, setting);
+      const bool given = scorer_given_.contains(setting.name);
+      const json& value = given ? scorer_given_[setting.name] : setting.default_value;
+      if (!valid_value(spec, value)) {
+        add(source, spec.path(), spec.expected(),
+            describe(value) + (given ? "" : " (the default register_scorer(\"" + kind + "\") declares)"));
+        continue;
+      }
+      // 1e4 from the command line is a valid integer: store it as one.
+      scorer_settings_[setting.name] = spec.type == KeyType::integer ? json(value.get<int64_t>()) : value;
+    }
+    // A kind with settings is recorded as an object, so that --resume rebuilds the same scorer.
+    if (!settings.empty()) {
+      json object = {{"kind", kind}};
+      object.update(scorer_settings_);
+      resolved_["model"]["scorer"] = std::move(object);
+    }
+  }
+
   // The task checks its own options (seq_len too short for the pairs, shift >= seq_len,
   // ...); its answer is reported under the key's path, and its seq_len default recorded.
   void check_task() {
@@ -408,7 +457,9 @@ class Resolver {
   RunConfig typed() const {
     RunConfig c;
     ModelConfig& m = c.model;
-    m.scorer = get<std::string>("model", "scorer");
+    m.scorer = has("model", "scorer") && at("model", "scorer").is_object() ? at("model", "scorer")["kind"].get<std::string>()
+                                                                           : get<std::string>("model", "scorer");
+    m.scorer_settings = scorer_settings_;
     m.d_head = get<int64_t>("model", "d_head");
     m.scale = 1;
     if (has("model", "scale")) {
@@ -496,6 +547,16 @@ class Resolver {
 
 ConfigError::ConfigError(std::vector<std::string> problems)
     : std::runtime_error(join_lines(problems)), problems_(std::move(problems)) {}
+
+std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+  for (const std::string& c : candidates) {
+    const size_t d = edit_distance(word, c);
+    if (d < best_distance) best_distance = d, best = c;
+  }
+  return best;
+}
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);

@@ -38,6 +38,7 @@ class ConfigError : public std::runtime_error {
 // are absent from RunConfig::resolved.
 struct ModelConfig {
   std::string scorer;             // a kind of scorer_kinds(): built in or registered
+  nlohmann::json scorer_settings = nlohmann::json::object();  // the kind's registered settings, all filled in
   double scale = 1;               // multiplier of scaled_dot scores, resolved (sqrt_dk -> 1/sqrt(d_head)); 1 otherwise
   int64_t additive_hidden = 0;    // additive scorer's hidden width; 0 unless scorer == additive
   std::string relative_bias;      // none | clipped | t5
@@ -154,6 +155,8 @@ std::unique_ptr<Task> make_task(const TaskConfig& config);
 
 // Levenshtein distance, for "did you mean" suggestions.
 size_t edit_distance(const std::string& a, const std::string& b);
+// The candidate nearest to `word` when it is near enough to be a typo of it; else empty.
+std::string closest(const std::string& word, const std::vector<std::string>& candidates);
 
 // Byte offset (0-based) in text -> 1-based line and column.
 struct TextPosition {

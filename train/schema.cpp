@@ -54,7 +54,8 @@ std::vector<KeySpec> build_schema() {
               "q^T k / d_head (mup_dot, muP), g q.k / (|q| |k|) with g learned per head from "
               "sqrt(d_head) (qk_norm), tau q^T k with tau learned per head from scale "
               "(learned_temperature), or a kind a program added with register_scorer() "
-              "(examples/custom_layer.cpp)."},
+              "(examples/custom_layer.cpp); a kind that declares settings takes them as "
+              "{\"kind\": \"softcap_user\", \"cap\": 5} (--list-keys lists them)."},
       {.section = "model", .key = "scale", .type = T::number_or_choice, .default_value = "sqrt_dk",
        .choices = {"sqrt_dk", "none"}, .min = 0, .min_exclusive = true,
        .only_when = KeyCondition{"scorer", {"scaled_dot", "learned_temperature"}},
@@ -287,6 +288,19 @@ const KeySpec* find_key_spec(const std::string& section, const std::string& key)
   return nullptr;
 }
 
+KeySpec scorer_setting_spec(const std::string& kind, const ScorerSetting& setting) {
+  KeySpec spec{.section = "model", .key = "scorer." + setting.name, .default_value = setting.default_value,
+               .min = setting.min, .max = setting.max, .only_when = KeyCondition{"scorer", {kind}},
+               .doc = setting.doc};
+  switch (setting.type) {
+    case ScorerSetting::Type::integer: spec.type = KeyType::integer; break;
+    case ScorerSetting::Type::number: spec.type = KeyType::number; break;
+    case ScorerSetting::Type::boolean: spec.type = KeyType::boolean; break;
+    case ScorerSetting::Type::string: spec.type = KeyType::string; break;
+  }
+  return spec;
+}
+
 std::string config_schema_markdown() {
   std::ostringstream out;
   out << "Generated from the schema in train/schema.cpp by `config_schema_markdown()`; the "
@@ -319,12 +333,21 @@ std::string config_schema_markdown() {
 
 std::string config_schema_text() {
   std::ostringstream out;
-  for (const KeySpec& spec : config_schema()) {
+  const auto line = [&](const KeySpec& spec) {
     out << spec.path() << "  (" << spec.expected() << "; default " << spec.default_text();
     if (spec.only_when)
       out << "; only when " << spec.section << "." << spec.only_when->key << " is "
           << quoted_list(spec.only_when->values, " or ");
     out << ")\n    " << spec.doc << "\n";
+  };
+  for (const KeySpec& spec : config_schema()) {
+    line(spec);
+    if (!spec.registered_scorers) continue;
+    for (const std::string& kind : scorer_kinds())
+      for (const ScorerSetting& setting : scorer_settings(kind)) {
+        line(scorer_setting_spec(kind, setting));
+        out << "    Given as model.scorer = {\"kind\": \"" << kind << "\", \"" << setting.name << "\": ...}.\n";
+      }
   }
   return out.str();
 }

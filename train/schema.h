@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "layers/scorer_registry.h"
+
 namespace qkv {
 
 enum class KeyType {
@@ -58,12 +60,17 @@ const std::vector<std::string>& config_sections();  // model, task, optimizer, s
 const std::vector<KeySpec>& config_schema();
 const KeySpec* find_key_spec(const std::string& section, const std::string& key);
 
+// A registered scorer kind's setting as a key: path model.scorer.NAME, applying only when
+// model.scorer is `kind`, so that it is checked and listed exactly like a built-in key.
+KeySpec scorer_setting_spec(const std::string& kind, const ScorerSetting& setting);
+
 // The schema as markdown: one table per section. README.md holds exactly this between
 // the markers <!-- config-keys:begin --> and <!-- config-keys:end -->.
 std::string config_schema_markdown();
 
 // The schema as plain text for a terminal (--list-keys): one line per key with its type,
-// default and range, then its meaning.
+// default and range, then its meaning; the settings of the scorer kinds this program
+// registered follow model.scorer.
 std::string config_schema_text();
 
 }  // namespace qkv

@@ -27,6 +27,18 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+// The step's loss and accuracy over the whole batch, from each rank's figures over its
+// share (`local_accuracy` counts this rank's rows). It lives here, not in dist/, so that
+// dist/ knows nothing of what the trainer measures.
+void combine_step_metrics(StepMetrics& m, const Accuracy& local_accuracy, const dist::BatchShare& share) {
+  // Loss: a mean over scored targets, so weighted like the gradients.
+  double sums[3] = {m.loss * share.weight, static_cast<double>(local_accuracy.correct),
+                    static_cast<double>(local_accuracy.scored)};
+  dist::allreduce_sum(sums, 3);
+  m.loss = sums[0];
+  m.accuracy = Accuracy{.correct = static_cast<int64_t>(sums[1]), .scored = static_cast<int64_t>(sums[2])}.value();
+}
+
 std::string short_dump(const json& value) {
   std::string text = value.dump();
   return text.size() > 200 ? text.substr(0, 197) + "..." : text;
@@ -394,7 +406,7 @@ TrainResult Trainer::run() {
     m.accuracy = accuracy.value();
     m.lr = optimizer_->lr(0);
     m.grad_norm = norms.global;
-    if (gradient_reducer_) dist::combine_step_metrics(m, accuracy, share);
+    if (gradient_reducer_) combine_step_metrics(m, accuracy, share);
     m.step_time = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (due(cfg.eval_interval) || step_ == cfg.steps) {
       const EvalResult eval = evaluate();

@@ -1,7 +1,7 @@
 // A user's gradient check against the installed double build (qkv::qkv_f64): a custom op
 // whose backward is 1%, 0.1% or 0.01% wrong must fail gradcheck with its default tolerances,
 // and the right backward must pass.
-#include <qkv.h>
+#include <qkv/qkv.h>
 
 #include <iostream>
 #include <type_traits>

@@ -1,47 +1,44 @@
-// The train program's command line, shared by train and by programs that add their own
-// scorers first (examples/custom_layer.cpp): whatever register_scorer() added before
-// run_train_program is a valid model.scorer, listed by --help.
-//
-//   PROGRAM CONFIG [--set section.key=value]... [--out DIR] [--overwrite]
-//   PROGRAM --resume DIR [--set train.steps=N]...
-//   PROGRAM --eval DIR [--examples N]       (a trained run: accuracy, examples, heatmaps)
-//   PROGRAM --list-keys
-//   mpirun -np N PROGRAM CONFIG ...          (data parallel: README, "Running on several machines")
-//
-// Exit codes: 0 done; 1 an error (bad config, unreadable files, bad checkpoint), with the
-// message on stderr; 2 a bad command line; 3 a non-finite loss or gradient stopped the run
-// (the last good checkpoint is kept); 130 stopped by SIGINT (Ctrl-C) and 143 by SIGTERM,
-// after saving a checkpoint that --resume continues from.
-#pragma once
+// run_train_cli (cli.h): the train program's command line, in the library so that a user's
+// own program gets it whole, MPI included.
+#include "cli.h"
 
 #include <CLI/CLI.hpp>
-#include <csignal>
+
+#include <cstdint>
 #include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "cli_help.h"
-#include "qkv.h"
+#include "cli/help.h"
+#include "dist/communicator.h"
+#include "train/config.h"
+#include "train/inspect.h"
+#include "train/schema.h"
+#include "train/stop.h"
+#include "train/trainer.h"
 
-namespace qkv_cli {
+namespace qkv {
+namespace {
 
 // The message of an error that ends the program. On several ranks a rank that fails ends
 // the whole job: the others would wait for it forever.
-inline int fail(const std::string& message, int exit_code) {
-  if (qkv::dist::size() > 1) qkv::dist::abort_job(message, exit_code);
+int fail(const std::string& message, int exit_code) {
+  if (dist::size() > 1) dist::abort_job(message, exit_code);
   std::cerr << message << "\n";
   return exit_code;
 }
 
-inline int run_train_program(int argc, char** argv, const std::string& description) {
-  qkv::dist::MpiSession mpi(argc, argv);
+}  // namespace
+
+int run_train_cli(int argc, char** argv, const std::string& description) {
+  dist::MpiSession mpi(argc, argv);
   // Messages that suggest a command name this program as it was started (a path, or the
   // installed name found on PATH); error messages start with its file name, as tools do.
   const std::string program = argc > 0 ? argv[0] : "train";
   const std::string name = std::filesystem::path(program).filename().string();
   CLI::App app{description};
-  std::string config_path, out_dir, resume_dir, eval_dir;
+  std::string config_path, out_dir, resume_dir, eval_dir, input;
   int64_t examples = 3;
   std::vector<std::string> sets;
   bool overwrite = false, list_keys = false;
@@ -58,6 +55,10 @@ inline int run_train_program(int argc, char** argv, const std::string& descripti
                               "Inspect a trained run: held-out accuracy, a few examples with predictions, and "
                               "attention heatmaps of every layer and head in DIR/inspect (or --out)");
   app.add_option("--examples", examples, "Examples --eval prints")->check(CLI::Range(0, 1000000));
+  app.add_option("--input", input,
+                 "With --eval: token ids separated by spaces (\"3 1 4 1\"); prints the model's prediction for "
+                 "them, and with --out DIR their attention heatmaps")
+      ->needs(eval);
   app.add_flag("--list-keys", list_keys, "Print every config key with its type, default and range, and exit");
   resume->excludes(out);
   eval->excludes(resume);
@@ -68,7 +69,7 @@ inline int run_train_program(int argc, char** argv, const std::string& descripti
   try {
     app.parse(argc, argv);
     if (list_keys) {
-      std::cout << qkv::config_schema_text();
+      std::cout << config_schema_text();
       return 0;
     }
     if (!eval_dir.empty() && !config_path.empty())
@@ -85,22 +86,22 @@ inline int run_train_program(int argc, char** argv, const std::string& descripti
 
   try {
     if (!eval_dir.empty()) {
-      qkv::inspect_run(eval_dir, {.examples = examples, .out_dir = out_dir}, std::cout);
+      inspect_run(eval_dir, {.examples = examples, .out_dir = out_dir, .overrides = sets, .input = input}, std::cout);
       return 0;
     }
-    qkv::RunConfig config;
+    RunConfig config;
     if (!resume_dir.empty()) {
-      config = qkv::load_run_config(resume_dir, sets);
+      config = load_run_config(resume_dir, sets);
     } else {
-      config = qkv::load_config(config_path, sets);
-      if (out->count() > 0) qkv::set_out_dir(config, out_dir, "--out");
+      config = load_config(config_path, sets);
+      if (out->count() > 0) set_out_dir(config, out_dir, "--out");
     }
-    qkv::install_stop_handlers();
-    qkv::Trainer trainer(config, {.resume = !resume_dir.empty(), .overwrite = overwrite, .program = program});
-    const qkv::TrainResult result = trainer.run();
-    if (result.reason == qkv::StopReason::interrupted) return 128 + result.signal;  // the shell's convention
+    install_stop_handlers();
+    Trainer trainer(config, {.resume = !resume_dir.empty(), .overwrite = overwrite, .program = program});
+    const TrainResult result = trainer.run();
+    if (result.reason == StopReason::interrupted) return 128 + result.signal;  // the shell's convention
     return 0;
-  } catch (const qkv::NonFiniteError& e) {
+  } catch (const NonFiniteError& e) {
     std::cout << std::flush;
     return fail("\n" + name + ": non-finite values: " + e.what(), 3);
   } catch (const std::exception& e) {
@@ -109,4 +110,8 @@ inline int run_train_program(int argc, char** argv, const std::string& descripti
   }
 }
 
-}  // namespace qkv_cli
+int run_train_cli(int argc, char** argv) {
+  return run_train_cli(argc, argv, "Trains a SequenceModel on a toy task from a JSON run config (see docs/train.md).");
+}
+
+}  // namespace qkv

@@ -103,9 +103,11 @@ std::shared_ptr<Scorer> make_scorer(const ScorerOptions& options, Generator& gen
   const std::vector<ScorerSetting> declared = scorer_settings(options.kind);
   if (!filled.settings.is_object())
     throw std::invalid_argument("scorer settings must be a JSON object, got " + filled.settings.dump());
-  for (const auto& [name, value] : filled.settings.items())
+  for (const auto& item : filled.settings.items()) {
+    const std::string name = item.key();
     if (std::none_of(declared.begin(), declared.end(), [&](const ScorerSetting& s) { return s.name == name; }))
       throw std::invalid_argument("scorer kind '" + options.kind + "' has no setting '" + name + "'");
+  }
   for (const ScorerSetting& s : declared)
     if (!filled.settings.contains(s.name)) filled.settings[s.name] = s.default_value;
   if (options.position != "none" && options.position != "rope" && options.position != "alibi")

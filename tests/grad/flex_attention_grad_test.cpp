@@ -372,3 +372,27 @@ TEST_CASE("every dot-product scorer runs fused in MultiHeadAttention and matches
     }
   }
 }
+
+TEST_CASE("flex attention: refusals name the op, the problem and the shapes", "[attention][flex]") {
+  const Tensor q = randn({1, 4, 3, 2}), k = randn({1, 3, 5, 2}), v = randn({1, 3, 5, 2});
+  CHECK_THROWS_WITH(flex_attention(q, k, v, {}),
+                    Catch::Contains("flex_attention") && Catch::Contains("must divide the heads of q") &&
+                        Catch::Contains("[1, 4, 3, 2]") && Catch::Contains("[1, 3, 5, 2]"));
+  const Tensor k2 = randn({1, 2, 5, 2}), v2 = randn({1, 2, 5, 2});
+  FlexAttentionOptions sink;
+  sink.sink = Tensor::from({0.0, 1.0});
+  CHECK_THROWS_WITH(flex_attention(q, k2, v2, sink), Catch::Contains("the sink must be [heads] = [4], got [2]"));
+  FlexAttentionOptions sigmoid_sink;
+  sigmoid_sink.sink = Tensor::zeros({4});
+  sigmoid_sink.normalizer = AttentionNormalizer::sigmoid;
+  CHECK_THROWS_WITH(flex_attention(q, k2, v2, sigmoid_sink), Catch::Contains("sigmoid attention has none"));
+  FlexAttentionOptions sigmoid_stats;
+  sigmoid_stats.normalizer = AttentionNormalizer::sigmoid;
+  sigmoid_stats.row_stats = true;
+  CHECK_THROWS_WITH(flex_attention(q, k2, v2, sigmoid_stats), Catch::Contains("sigmoid weights have none"));
+  FlexAttentionOptions packed;
+  packed.heads = 4;
+  packed.kv_heads = 3;
+  CHECK_THROWS_WITH(flex_attention(randn({1, 3, 8}), randn({1, 5, 6}), randn({1, 5, 6}), packed),
+                    Catch::Contains("kv_heads 3 must divide heads 4"));
+}

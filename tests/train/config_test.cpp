@@ -325,3 +325,17 @@ TEST_CASE("schema defaults agree with the tasks' own defaults", "[config]") {
     CHECK(!spec.doc.empty());
   }
 }
+
+TEST_CASE("attention variants: kv_heads must divide heads, and a sink needs a softmax", "[config]") {
+  json grouped = kMinimal;
+  grouped["model"]["heads"] = 4;
+  grouped["model"]["kv_heads"] = 3;
+  CHECK(only_problem(grouped) == "run.json: model.kv_heads: expected a divisor of model.heads (4), found 3");
+  json sink = kMinimal;
+  sink["model"]["sink"] = true;
+  sink["model"]["normalizer"] = "sigmoid";
+  CHECK(only_problem(sink) ==
+        "run.json: model.sink: expected false with model.normalizer \"sigmoid\" (a sink is a softmax logit), found true");
+  CHECK_THAT(only_problem(with("model", "normalizer", "sparsemax")),
+             Catch::Contains("model.normalizer: expected one of \"softmax\", \"sigmoid\""));
+}

@@ -205,9 +205,17 @@ std::vector<FlexVariant> flex_variants() {
           {"user_score_mod", user, {}}};
 }
 
-void bench_flex(int64_t warmup, int64_t repeats) {
+// Both paths do the same six [512 x 512 x 64] products per head (two forward, four
+// backward), so their rates in GFLOP/s over those products compare directly with the
+// machine's FMA peak (`qkv_bench peak`): where no key is masked, neither can run faster
+// than the peak allows.
+void bench_flex(int64_t warmup, int64_t repeats, const std::string& only) {
   qkv::Generator gen(0);
+  const double products_gflop = 6 * 2.0 * 512 * 512 * 64 * 64 / 1e9;
+  bool found = false;
   for (FlexVariant& variant : flex_variants()) {
+    if (!only.empty() && variant.name != only) continue;
+    found = true;
     qkv::Tensor q = qkv::Tensor::randn({8, 8, 512, 64}, gen).requires_grad_();
     qkv::Tensor k = qkv::Tensor::randn({8, variant.kv_heads, 512, 64}, gen).requires_grad_();
     qkv::Tensor v = qkv::Tensor::randn({8, variant.kv_heads, 512, 64}, gen).requires_grad_();
@@ -224,8 +232,11 @@ void bench_flex(int64_t warmup, int64_t repeats) {
     const Timing fused = time_it(warmup, repeats, step(false)), composed = time_it(warmup, repeats, step(true));
     print({{"workload", "flex"}, {"variant", variant.name}, {"threads", qkv::num_threads()},
            {"fused_ms", fused.median_ms}, {"composed_ms", composed.median_ms},
-           {"fused_over_composed", fused.median_ms / composed.median_ms}});
+           {"fused_over_composed", fused.median_ms / composed.median_ms},
+           {"fused_dense_gflops", products_gflop / fused.median_ms * 1e3},
+           {"composed_dense_gflops", products_gflop / composed.median_ms * 1e3}});
   }
+  if (!found) throw std::invalid_argument("flex: no variant named '" + only + "'");
 }
 
 void bench_flex_memory(int64_t n) {
@@ -305,6 +316,7 @@ int main(int argc, char** argv) {
   qkv::dist::MpiSession mpi(argc, argv);
   std::string workload;
   int64_t warmup = 5, repeats = 30, threads = 0, seq = 2048;
+  std::string variant;
   CLI::App app{"qkv's speed benchmark: one workload per run, one JSON line per measurement."};
   app.add_option("workload", workload,
                  "peak, matmul, kernels, attention, attention_weights, flex, flex_memory, or a config of configs/bench/")
@@ -312,6 +324,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup, "untimed runs first")->capture_default_str();
   app.add_option("--repeats", repeats, "timed runs (their median is reported)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--seq", seq, "flex_memory: keys and queries")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--variant", variant, "flex: only this variant (all when empty)");
   app.add_option("--threads", threads, "OpenMP threads (0: OpenMP's default)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
@@ -324,7 +337,7 @@ int main(int argc, char** argv) {
     } else if (workload == "kernels") {
       bench_kernels(repeats);
     } else if (workload == "flex") {
-      bench_flex(warmup, repeats);
+      bench_flex(warmup, repeats, variant);
     } else if (workload == "flex_memory") {
       bench_flex_memory(seq);
     } else if (workload == "attention" || workload == "attention_weights") {

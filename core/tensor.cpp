@@ -112,14 +112,7 @@ int64_t Tensor::size(int64_t axis) const {
   return shape()[axis < 0 ? axis + r : axis];
 }
 
-Scalar* Tensor::data() {
-  require_defined("data");
-  return impl_->storage.get() + impl_->offset;
-}
-const Scalar* Tensor::data() const {
-  require_defined("data");
-  return impl_->storage.get() + impl_->offset;
-}
+Scalar* Tensor::undefined_data() const { throw std::logic_error("data: the tensor is undefined"); }
 
 Scalar Tensor::item() const {
   if (numel() != 1)

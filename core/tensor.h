@@ -67,8 +67,9 @@ class Tensor {
   int64_t size(int64_t axis) const;  // negative axes count from the end
   int64_t numel() const;
 
-  Scalar* data();
-  const Scalar* data() const;
+  // Inline: a user's score_mod reads its parameters once per score.
+  Scalar* data() { return impl_ ? impl_->storage.get() + impl_->offset : undefined_data(); }
+  const Scalar* data() const { return impl_ ? impl_->storage.get() + impl_->offset : undefined_data(); }
   Scalar item() const;  // the value of a one-element tensor
   Scalar at(const std::vector<int64_t>& index) const;  // bounds-checked
   void set(const std::vector<int64_t>& index, Scalar value);
@@ -97,6 +98,7 @@ class Tensor {
  private:
   std::shared_ptr<TensorImpl> impl_;
   void require_defined(const char* what) const;
+  [[noreturn]] Scalar* undefined_data() const;
 };
 
 Tensor operator+(const Tensor& a, const Tensor& b);

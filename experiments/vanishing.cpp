@@ -12,6 +12,7 @@
 #include "experiments/probe_config.h"
 #include "experiments/table.h"
 #include "experiments/training_sweep.h"
+#include "train/trainer.h"
 #include "io/safetensors.h"
 #include "tasks/task.h"
 #include "train/heatmap.h"
@@ -22,57 +23,43 @@ namespace fs = std::filesystem;
 
 VanishingOptions default_vanishing_options() {
   VanishingOptions o;
-  TrainingProbeOptions& t = o.training.base;
-  t.task = "reverse";
-  t.task_options = {{"seq_len", 9}, {"vocab", 12}};
-  t.model.d_model = 64;
-  t.model.heads = 1;
-  t.model.layers = 2;
-  t.model.d_ff = 128;
-  t.model.positional = "sinusoidal";
-  t.steps = 400;
-  t.batch_size = 32;
-  t.lr = 1e-3;
-  t.eval_interval = 25;
+  o.training.run = {
+      {"model", {{"d_model", 64}, {"heads", 1}, {"layers", 2}, {"d_ff", 128}, {"positional", "sinusoidal"}}},
+      {"task", {{"name", "reverse"}, {"seq_len", 9}, {"vocab", 12}, {"eval_batches", 4}}},
+      {"optimizer", {{"name", "adam"}, {"lr", 1e-3}}},
+      {"train", {{"steps", 400}, {"batch_size", 32}, {"eval_interval", 25}, {"seed", 0}}}};
   return o;
 }
 
 VanishingOptions load_vanishing_options(const std::string& path, const std::vector<std::string>& overrides) {
   VanishingOptions o = default_vanishing_options();
-  o.config_source = path;
-  JsonReader root(read_experiment_config(path, overrides), experiment_config_source(path, overrides));
+  o.config_source = experiment_config_source(path, overrides);
+  JsonReader root(read_experiment_config(path, overrides), o.config_source);
   root.string("out_dir", o.out_dir);
 
   JsonReader probe = root.child("probe");
-  probe.string_list("scorers", o.probe.scorers, {"scaled_dot", "dot", "general", "additive"});
+  probe.string_list("scorers", o.probe.scorers, comparison_scorer_choices());
   read_init_probe_keys(probe, o.probe);
   probe.check_unknown_keys();
 
   JsonReader training = root.child("training");
-  read_sweep_training_keys(training, o.run_training, o.training.d_ks, o.training.seeds, o.training.base);
+  read_sweep_training_keys(training, o.run_training, o.training.d_ks, o.training.seeds, o.training.run);
   training.check_unknown_keys();
   root.check_unknown_keys();
   root.throw_if_problems();
-  check_task_options(root, "training.task_options", o.training.base.task, o.training.base.task_options);
-  root.throw_if_problems();
+  if (o.run_training) vanishing_training_runs(o);  // every run config checked before anything runs
   return o;
 }
 
 namespace {
 std::string scaling_name(bool scaled) { return scaled ? "scaled" : "unscaled"; }
 
-// The training run of one cell of the sweep.
-TrainingProbeOptions training_cell(const VanishingTrainingOptions& training, int64_t d_k, bool scaled, int64_t seed) {
-  TrainingProbeOptions t = training.base;
-  t.model.d_head = d_k;
-  t.model.scorer.kind = "scaled_dot";
-  t.model.scorer.scale = scaled ? ScoreScale::inverse_sqrt_dk() : ScoreScale::none();
-  t.seed = training.base.seed + static_cast<uint64_t>(seed);
-  return t;
+std::string cell_name(int64_t d_k, bool scaled, uint64_t seed) {
+  return "dk" + std::to_string(d_k) + "_" + scaling_name(scaled) + "_seed" + std::to_string(seed);
 }
 
 std::string curve_stem(int64_t d_k, bool scaled, uint64_t seed) {
-  return "curve_dk" + std::to_string(d_k) + "_" + scaling_name(scaled) + "_seed" + std::to_string(seed);
+  return "curve_" + cell_name(d_k, scaled, seed);
 }
 
 void plot_probe(const std::string& dir, const InitProbeOptions& probe, std::vector<std::string>& images) {
@@ -203,16 +190,29 @@ std::string training_verdict(const std::vector<VanishingTrainingRow>& rows, cons
 }
 }  // namespace
 
+std::vector<RunConfig> vanishing_training_runs(const VanishingOptions& options) {
+  const std::string source = options.config_source + " training.run";
+  const uint64_t first_seed = experiment_run_config(options.training.run, {}, source, options.out_dir).train.seed;
+  std::vector<RunConfig> runs;
+  for (int64_t d_k : options.training.d_ks)
+    for (bool scaled : {true, false})
+      for (int64_t s = 0; s < options.training.seeds; ++s) {
+        const uint64_t seed = first_seed + static_cast<uint64_t>(s);
+        const nlohmann::json changes = {
+            {"model", {{"d_head", d_k}, {"scorer", "scaled_dot"}, {"scale", scaled ? "sqrt_dk" : "none"}}},
+            {"train", {{"seed", seed}}}};
+        runs.push_back(experiment_run_config(options.training.run, changes, source,
+                                             options.out_dir + "/runs/" + cell_name(d_k, scaled, seed)));
+      }
+  return runs;
+}
+
 VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::ostream& log) {
   const std::string dir = options.out_dir;
   VanishingResult result;
   // Under mpirun the ranks share the training runs; rank 0 probes, gathers and writes.
-  std::vector<TrainingProbeOptions> cells;
-  if (options.run_training)
-    for (int64_t d_k : options.training.d_ks)
-      for (bool scaled : {true, false})
-        for (int64_t s = 0; s < options.training.seeds; ++s) cells.push_back(training_cell(options.training, d_k, scaled, s));
-  TrainingSweep sweep(cells);
+  const std::vector<RunConfig> cells = options.run_training ? vanishing_training_runs(options) : std::vector<RunConfig>{};
+  const TrainingSweep sweep(cells);
   if (!dist::is_root()) return result;
   fs::create_directories(dir);
   std::vector<std::string> probe_images, training_images, heatmaps;
@@ -233,7 +233,7 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
       for (bool scaled : {true, false}) {
         std::vector<const VanishingTrainingRow*> runs;
         for (int64_t s = 0; s < options.training.seeds; ++s, ++cell)
-          result.training.push_back({d_k, scaled, cells[cell].seed, sweep.take(cell).result});
+          result.training.push_back({d_k, scaled, cells[cell].train.seed, sweep.take(cell)});
         for (size_t i = result.training.size() - options.training.seeds; i < result.training.size(); ++i) {
           const auto& row = result.training[i];
           runs.push_back(&row);
@@ -251,7 +251,8 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
         for (const VanishingTrainingRow* run : runs)
           curve_table(run->result.curve).save(dir + "/" + curve_stem(d_k, scaled, run->seed));
         const std::string stem = "attention_dk" + std::to_string(d_k) + "_" + scaling_name(scaled);
-        if (write_heatmap(dir + "/" + stem, runs.front()->result.sample_weights,
+        if (runs.front()->result.sample_weights.defined() &&
+            write_heatmap(dir + "/" + stem, runs.front()->result.sample_weights,
                           "last layer, d_k=" + std::to_string(d_k) + ", " + scaling_name(scaled)))
           heatmaps.push_back(stem + ".png");
       }
@@ -259,7 +260,7 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
     summary.save(dir + "/training");
     timing.save(dir + "/timing");
     std::vector<uint64_t> seeds;
-    for (int64_t s = 0; s < options.training.seeds; ++s) seeds.push_back(options.training.base.seed + static_cast<uint64_t>(s));
+    for (int64_t s = 0; s < options.training.seeds; ++s) seeds.push_back(cells.front().train.seed + static_cast<uint64_t>(s));
     plot_training(dir, options.training.d_ks, seeds, training_images);
   }
 
@@ -287,13 +288,17 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
      << "still pass large gradients through its few live rows.\n\n";
   for (const auto& img : probe_images) md << "![" << img << "](" << img << ")\n\n";
   if (options.run_training) {
-    const auto& b = options.training.base;
+    const RunConfig& b = cells.front();
     md << "## 2. Training\n\n"
-       << "Task `" << b.task << "` (" << b.task_options.dump() << "), a " << b.model.layers
-       << "-layer pre-LN transformer with d_model " << b.model.d_model << " and one head of width d_k, "
-       << b.model.positional << " positions, Adam lr " << b.lr << ", batch " << b.batch_size << ", "
-       << b.steps << " steps, " << options.training.seeds << " seeds per setting; held-out accuracy every "
-       << b.eval_interval << " steps on " << b.eval_batches << " batches from another seed.\n\n"
+       << "Task `" << b.task.name << "` (" << b.task.options.dump() << "), a " << b.model.layers
+       << "-layer pre-LN transformer with d_model " << b.model.d_model << " and " << b.model.heads
+       << " head(s) of width d_k, " << b.model.positional << " positions, " << b.optimizer.name << " lr "
+       << b.optimizer.lr << " (" << b.schedule.name << " schedule), batch " << b.train.batch_size << ", "
+       << b.train.steps << " steps, " << options.training.seeds << " seeds per setting; held-out accuracy every "
+       << b.train.eval_interval << " steps on " << b.task.eval_batches << " batches from another seed. "
+       << "Each run is an ordinary run folder under `runs/` (`train --eval`, `train --resume` and `plot_runs` "
+       << "work on it); entropy and dead rows are those of the training batch at the evaluation step "
+       << "(probes.jsonl).\n\n"
        << summary.markdown() << "\n"
        << training_verdict(result.training, options.training.d_ks) << "\n"
        << "Time per training step (ms; varies with the machine and its load, unlike everything above):\n\n"

@@ -1,6 +1,7 @@
 // The headline experiment: what happens to attention without the 1/sqrt(d_k) scale.
 // Part 1 probes untrained attention over a sweep of d_k and scorers (init_probe.h);
-// part 2 trains a small transformer scaled and unscaled at each d_k (training_probe.h).
+// part 2 trains a small transformer scaled and unscaled at each d_k, each an ordinary run
+// of train/ in <out_dir>/runs/ (training_run.h).
 // Everything lands in one run folder: CSV and JSON tables, gnuplot scripts and PNGs, and a
 // report.md that reads on its own.
 #pragma once
@@ -9,15 +10,19 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "experiments/init_probe.h"
-#include "experiments/training_probe.h"
+#include "experiments/training_run.h"
 
 namespace qkv {
 
 struct VanishingTrainingOptions {
   std::vector<int64_t> d_ks{4, 16, 64, 256, 1024};
-  int64_t seeds = 2;          // training runs per (d_k, scaling)
-  TrainingProbeOptions base;  // model and task; scorer and d_head are set per run
+  int64_t seeds = 2;  // training runs per (d_k, scaling), seeds train.seed, train.seed + 1, ..
+  // The run config of every training; model.d_head, model.scorer, model.scale and
+  // train.seed are set per run.
+  nlohmann::json run;
 };
 
 struct VanishingOptions {
@@ -33,12 +38,15 @@ VanishingOptions default_vanishing_options();
 // The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
 // listing every problem (file, JSON path, expected, found) otherwise.
 VanishingOptions load_vanishing_options(const std::string& path, const std::vector<std::string>& overrides = {});
+// The run config of every training run, in cell order (d_k, then scaled before unscaled,
+// then seed), each in its folder under <out_dir>/runs/.
+std::vector<RunConfig> vanishing_training_runs(const VanishingOptions& options);
 
 struct VanishingTrainingRow {
   int64_t d_k = 0;
   bool scaled = true;
   uint64_t seed = 0;
-  TrainingProbeResult result;
+  TrainedRun result;
 };
 
 struct VanishingResult {

@@ -98,10 +98,8 @@ TEST_CASE("two runs of a small vanishing experiment give identical CSVs", "[expe
   o.probe.seeds = 3;
   o.training.d_ks = {8};
   o.training.seeds = 1;
-  o.training.base.steps = 6;
-  o.training.base.eval_interval = 3;
-  o.training.base.batch_size = 4;
-  o.training.base.eval_batches = 1;
+  o.training.run.merge_patch({{"task", {{"eval_batches", 1}}},
+                              {"train", {{"steps", 6}, {"batch_size", 4}, {"eval_interval", 3}}}});
   std::ostringstream log;
   for (const char* name : {"a", "b"}) {
     o.out_dir = scratch(std::string("vanishing_") + name).string();
@@ -140,8 +138,12 @@ TEST_CASE("a bad vanishing config names the file, the path, what was expected an
   CHECK_THAT(message(R"({"probe": {"d_k": [4, "x"]}})"),
              Catch::Contains("probe.d_k: expected a non-empty array of integers") && Catch::Contains("string \"x\""));
   CHECK_THAT(message(R"({"probe": {"scorers": ["dott"]}})"), Catch::Contains("probe.scorers: expected"));
-  CHECK_THAT(message(R"({"training": {"lr": -1}})"), Catch::Contains("training.lr: expected a number in"));
-  CHECK_THAT(message(R"({"training": {"task_options": {"seq_len": 1}}})"), Catch::Contains("training.task_options"));
+  CHECK_THAT(message(R"({"training": {"lr": -1}})"), Catch::Contains("training.lr: unknown key"));
+  CHECK_THAT(message(R"({"training": {"run": {"optimizer": {"lr": -1}}}})"),
+             Catch::Contains("bad.json training.run") && Catch::Contains("optimizer.lr"));
+  CHECK_THAT(message(R"({"training": {"run": {"task": {"seq_len": 1}}}})"),
+             Catch::Contains("bad.json training.run") && Catch::Contains("task.seq_len"));
+  CHECK_THAT(message(R"({"training": {"run": 3}})"), Catch::Contains("training.run: expected a run config"));
   CHECK_THAT(message("{\n  \"probe\": [1,\n}"), Catch::Contains("bad.json:3:"));
   CHECK(load_vanishing_options(QKV_SOURCE_DIR "/configs/vanishing.json").probe.d_ks.size() == 5);
 }

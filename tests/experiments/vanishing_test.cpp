@@ -7,6 +7,7 @@
 #include "experiments/init_probe.h"
 #include "train/softmax_stats.h"
 #include "experiments/vanishing.h"
+#include "train/trainer.h"
 #include "qkv.h"
 
 using namespace qkv;
@@ -146,4 +147,35 @@ TEST_CASE("a bad vanishing config names the file, the path, what was expected an
   CHECK_THAT(message(R"({"training": {"run": 3}})"), Catch::Contains("training.run: expected a run config"));
   CHECK_THAT(message("{\n  \"probe\": [1,\n}"), Catch::Contains("bad.json:3:"));
   CHECK(load_vanishing_options(QKV_SOURCE_DIR "/configs/vanishing.json").probe.d_ks.size() == 5);
+}
+
+TEST_CASE("a sweep point is an ordinary run folder: evaluated and resumed by the trainer", "[experiments]") {
+  VanishingOptions o = default_vanishing_options();
+  o.probe.d_ks = {4};
+  o.probe.seeds = 1;
+  o.training.d_ks = {8};
+  o.training.seeds = 1;
+  o.training.run.merge_patch({{"task", {{"eval_batches", 1}}},
+                              {"train", {{"steps", 4}, {"batch_size", 4}, {"eval_interval", 2}}}});
+  o.out_dir = scratch("vanishing_run_folder").string();
+  std::ostringstream log;
+  const VanishingResult result = run_vanishing_experiment(o, log);
+  REQUIRE(result.training.size() == 2);
+  const TrainedRun& run = result.training[1].result;  // unscaled
+  CHECK(run.run_dir == o.out_dir + "/runs/dk8_unscaled_seed0");
+  CHECK(run.config.model.scale == 1);
+  CHECK(run.config.model.d_head == 8);
+  // The curve is the run's own evaluation: the model read back from its checkpoint gives
+  // the last evaluated loss and accuracy again.
+  const RunConfig config = load_run_config(run.run_dir, {}, "test");
+  const EvalResult again = evaluate_model(*run.model, held_out_batches(*run.task, config.task.eval_batches,
+                                                                        config.train.batch_size, config.task.eval_seed));
+  CHECK(again.accuracy == run.curve.back().eval_accuracy);
+  CHECK(again.loss == Approx(run.curve.back().eval_loss).epsilon(1e-6));
+  // --resume with more steps continues the same folder.
+  Trainer resumed(load_run_config(run.run_dir, {"train.steps=6"}), TrainerOptions{.resume = true, .log = &log,
+                                                                                  .progress_bar = false});
+  CHECK(resumed.step() == 4);
+  CHECK(resumed.run().steps == 6);
+  CHECK(read_trained_run(run.run_dir).curve.back().step == 6);
 }

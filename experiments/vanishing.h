@@ -23,6 +23,10 @@ struct VanishingTrainingOptions {
   // The run config of every training; model.d_head, model.scorer, model.scale and
   // train.seed are set per run.
   nlohmann::json run;
+  // The learning-rate sweep of the unscaled model, at every d_k with the same seeds: each
+  // rate as given, and each c as c / sqrt(d_k). Both empty: no sweep.
+  std::vector<double> unscaled_lrs;
+  std::vector<double> unscaled_lrs_over_sqrt_dk;
 };
 
 struct VanishingOptions {
@@ -39,7 +43,8 @@ VanishingOptions default_vanishing_options();
 // listing every problem (file, JSON path, expected, found) otherwise.
 VanishingOptions load_vanishing_options(const std::string& path, const std::vector<std::string>& overrides = {});
 // The run config of every training run, in cell order (d_k, then scaled before unscaled,
-// then seed), each in its folder under <out_dir>/runs/.
+// then seed; then the learning-rate sweep: d_k, rate, seed), each in its folder under
+// <out_dir>/runs/.
 std::vector<RunConfig> vanishing_training_runs(const VanishingOptions& options);
 
 struct VanishingTrainingRow {
@@ -49,9 +54,19 @@ struct VanishingTrainingRow {
   TrainedRun result;
 };
 
+// A run of the learning-rate sweep: the unscaled model at `lr` ("0.0003", or
+// "0.001/sqrt(d_k)" for a rate that follows d_k).
+struct VanishingLrRow {
+  int64_t d_k = 0;
+  std::string lr;
+  uint64_t seed = 0;
+  TrainedRun result;
+};
+
 struct VanishingResult {
   std::vector<InitProbeRow> probe;
   std::vector<VanishingTrainingRow> training;
+  std::vector<VanishingLrRow> lr_sweep;
 };
 
 // Runs both parts, writes everything under options.out_dir, and returns the numbers.

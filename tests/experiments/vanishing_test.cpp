@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -178,4 +179,37 @@ TEST_CASE("a sweep point is an ordinary run folder: evaluated and resumed by the
   CHECK(resumed.step() == 4);
   CHECK(resumed.run().steps == 6);
   CHECK(read_trained_run(run.run_dir).curve.back().step == 6);
+}
+
+TEST_CASE("vanishing: per-cell intervals and the unscaled learning-rate sweep", "[experiments]") {
+  VanishingOptions o = default_vanishing_options();
+  o.probe.d_ks = {4};
+  o.probe.seeds = 1;
+  o.training.d_ks = {4, 16};
+  o.training.seeds = 2;
+  o.training.unscaled_lrs = {3e-3};
+  o.training.unscaled_lrs_over_sqrt_dk = {4e-3};
+  o.training.run.merge_patch({{"model", {{"d_model", 16}, {"d_ff", 16}}},
+                              {"task", {{"eval_batches", 1}}},
+                              {"train", {{"steps", 4}, {"batch_size", 4}, {"eval_interval", 2}}}});
+  o.out_dir = scratch("vanishing_lr_sweep").string();
+  std::ostringstream log;
+  const VanishingResult r = run_vanishing_experiment(o, log);
+  REQUIRE(r.lr_sweep.size() == 2 * 2 * 2);  // d_k x rates x seeds
+  // 4e-3 / sqrt(16) = 1e-3: the rate that follows d_k reaches the run config.
+  for (const VanishingLrRow& row : r.lr_sweep) {
+    INFO(row.d_k << " " << row.lr);
+    const double expected = row.lr == "0.003" ? 3e-3 : 4e-3 / std::sqrt(static_cast<double>(row.d_k));
+    CHECK(row.result.config.optimizer.lr == Approx(expected));
+    CHECK(row.result.config.model.scale == 1);
+  }
+  CHECK(fs::exists(fs::path(o.out_dir) / "runs" / "dk16_unscaled_lr0.004_over_sqrt_dk_seed1" / "checkpoint.safetensors"));
+  // One row per (d_k, variant): scaled, unscaled, and each rate.
+  const std::string cells = slurp(fs::path(o.out_dir) / "training_cells.csv");
+  CHECK_THAT(cells, Catch::Contains("\n16,unscaled lr=0.004/sqrt(d_k),2,"));
+  CHECK(std::count(cells.begin(), cells.end(), '\n') == 1 + 2 * 4);
+  CHECK(slurp(fs::path(o.out_dir) / "lr_sweep.csv").find("4,0.003,1,") != std::string::npos);
+  const std::string report = slurp(fs::path(o.out_dir) / "report.md");
+  CHECK_THAT(report, Catch::Contains("Does another learning rate rescue unscaled attention?") &&
+                         Catch::Contains("- d_k=16: scaled reached 90% in "));
 }

@@ -13,6 +13,7 @@
 namespace qkv::dist {
 namespace {
 double allreduce_seconds = 0;
+int alone_depth = 0;  // AloneScopes alive
 
 #ifdef QKV_HAVE_MPI
 // The variables each launcher sets in the processes it starts: OpenMPI's mpirun, MPICH's
@@ -67,17 +68,22 @@ MpiSession::~MpiSession() {
 
 bool built_with_mpi() { return true; }
 
-int rank() {
+namespace {
+int world_rank() {
   int r = 0;
   if (mpi_running()) MPI_Comm_rank(MPI_COMM_WORLD, &r);
   return r;
 }
 
-int size() {
+int world_size() {
   int s = 1;
   if (mpi_running()) MPI_Comm_size(MPI_COMM_WORLD, &s);
   return s;
 }
+}  // namespace
+
+int rank() { return alone_depth > 0 ? 0 : world_rank(); }
+int size() { return alone_depth > 0 ? 1 : world_size(); }
 
 void allreduce_sum(float* values, int64_t count) {
   if (size() > 1) allreduce_chunks(values, count, MPI_FLOAT);
@@ -134,12 +140,13 @@ std::vector<std::string> gather_to_root(const std::string& text) {
 
 void abort_job(const std::string& message, int exit_code) {
   std::cout << std::flush;
-  if (size() == 1) {
+  // The whole job, even from inside an AloneScope: the other ranks would wait for this one.
+  if (world_size() == 1) {
     std::cerr << message << "\n";
     std::exit(exit_code);
   }
   // One write, so that the lines of ranks failing together do not interleave.
-  std::cerr << ("rank " + std::to_string(rank()) + " of " + std::to_string(size()) + ": " + message +
+  std::cerr << ("rank " + std::to_string(world_rank()) + " of " + std::to_string(world_size()) + ": " + message +
                 "; stopping every rank\n")
             << std::flush;
   MPI_Abort(MPI_COMM_WORLD, exit_code);
@@ -165,5 +172,8 @@ void abort_job(const std::string& message, int exit_code) {
 #endif
 
 double seconds_in_allreduce() { return allreduce_seconds; }
+
+AloneScope::AloneScope() { ++alone_depth; }
+AloneScope::~AloneScope() { --alone_depth; }
 
 }  // namespace qkv::dist

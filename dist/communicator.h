@@ -25,6 +25,17 @@ class MpiSession {
 bool built_with_mpi();
 int rank();  // 0 .. size() - 1
 int size();
+
+// While one lives, this process is a job of its own: rank() is 0, size() is 1 and every
+// collective below is the one-process one. A sweep's cell (dist/sweep.h) trains so, alone
+// on its rank, while the other ranks train other cells. abort_job still ends every rank.
+class AloneScope {
+ public:
+  AloneScope();
+  ~AloneScope();
+  AloneScope(const AloneScope&) = delete;
+  AloneScope& operator=(const AloneScope&) = delete;
+};
 inline bool is_root() { return rank() == 0; }
 
 // In place, over every rank; each rank gets the same sum.

@@ -38,8 +38,11 @@ std::vector<std::string> run_sweep(const std::vector<double>& expected_costs,
                                    const std::function<std::string(size_t)>& run_cell) {
   const std::vector<int> owner = assign_cells(expected_costs, size());
   std::string mine;
-  for (size_t cell = 0; cell < owner.size(); ++cell)
-    if (owner[cell] == rank()) append_record(mine, cell, run_cell(cell));
+  for (size_t cell = 0; cell < owner.size(); ++cell) {
+    if (owner[cell] != rank()) continue;
+    const AloneScope alone;  // the cell is a run of its own, not a data-parallel one
+    append_record(mine, cell, run_cell(cell));
+  }
   const std::vector<std::string> parts = gather_to_root(mine);
   std::vector<std::string> results(parts.empty() ? 0 : owner.size());
   for (const std::string& part : parts) {

@@ -15,7 +15,8 @@ namespace qkv::dist {
 // run does not land beside three others on one rank while another rank idles.
 std::vector<int> assign_cells(const std::vector<double>& expected_costs, int ranks);
 
-// Calls run_cell(i) for this rank's cells (assign_cells over size() ranks) and returns
+// Calls run_cell(i) for this rank's cells (assign_cells over size() ranks), each inside an
+// AloneScope so that a trainer it runs trains alone rather than with the other ranks, and returns
 // on rank 0 every cell's bytes, in cell order; on the other ranks, an empty vector.
 std::vector<std::string> run_sweep(const std::vector<double>& expected_costs,
                                    const std::function<std::string(size_t)>& run_cell);

@@ -25,7 +25,7 @@ int run_experiment_program(int argc, char** argv, const std::string& name, const
   std::string config = default_config, out;
   std::vector<std::string> sets;
   app.add_option("config", config, "experiment config (keys in docs/experiments.md)")->capture_default_str();
-  app.add_option("--set", sets, "Override a config key: --set training.steps=50 (repeatable)")
+  app.add_option("--set", sets, "Override a config key: --set training.run.train.steps=50 (repeatable)")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);
   app.add_option("--out", out, "run folder (default: the config's out_dir)");

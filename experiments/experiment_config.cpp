@@ -101,6 +101,20 @@ void JsonReader::integer_list(const std::string& key, std::vector<int64_t>& valu
   values = out;
 }
 
+void JsonReader::number_list(const std::string& key, std::vector<double>& values, double min, double max) {
+  const auto* v = find(key);
+  if (!v) return;
+  const std::string expected = "an array of " + range_text("numbers", min, max);
+  if (!v->is_array()) return problem(key, expected, type_name(*v));
+  std::vector<double> out;
+  for (const auto& e : *v) {
+    if (!e.is_number() || e.get<double>() < min || e.get<double>() > max)
+      return problem(key, expected, "an element " + type_name(e));
+    out.push_back(e.get<double>());
+  }
+  values = out;
+}
+
 void JsonReader::string_list(const std::string& key, std::vector<std::string>& values,
                              const std::vector<std::string>& choices) {
   const auto* v = find(key);

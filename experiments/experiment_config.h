@@ -21,6 +21,7 @@ class JsonReader {
   void boolean(const std::string& key, bool& value);
   void string(const std::string& key, std::string& value, const std::vector<std::string>& choices = {});
   void integer_list(const std::string& key, std::vector<int64_t>& values, int64_t min, int64_t max);
+  void number_list(const std::string& key, std::vector<double>& values, double min, double max);  // may be empty
   void string_list(const std::string& key, std::vector<std::string>& values, const std::vector<std::string>& choices);
   void object(const std::string& key, nlohmann::json& value);  // taken as is (checked elsewhere)
   // A sub-object read by its own JsonReader that shares this one's problem list; absent

@@ -17,7 +17,7 @@ namespace qkv {
 struct InitProbeOptions {
   std::vector<int64_t> d_ks{4, 16, 64, 256, 1024};
   // "scaled_dot" (q.k/sqrt(d_k)), "dot" (unscaled q.k), "general", "additive", or any other
-  // name of comparison_scorer_names() (probe_config.h).
+  // name of comparison_scorer_choices() (probe_config.h): a registered kind too.
   std::vector<std::string> scorers{"scaled_dot", "dot", "general", "additive"};
   int64_t seq_len = 16;   // N: queries and keys per sample
   int64_t d_model = 64;   // width of the input X that W_Q, W_K, W_V project

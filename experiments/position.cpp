@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -28,37 +29,23 @@ const std::vector<std::string>& position_variant_names() {
 
 PositionOptions default_position_options() {
   PositionOptions o;
-  TrainingProbeOptions& t = o.base;
-  t.task = "shift";
-  t.task_options = {{"seq_len", 16}, {"vocab", 16}, {"shift", 3}};
-  t.model.d_model = 32;
-  t.model.heads = 2;
-  t.model.layers = 2;
-  t.model.d_ff = 64;
-  t.steps = 1000;
-  t.batch_size = 32;
-  t.lr = 3e-3;
-  t.eval_interval = 25;
-  t.eval_batches = 8;
+  o.run = {{"model", {{"d_model", 32}, {"heads", 2}, {"layers", 2}, {"d_ff", 64}}},
+           {"task", {{"name", "shift"}, {"seq_len", 16}, {"vocab", 16}, {"shift", 3}, {"eval_batches", 8}}},
+           {"optimizer", {{"name", "adam"}, {"lr", 3e-3}}},
+           {"train", {{"steps", 1000}, {"batch_size", 32}, {"eval_interval", 25}, {"seed", 0}}}};
   return o;
 }
 
 PositionOptions load_position_options(const std::string& path, const std::vector<std::string>& overrides) {
   PositionOptions o = default_position_options();
-  o.config_source = path;
-  JsonReader root(read_experiment_config(path, overrides), experiment_config_source(path, overrides));
+  o.config_source = experiment_config_source(path, overrides);
+  JsonReader root(read_experiment_config(path, overrides), o.config_source);
   root.string("out_dir", o.out_dir);
-  root.string("task", o.base.task, {"copy", "reverse", "sort", "shift"});
-  root.object("task_options", o.base.task_options);
   root.string_list("variants", o.variants, position_variant_names());
+  root.string("scorer", o.scorer, comparison_scorer_choices());
   root.integer("relative_window", o.relative_window, 1, 4096);
   root.integer("seeds", o.seeds, 1, 1000);
-  JsonReader model = root.child("model");
-  read_model_keys(model, o.base.model);
-  model.check_unknown_keys();
-  JsonReader training = root.child("training");
-  read_training_keys(training, o.base);
-  training.check_unknown_keys();
+  read_run_keys(root, o.run);
   JsonReader equivariance = root.child("equivariance");
   equivariance.integer("batches", o.equivariance_batches, 1, 100000);
   int64_t seed = static_cast<int64_t>(o.equivariance_seed);
@@ -73,26 +60,42 @@ PositionOptions load_position_options(const std::string& path, const std::vector
   ceiling.check_unknown_keys();
   root.check_unknown_keys();
   root.throw_if_problems();
-  check_task_options(root, "task_options", o.base.task, o.base.task_options);
+  const std::vector<RunConfig> runs = position_training_runs(o);  // every run config checked before anything runs
+  const std::vector<std::string> ordered{"copy", "reverse", "sort", "shift"};
+  if (!runs.empty() && std::find(ordered.begin(), ordered.end(), runs.front().task.name) == ordered.end())
+    root.problem("run.task.name", "an order-dependent task: copy, reverse, sort or shift", runs.front().task.name);
   root.throw_if_problems();
   return o;
 }
 
-TrainingProbeOptions position_variant_options(const TrainingProbeOptions& base, const std::string& variant,
-                                              int64_t relative_window) {
-  TrainingProbeOptions t = base;
-  if (variant == "relative") {
-    t.model.positional = "none";
-    t.model.scorer = comparison_scorer("scaled_dot_relative", relative_window);
-    return t;
-  }
+nlohmann::json position_variant_model(const std::string& variant, const std::string& scorer, int64_t relative_window) {
   if (std::find(position_variant_names().begin(), position_variant_names().end(), variant) ==
       position_variant_names().end())
-    throw std::invalid_argument("position_variant_options: unknown variant \"" + variant +
+    throw std::invalid_argument("position_variant_model: unknown variant \"" + variant +
                                 "\"; known: none, sinusoidal, learned, relative, rope, alibi");
-  t.model.positional = variant;
-  t.model.scorer = comparison_scorer("scaled_dot", relative_window);
-  return t;
+  nlohmann::json model = comparison_scorer_model(scorer, relative_window);
+  if (variant == "relative") {
+    model["relative_bias"] = "clipped";
+    model["relative_window"] = relative_window;
+  }
+  model["positional"] = variant == "relative" ? "none" : variant;
+  return model;
+}
+
+std::vector<RunConfig> position_training_runs(const PositionOptions& options) {
+  const std::string source = options.config_source + " run";
+  const uint64_t first_seed = experiment_run_config(options.run, {}, source, options.out_dir).train.seed;
+  std::vector<RunConfig> runs;
+  for (const std::string& variant : options.variants)
+    for (int64_t s = 0; s < options.seeds; ++s) {
+      const uint64_t seed = first_seed + static_cast<uint64_t>(s);
+      const nlohmann::json changes = {
+          {"model", position_variant_model(variant, options.scorer, options.relative_window)},
+          {"train", {{"seed", seed}}}};
+      runs.push_back(experiment_run_config(options.run, changes, source,
+                                           options.out_dir + "/runs/" + variant + "_seed" + std::to_string(seed)));
+    }
+  return runs;
 }
 
 namespace {
@@ -223,7 +226,8 @@ void plot_accuracy(const std::string& dir, const PositionOptions& options, const
   std::ostringstream os;
   os << "set yrange [0:1.02]\nset xlabel 'step'\nset ylabel 'held-out accuracy'\n"
      << "set title "
-     << gnuplot_string("Task " + options.base.task + " " + options.base.task_options.dump() + ": positional variants, " +
+     << gnuplot_string("Task " + result.rows.front().result.config.task.name + " " +
+                       result.rows.front().result.config.task.options.dump() + ": positional variants, " +
                        std::to_string(options.seeds) + " seed(s) each")
      << "\nplot ";
   // One colour per variant, every seed's curve in it; the key names each variant once.
@@ -288,20 +292,13 @@ std::string verdict(const PositionResult& result, double eval_positions) {
 
 PositionResult run_position_experiment(const PositionOptions& options, std::ostream& log) {
   const std::string dir = options.out_dir;
-  const auto task = make_task(options.base.task, options.base.task_options);
   PositionResult result;
-  // Under mpirun the ranks share the training runs; rank 0 gathers and writes.
-  std::vector<TrainingProbeOptions> cells;
-  for (const std::string& variant : options.variants)
-    for (int64_t s = 0; s < options.seeds; ++s) {
-      cells.push_back(position_variant_options(options.base, variant, options.relative_window));
-      cells.back().seed = options.base.seed + static_cast<uint64_t>(s);
-    }
-  TrainingSweep sweep(cells, [&](const TrainingProbeResult& trained) {
-    return permutation_equivariance_error(*trained.model, *task, options.equivariance_batches, options.base.batch_size,
-                                          options.equivariance_seed);
-  });
+  // Under mpirun the ranks share the training runs; rank 0 reads them back and writes.
+  const std::vector<RunConfig> cells = position_training_runs(options);
+  const TrainingSweep sweep(cells);
   if (!dist::is_root()) return result;
+  const RunConfig& b = cells.front();
+  const auto task = make_task(b.task);
   fs::create_directories(dir);
   result.chance_accuracy = task->chance_accuracy();
   result.ceiling = order_blind_ceiling(*task, options.ceiling_samples, options.ceiling_seed);
@@ -315,8 +312,11 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
   size_t cell = 0;
   for (const std::string& variant : options.variants) {
     for (int64_t s = 0; s < options.seeds; ++s, ++cell) {
-      TrainedCell trained = sweep.take(cell);
-      PositionRow row{variant, cells[cell].seed, std::move(trained.result), trained.measure};
+      PositionRow row{variant, cells[cell].train.seed, sweep.take(cell), 0};
+      row.equivariance_error = row.result.model ? permutation_equivariance_error(*row.result.model, *task,
+                                                                                 options.equivariance_batches,
+                                                                                 b.train.batch_size, options.equivariance_seed)
+                                                : std::numeric_limits<double>::quiet_NaN();
       const double acc = row.result.curve.back().eval_accuracy;
       const auto seed = static_cast<int64_t>(row.seed);
       table.add_row({variant, seed, acc, step_text(row.result.step_reaching_90), result.chance_accuracy,
@@ -343,21 +343,21 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
   plot_accuracy(dir, options, result, images);
 
   // ---- report ----
-  const TrainingProbeOptions& b = options.base;
   // Scored positions per held-out sequence: the same in every sequence of these tasks.
-  Generator count_gen(b.eval_seed);
+  Generator count_gen(b.task.eval_seed);
   const std::vector<int64_t> one_targets = task->sample(1, count_gen).targets.values;
   const double eval_positions =
-      static_cast<double>(b.eval_batches * b.batch_size) *
+      static_cast<double>(b.task.eval_batches * b.train.batch_size) *
       static_cast<double>(std::count_if(one_targets.begin(), one_targets.end(), [](int64_t t) { return t != kIgnore; }));
   std::ostringstream md;
   md << "# Position information\n\n"
      << "Generated by `position` from `" << options.config_source << "`; every figure below was computed by this run.\n\n"
-     << "Task `" << b.task << "` (" << b.task_options.dump() << "), a " << b.model.layers << "-layer pre-LN transformer, d_model "
-     << b.model.d_model << ", " << b.model.heads << " heads, d_ff " << b.model.d_ff << ", Adam lr " << b.lr << ", batch "
-     << b.batch_size << ", " << b.steps << " steps, " << options.seeds << " seed(s) per variant from " << b.seed
-     << "; held-out accuracy every " << b.eval_interval
-     << " steps on " << b.eval_batches << " batches (" << eval_positions << " scored positions) from another seed. "
+     << "Task `" << b.task.name << "` (" << b.task.options.dump() << "), a " << b.model.layers << "-layer pre-LN transformer, d_model "
+     << b.model.d_model << ", " << b.model.heads << " heads, d_ff " << b.model.d_ff << ", " << b.optimizer.name << " lr "
+     << b.optimizer.lr << ", batch " << b.train.batch_size << ", " << b.train.steps << " steps, " << options.seeds
+     << " seed(s) per variant from " << b.train.seed << "; held-out accuracy every " << b.train.eval_interval
+     << " steps on " << b.task.eval_batches << " batches (" << eval_positions << " scored positions) from another seed. "
+     << "Each run is an ordinary run folder under `runs/`. The scorer of every variant is `" << options.scorer << "`. "
      << "Variants: `none` (no positional encoding), `sinusoidal` and `learned` (absolute encodings added to the "
      << "embeddings), `relative` (no absolute encoding; scaled_dot scores plus a learned bias per head and relative "
      << "distance, clipped to [-" << options.relative_window << ", " << options.relative_window << "]), `rope` "

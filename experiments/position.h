@@ -13,15 +13,20 @@
 #include <string>
 #include <vector>
 
-#include "experiments/training_probe.h"
+#include <nlohmann/json.hpp>
+
+#include "experiments/training_run.h"
 
 namespace qkv {
 
 struct PositionOptions {
   std::vector<std::string> variants{"none", "sinusoidal", "learned", "relative", "rope", "alibi"};
   int64_t relative_window = 8;  // "relative": distances beyond [-window, window] share a bias
-  int64_t seeds = 3;            // training runs per variant, seeds base.seed, base.seed + 1, ..
-  TrainingProbeOptions base;    // task, model and budget; positional and scorer set per variant
+  int64_t seeds = 3;            // training runs per variant, seeds train.seed, train.seed + 1, ..
+  std::string scorer = "scaled_dot";  // every variant's scorer: a comparison scorer or any registered kind
+  // The run config of every training (a copy, reverse, sort or shift task); model.positional,
+  // the scorer and its relative bias, and train.seed are set per run.
+  nlohmann::json run;
   int64_t equivariance_batches = 4;
   uint64_t equivariance_seed = 7;
   int64_t ceiling_samples = 200000;  // Monte Carlo sequences, for tasks without a closed form
@@ -36,11 +41,14 @@ PositionOptions default_position_options();
 // listing every problem (file, JSON path, expected, found) otherwise.
 PositionOptions load_position_options(const std::string& path, const std::vector<std::string>& overrides = {});
 
-// The variant's model: "none" | "sinusoidal" | "learned" (absolute encodings, scaled_dot),
-// "relative" (no absolute encoding, scaled_dot plus a clipped relative bias), or "rope" /
-// "alibi" (scaled_dot inside RoPE or ALiBi, no absolute encoding).
-TrainingProbeOptions position_variant_options(const TrainingProbeOptions& base, const std::string& variant,
-                                              int64_t relative_window);
+// The variant's model keys (a merge patch of a run config's "model"): "none" | "sinusoidal" |
+// "learned" (absolute encodings), "relative" (no absolute encoding, a clipped relative
+// bias), or "rope" / "alibi" (inside every layer's scorer, no absolute encoding); `scorer`
+// (comparison_scorer_model) in each.
+nlohmann::json position_variant_model(const std::string& variant, const std::string& scorer, int64_t relative_window);
+// The run config of every training run, variant by variant, seed by seed, each in its
+// folder under <out_dir>/runs/.
+std::vector<RunConfig> position_training_runs(const PositionOptions& options);
 const std::vector<std::string>& position_variant_names();
 
 // The best accuracy over scored positions of any predictor whose output at position i is
@@ -65,7 +73,7 @@ double permutation_equivariance_error(SequenceModel& model, const Task& task, in
 struct PositionRow {
   std::string variant;
   uint64_t seed = 0;
-  TrainingProbeResult result;
+  TrainedRun result;
   double equivariance_error = 0;
 };
 

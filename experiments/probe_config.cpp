@@ -1,31 +1,17 @@
 #include "experiments/probe_config.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 
-#include "tasks/task.h"
-
 namespace qkv {
 
-void read_model_keys(JsonReader& reader, SequenceModelOptions& model) {
-  reader.integer("d_model", model.d_model, 1, 8192);
-  reader.integer("heads", model.heads, 1, 256);
-  reader.integer("layers", model.layers, 1, 64);
-  reader.integer("d_ff", model.d_ff, 1, 65536);
-  if (model.d_model % model.heads != 0)
-    reader.problem("heads", "a divisor of d_model (" + std::to_string(model.d_model) + ")",
-                   std::to_string(model.heads));
-}
-
-void read_training_keys(JsonReader& reader, TrainingProbeOptions& training) {
-  reader.integer("steps", training.steps, 1, 10000000);
-  reader.integer("batch_size", training.batch_size, 1, 65536);
-  reader.number("lr", training.lr, 1e-12, 10);
-  reader.integer("eval_interval", training.eval_interval, 1, 10000000);
-  reader.integer("eval_batches", training.eval_batches, 1, 100000);
-  int64_t seed = static_cast<int64_t>(training.seed);
-  reader.integer("seed", seed, 0, INT64_MAX);
-  training.seed = static_cast<uint64_t>(seed);
+void read_run_keys(JsonReader& reader, nlohmann::json& run) {
+  if (!reader.has("run")) return;
+  nlohmann::json value;
+  reader.object("run", value);
+  if (!value.is_object()) return reader.problem("run", "a run config (an object of sections)", value.type_name());
+  run.merge_patch(value);
 }
 
 void read_init_probe_keys(JsonReader& reader, InitProbeOptions& probe) {
@@ -39,26 +25,11 @@ void read_init_probe_keys(JsonReader& reader, InitProbeOptions& probe) {
 }
 
 void read_sweep_training_keys(JsonReader& reader, bool& enabled, std::vector<int64_t>& d_ks, int64_t& seeds,
-                              TrainingProbeOptions& training) {
+                              nlohmann::json& run) {
   reader.boolean("enabled", enabled);
   reader.integer_list("d_k", d_ks, 1, 8192);
   reader.integer("seeds", seeds, 1, 1000);
-  reader.string("task", training.task, task_names());
-  reader.object("task_options", training.task_options);
-  read_model_keys(reader, training.model);
-  reader.string("positional", training.model.positional, {"none", "sinusoidal", "learned", "rope", "alibi"});
-  read_training_keys(reader, training);
-}
-
-void check_task_options(JsonReader& root, const std::string& path, const std::string& task,
-                        const nlohmann::json& task_options) {
-  try {
-    make_task(task, task_options);
-  } catch (const TaskOptionError& e) {
-    root.problem(path + "." + e.option(), e.expected(), e.found());
-  } catch (const std::invalid_argument& e) {
-    root.problem(path, "options the task accepts", e.what());
-  }
+  read_run_keys(reader, run);
 }
 
 const std::vector<std::string>& comparison_scorer_names() {
@@ -80,14 +51,32 @@ ScorerOptions comparison_scorer(const std::string& name, int64_t relative_window
     s.scale = ScoreScale::none();
     return s;
   }
-  for (const auto& known : comparison_scorer_names())
+  for (const auto& known : comparison_scorer_choices())
     if (known == name) {
       s.kind = name;
       return s;
     }
   std::string known;
-  for (const auto& k : comparison_scorer_names()) known += std::string(known.empty() ? "" : ", ") + k;
+  for (const auto& k : comparison_scorer_choices()) known += std::string(known.empty() ? "" : ", ") + k;
   throw std::invalid_argument("comparison_scorer: unknown scorer \"" + name + "\"; known: " + known);
+}
+
+std::vector<std::string> comparison_scorer_choices() {
+  std::vector<std::string> names = comparison_scorer_names();
+  for (const std::string& kind : scorer_kinds())
+    if (std::find(names.begin(), names.end(), kind) == names.end()) names.push_back(kind);
+  return names;
+}
+
+nlohmann::json comparison_scorer_model(const std::string& name, int64_t relative_window) {
+  const ScorerOptions s = comparison_scorer(name, relative_window);  // refuses an unknown name
+  nlohmann::json model = {{"scorer", s.kind}};
+  if (s.relative_bias.kind == "clipped") {
+    model["relative_bias"] = "clipped";
+    model["relative_window"] = relative_window;
+  }
+  if (name == "learned_temperature_from_1") model["scale"] = "none";
+  return model;
 }
 
 Table curve_table(const std::vector<CurvePoint>& curve) {

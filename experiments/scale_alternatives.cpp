@@ -28,33 +28,49 @@ ScaleAlternativesOptions default_scale_alternatives_options() {
   ScaleAlternativesOptions o;
   o.probe.scorers = {"dot", "scaled_dot", "mup_dot", "qk_norm", "learned_temperature", "learned_temperature_from_1"};
   // vanishing's model and task, so that the two experiments' unscaled and scaled runs compare.
-  o.base = default_vanishing_options().training.base;
+  o.run = default_vanishing_options().training.run;
   // 300 steps, not vanishing's 400: six alternatives at five widths must fit in five
   // minutes on two cores, and the d_k = 1024 runs cost two thirds of that.
-  o.base.steps = 300;
+  o.run["train"]["steps"] = 300;
   return o;
 }
 
 ScaleAlternativesOptions load_scale_alternatives_options(const std::string& path, const std::vector<std::string>& overrides) {
   ScaleAlternativesOptions o = default_scale_alternatives_options();
-  o.config_source = path;
-  JsonReader root(read_experiment_config(path, overrides), experiment_config_source(path, overrides));
+  o.config_source = experiment_config_source(path, overrides);
+  JsonReader root(read_experiment_config(path, overrides), o.config_source);
   root.string("out_dir", o.out_dir);
-  root.string_list("scorers", o.probe.scorers,
-                   {"dot", "scaled_dot", "mup_dot", "qk_norm", "learned_temperature", "learned_temperature_from_1"});
+  root.string_list("scorers", o.probe.scorers, comparison_scorer_choices());
 
   JsonReader probe = root.child("probe");
   read_init_probe_keys(probe, o.probe);
   probe.check_unknown_keys();
 
   JsonReader training = root.child("training");
-  read_sweep_training_keys(training, o.run_training, o.training_d_ks, o.seeds, o.base);
+  read_sweep_training_keys(training, o.run_training, o.training_d_ks, o.seeds, o.run);
   training.check_unknown_keys();
   root.check_unknown_keys();
   root.throw_if_problems();
-  check_task_options(root, "training.task_options", o.base.task, o.base.task_options);
-  root.throw_if_problems();
+  if (o.run_training) scale_alternatives_training_runs(o);  // every run config checked before anything runs
   return o;
+}
+
+std::vector<RunConfig> scale_alternatives_training_runs(const ScaleAlternativesOptions& options) {
+  const std::string source = options.config_source + " training.run";
+  const uint64_t first_seed = experiment_run_config(options.run, {}, source, options.out_dir).train.seed;
+  std::vector<RunConfig> runs;
+  for (const std::string& scorer : options.probe.scorers)
+    for (int64_t d_k : options.training_d_ks)
+      for (int64_t s = 0; s < options.seeds; ++s) {
+        const uint64_t seed = first_seed + static_cast<uint64_t>(s);
+        nlohmann::json model = comparison_scorer_model(scorer, /*relative_window=*/8);
+        model["d_head"] = d_k;
+        const nlohmann::json changes = {{"model", model}, {"train", {{"seed", seed}}}};
+        runs.push_back(experiment_run_config(
+            options.run, changes, source,
+            options.out_dir + "/runs/" + scorer + "_dk" + std::to_string(d_k) + "_seed" + std::to_string(seed)));
+      }
+  return runs;
 }
 
 namespace {
@@ -165,18 +181,9 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
   ScaleAlternativesResult result;
   const std::vector<std::string>& scorers = options.probe.scorers;
   // Under mpirun the ranks share the training runs; rank 0 probes, gathers and writes.
-  std::vector<TrainingProbeOptions> cells;
-  if (options.run_training)
-    for (const std::string& scorer : scorers)
-      for (int64_t d_k : options.training_d_ks)
-        for (int64_t s = 0; s < options.seeds; ++s) {
-          TrainingProbeOptions t = options.base;
-          t.model.d_head = d_k;
-          t.model.scorer = comparison_scorer(scorer, /*relative_window=*/8);
-          t.seed = options.base.seed + static_cast<uint64_t>(s);
-          cells.push_back(t);
-        }
-  TrainingSweep sweep(cells, [](const TrainingProbeResult& trained) { return learned_scale(*trained.model); });
+  const std::vector<RunConfig> cells =
+      options.run_training ? scale_alternatives_training_runs(options) : std::vector<RunConfig>{};
+  const TrainingSweep sweep(cells);
   if (!dist::is_root()) return result;
   fs::create_directories(dir);
   std::vector<std::string> images, heatmaps;
@@ -198,8 +205,8 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
       Table per_width({"d_k", "mean_final_accuracy", "mean_final_dead_fraction"});
       for (int64_t d_k : options.training_d_ks) {
         for (int64_t s = 0; s < options.seeds; ++s, ++cell) {
-          TrainedCell trained = sweep.take(cell);
-          ScaleAlternativesRun run{scorer, d_k, cells[cell].seed, std::move(trained.result), trained.measure};
+          ScaleAlternativesRun run{scorer, d_k, cells[cell].train.seed, sweep.take(cell), 0};
+          run.final_scale = run.result.model ? learned_scale(*run.result.model) : std::numeric_limits<double>::quiet_NaN();
           const CurvePoint& last = run.result.curve.back();
           runs.add_row({scorer, d_k, static_cast<int64_t>(run.seed), last.eval_accuracy, step_text(run.result.step_reaching_90),
                         last.dead_fraction, last.mean_entropy, run.final_scale});
@@ -209,7 +216,7 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
           if (s == 0) curve_table(run.result.curve).save(dir + "/" + curve_stem(scorer, d_k));
           if (s == 0 && d_k == options.training_d_ks.back()) {
             const std::string stem = "attention_" + scorer + "_dk" + std::to_string(d_k);
-            if (write_heatmap(dir + "/" + stem, run.result.sample_weights, scorer + ", d_k=" + std::to_string(d_k) + ", last layer"))
+            if (run.result.sample_weights.defined() && write_heatmap(dir + "/" + stem, run.result.sample_weights, scorer + ", d_k=" + std::to_string(d_k) + ", last layer"))
               heatmaps.push_back(stem + ".png");
           }
           run.result.sample_attention.clear();
@@ -261,13 +268,14 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
   for (const auto& img : images)
     if (img != "training_accuracy.png") md << "![" << img << "](" << img << ")\n\n";
   if (options.run_training) {
-    const auto& b = options.base;
+    const RunConfig& b = cells.front();
     md << "## 2. Training\n\n"
-       << "Task `" << b.task << "` (" << b.task_options.dump() << "), a " << b.model.layers
+       << "Task `" << b.task.name << "` (" << b.task.options.dump() << "), a " << b.model.layers
        << "-layer pre-LN transformer with d_model " << b.model.d_model << " and " << b.model.heads
-       << " head(s) of width d_k, " << b.model.positional << " positions, Adam lr " << b.lr << ", batch "
-       << b.batch_size << ", " << b.steps << " steps, " << options.seeds << " seed(s) per setting; held-out "
-       << "accuracy every " << b.eval_interval << " steps on " << b.eval_batches << " batches from another seed. "
+       << " head(s) of width d_k, " << b.model.positional << " positions, " << b.optimizer.name << " lr "
+       << b.optimizer.lr << ", batch " << b.train.batch_size << ", " << b.train.steps << " steps, " << options.seeds
+       << " seed(s) per setting; held-out accuracy every " << b.train.eval_interval << " steps on "
+       << b.task.eval_batches << " batches from another seed. Each run is an ordinary run folder under `runs/`. "
        << "`mean_learned_scale` is the learned g (qk_norm) or tau (learned_temperature) at the end, averaged "
        << "over heads, layers and seeds, next to where it started.\n\n"
        << summary.markdown() << "\nIn words, from the table:\n\n";

@@ -11,15 +11,18 @@
 #include <vector>
 
 #include "experiments/init_probe.h"
-#include "experiments/training_probe.h"
+#include <nlohmann/json.hpp>
+
+#include "experiments/training_run.h"
 
 namespace qkv {
 
 struct ScaleAlternativesOptions {
   InitProbeOptions probe;  // probe.scorers: the alternatives, also trained in part 2
   std::vector<int64_t> training_d_ks{4, 16, 64, 256, 1024};
-  int64_t seeds = 2;          // training runs per (alternative, d_k)
-  TrainingProbeOptions base;  // model and task; scorer and d_head are set per run
+  int64_t seeds = 2;  // training runs per (alternative, d_k), seeds train.seed, train.seed + 1, ..
+  // The run config of every training; model.d_head, the scorer and train.seed are set per run.
+  nlohmann::json run;
   bool run_training = true;
   std::string out_dir = "runs/scale_alternatives";
   std::string config_source;  // the config file, quoted in the report
@@ -30,12 +33,15 @@ ScaleAlternativesOptions default_scale_alternatives_options();
 // The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
 // listing every problem (file, JSON path, expected, found) otherwise.
 ScaleAlternativesOptions load_scale_alternatives_options(const std::string& path, const std::vector<std::string>& overrides = {});
+// The run config of every training run, scorer by scorer, d_k by d_k, seed by seed, each in
+// its folder under <out_dir>/runs/.
+std::vector<RunConfig> scale_alternatives_training_runs(const ScaleAlternativesOptions& options);
 
 struct ScaleAlternativesRun {
   std::string scorer;
   int64_t d_k = 0;
   uint64_t seed = 0;
-  TrainingProbeResult result;
+  TrainedRun result;
   double final_scale = 0;  // mean learned g (qk_norm) or tau (learned_temperature) over heads and layers; NaN otherwise
 };
 

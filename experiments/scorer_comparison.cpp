@@ -12,63 +12,76 @@
 #include "experiments/training_sweep.h"
 #include "io/safetensors.h"
 #include "tasks/task.h"
+#include "train/schema.h"
 
 namespace qkv {
 namespace fs = std::filesystem;
 
 ScorerComparisonOptions default_scorer_comparison_options() {
   ScorerComparisonOptions o;
-  o.tasks = {{"recall", {{"pairs", 4}, {"vocab", 17}}, 2000, /*causal=*/true},
-             {"sort", {{"seq_len", 17}, {"vocab", 16}}, 1000}};
-  TrainingProbeOptions& t = o.base;
-  t.model.d_model = 32;
-  t.model.heads = 2;
-  t.model.layers = 2;
-  t.model.d_ff = 64;
-  t.model.positional = "sinusoidal";
-  t.steps = 1000;
-  t.batch_size = 32;
-  t.lr = 3e-3;
-  t.eval_interval = 50;
-  t.eval_batches = 8;
+  // Recall learns far better with causal attention (README, Ready configs).
+  o.tasks = {{"recall", {{"task", {{"name", "recall"}, {"pairs", 4}, {"vocab", 17}}},
+                         {"train", {{"steps", 2000}}}, {"model", {{"causal", true}}}}},
+             {"sort", {{"task", {{"name", "sort"}, {"seq_len", 17}, {"vocab", 16}}}}}};
+  o.run = {{"model", {{"d_model", 32}, {"heads", 2}, {"layers", 2}, {"d_ff", 64}, {"positional", "sinusoidal"}}},
+           {"task", {{"eval_batches", 8}}},
+           {"optimizer", {{"name", "adam"}, {"lr", 3e-3}}},
+           {"train", {{"steps", 1000}, {"batch_size", 32}, {"eval_interval", 50}, {"seed", 0}}}};
   return o;
 }
 
 ScorerComparisonOptions load_scorer_comparison_options(const std::string& path, const std::vector<std::string>& overrides) {
   ScorerComparisonOptions o = default_scorer_comparison_options();
-  o.config_source = path;
-  JsonReader root(read_experiment_config(path, overrides), experiment_config_source(path, overrides));
+  o.config_source = experiment_config_source(path, overrides);
+  JsonReader root(read_experiment_config(path, overrides), o.config_source);
   root.string("out_dir", o.out_dir);
-  root.string_list("scorers", o.scorers, comparison_scorer_names());
+  root.string_list("scorers", o.scorers, comparison_scorer_choices());
   root.integer("relative_window", o.relative_window, 1, 4096);
   root.integer("seeds", o.seeds, 1, 1000);
-  root.string("positional", o.base.model.positional, {"none", "sinusoidal", "learned"});
   std::vector<JsonReader> tasks = root.object_list("tasks");
-  if (!tasks.empty()) o.tasks.assign(tasks.size(), {});
+  if (!tasks.empty()) o.tasks.clear();
   for (size_t i = 0; i < tasks.size(); ++i) {
-    ScorerComparisonTask& task = o.tasks[i];
-    task.task.clear();
-    if (!tasks[i].has("task")) tasks[i].problem("task", "a task name (the key is required)", "no such key");
-    tasks[i].string("task", task.task, task_names());
-    tasks[i].object("task_options", task.task_options);
-    tasks[i].integer("steps", task.steps, 1, 10000000);
-    tasks[i].boolean("causal", task.causal);
+    nlohmann::json changes = nlohmann::json::object();
+    for (const std::string& section : config_sections()) {
+      nlohmann::json value;
+      tasks[i].object(section, value);
+      if (!value.is_null()) changes[section] = value;
+    }
     tasks[i].check_unknown_keys();
-    for (size_t j = 0; j < i && !task.task.empty(); ++j)
-      if (o.tasks[j].task == task.task) tasks[i].problem("task", "a task not listed before", "\"" + task.task + "\" again");
+    const nlohmann::json name = changes.value("task", nlohmann::json::object()).value("name", nlohmann::json());
+    if (!name.is_string()) {
+      tasks[i].problem("task.name", "the task's name (the key is required)", name.is_null() ? "no such key" : name.dump());
+      continue;
+    }
+    for (const ScorerComparisonTask& before : o.tasks)
+      if (before.name == name.get<std::string>()) tasks[i].problem("task.name", "a task not listed before", name.dump() + " again");
+    o.tasks.push_back({name.get<std::string>(), changes});
   }
-  JsonReader model = root.child("model");
-  read_model_keys(model, o.base.model);
-  model.check_unknown_keys();
-  JsonReader training = root.child("training");
-  read_training_keys(training, o.base);
-  training.check_unknown_keys();
+  read_run_keys(root, o.run);
   root.check_unknown_keys();
   root.throw_if_problems();
-  for (size_t i = 0; i < o.tasks.size(); ++i)
-    check_task_options(root, "tasks[" + std::to_string(i) + "].task_options", o.tasks[i].task, o.tasks[i].task_options);
-  root.throw_if_problems();
+  scorer_comparison_training_runs(o);  // every run config checked before anything runs
   return o;
+}
+
+std::vector<RunConfig> scorer_comparison_training_runs(const ScorerComparisonOptions& options) {
+  std::vector<RunConfig> runs;
+  for (size_t t = 0; t < options.tasks.size(); ++t) {
+    const ScorerComparisonTask& task = options.tasks[t];
+    const std::string source = options.config_source + " run with tasks[" + std::to_string(t) + "]";
+    nlohmann::json run = options.run;
+    run.merge_patch(task.changes);
+    const uint64_t first_seed = experiment_run_config(run, {}, source, options.out_dir).train.seed;
+    for (const std::string& scorer : options.scorers)
+      for (int64_t s = 0; s < options.seeds; ++s) {
+        const uint64_t seed = first_seed + static_cast<uint64_t>(s);
+        const nlohmann::json changes = {{"model", comparison_scorer_model(scorer, options.relative_window)},
+                                        {"train", {{"seed", seed}}}};
+        runs.push_back(experiment_run_config(
+            run, changes, source, options.out_dir + "/runs/" + task.name + "_" + scorer + "_seed" + std::to_string(seed)));
+      }
+  }
+  return runs;
 }
 
 Table scorer_results_table(const std::vector<ScorerComparisonRow>& rows) {
@@ -132,8 +145,14 @@ std::string scorer_description(const std::string& scorer, int64_t window) {
   if (scorer == "dot") return "q . k, unscaled (Luong dot)";
   if (scorer == "general") return "q^T W k (Luong general)";
   if (scorer == "scaled_dot") return "q . k / sqrt(d_k) (Transformer)";
-  return "q . k / sqrt(d_k) + a learned bias per head and relative distance clipped to [-" + std::to_string(window) +
-         ", " + std::to_string(window) + "] (Shaw et al.)";
+  if (scorer == "scaled_dot_relative")
+    return "q . k / sqrt(d_k) + a learned bias per head and relative distance clipped to [-" + std::to_string(window) +
+           ", " + std::to_string(window) + "] (Shaw et al.)";
+  if (scorer == "mup_dot") return "q . k / d_k (muP)";
+  if (scorer == "qk_norm") return "g q . k / (|q| |k|), g learned per head from sqrt(d_k) (QK-norm)";
+  if (scorer == "learned_temperature") return "tau q . k, tau learned per head from 1/sqrt(d_k)";
+  if (scorer == "learned_temperature_from_1") return "tau q . k, tau learned per head from 1";
+  return "a kind registered with register_scorer() (its settings at their defaults)";
 }
 }  // namespace
 
@@ -141,20 +160,8 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
   const std::string dir = options.out_dir;
   std::vector<ScorerComparisonRow> rows;
   // Under mpirun the ranks share the training runs; rank 0 gathers and writes.
-  std::vector<TrainingProbeOptions> cells;
-  for (const ScorerComparisonTask& task : options.tasks)
-    for (const std::string& scorer : options.scorers)
-      for (int64_t s = 0; s < options.seeds; ++s) {
-        TrainingProbeOptions t = options.base;
-        t.task = task.task;
-        t.task_options = task.task_options;
-        if (task.steps > 0) t.steps = task.steps;
-        t.model.causal = task.causal;
-        t.model.scorer = comparison_scorer(scorer, options.relative_window);
-        t.seed = options.base.seed + static_cast<uint64_t>(s);
-        cells.push_back(t);
-      }
-  TrainingSweep sweep(cells);
+  const std::vector<RunConfig> cells = scorer_comparison_training_runs(options);
+  const TrainingSweep sweep(cells);
   if (!dist::is_root()) return rows;
   fs::create_directories(dir);
   std::vector<std::string> images;
@@ -163,9 +170,9 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
     const size_t first_row = rows.size();
     for (const std::string& scorer : options.scorers) {
       for (int64_t s = 0; s < options.seeds; ++s, ++cell) {
-        ScorerComparisonRow row{task.task, scorer, cells[cell].seed, sweep.take(cell).result};
+        ScorerComparisonRow row{task.name, scorer, cells[cell].train.seed, sweep.take(cell)};
         curve_table(row.result.curve).save(dir + "/" + curve_stem(row));
-        log << task.task << " " << scorer << " seed " << row.seed << ": accuracy " << row.result.curve.back().eval_accuracy
+        log << task.name << " " << scorer << " seed " << row.seed << ": accuracy " << row.result.curve.back().eval_accuracy
             << ", 90% at " << step_text(row.result.step_reaching_90) << ", " << row.result.median_seconds_per_step * 1e3
             << " ms/step (median), " << row.result.parameter_count << " parameters\n";
         rows.push_back(std::move(row));
@@ -174,7 +181,7 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
     // One colour per scorer, every seed's curve in it; the key names each scorer once.
     std::ostringstream plot;
     plot << "set yrange [0:1.02]\nset xlabel 'step'\nset ylabel 'held-out accuracy'\nset title "
-         << gnuplot_string("Task " + task.task + " " + task.task_options.dump() + ": scorers, " +
+         << gnuplot_string("Task " + task.name + " " + rows[first_row].result.config.task.options.dump() + ": scorers, " +
                            std::to_string(options.seeds) + " seed(s) each")
          << "\nplot ";
     for (size_t i = first_row; i < rows.size(); ++i) {
@@ -186,7 +193,7 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
            << (first ? "title " + gnuplot_string(rows[i].scorer) : std::string("notitle"));
     }
     plot << ", " << rows.back().result.chance_accuracy << " with lines dt 3 lw 2 lc rgb 'gray40' title 'chance'\n";
-    if (render_plot(dir + "/accuracy_" + task.task, plot.str(), 1000, 600)) images.push_back("accuracy_" + task.task + ".png");
+    if (render_plot(dir + "/accuracy_" + task.name, plot.str(), 1000, 600)) images.push_back("accuracy_" + task.name + ".png");
   }
   scorer_results_table(rows).save(dir + "/scorers");
   scorer_timing_table(rows).save(dir + "/timing");
@@ -194,20 +201,23 @@ std::vector<ScorerComparisonRow> run_scorer_comparison(const ScorerComparisonOpt
   summary.save(dir + "/summary");
 
   // ---- report ----
-  const TrainingProbeOptions& b = options.base;
+  const RunConfig& b = cells.front();
   std::ostringstream md;
   md << "# Attention scorers compared\n\n"
      << "Generated by `scorers` from `" << options.config_source << "`; every figure below was computed by this run.\n\n"
      << "The same model for every scorer: a " << b.model.layers << "-layer pre-LN transformer, d_model " << b.model.d_model
      << ", " << b.model.heads << " heads, d_ff " << b.model.d_ff << ", " << b.model.positional
-     << " positions; Adam lr " << b.lr << ", batch " << b.batch_size << ", " << options.seeds
-     << " seed(s) per cell from " << b.seed << "; held-out accuracy every " << b.eval_interval << " steps on " << b.eval_batches
-     << " batches from another seed. Scorers:\n\n";
+     << " positions; " << b.optimizer.name << " lr " << b.optimizer.lr << ", batch " << b.train.batch_size << ", "
+     << options.seeds << " seed(s) per cell from " << b.train.seed << "; held-out accuracy every "
+     << b.train.eval_interval << " steps on " << b.task.eval_batches << " batches from another seed. Each run is an "
+     << "ordinary run folder under `runs/`. Scorers:\n\n";
   for (const auto& s : options.scorers) md << "- `" << s << "`: " << scorer_description(s, options.relative_window) << "\n";
   md << "\nTasks:\n\n";
-  for (const auto& task : options.tasks)
-    md << "- `" << task.task << "` " << task.task_options.dump() << ", " << (task.steps > 0 ? task.steps : b.steps)
-       << " steps" << (task.causal ? ", causal attention" : "") << "\n";
+  for (size_t t = 0, cell = 0; t < options.tasks.size(); ++t, cell += options.scorers.size() * options.seeds) {
+    const RunConfig& c = cells[cell];
+    md << "- `" << c.task.name << "` " << c.task.options.dump() << ", " << c.train.steps << " steps"
+       << (c.model.causal ? ", causal attention" : "") << "\n";
+  }
   md << "\nPer task and scorer, over the seeds (`steps_reaching_90` lists each seed's step):\n\n"
      << summary.markdown() << "\nEvery run:\n\n" << report_table(rows).markdown() << "\n"
      << "`step_reaching_90` is the first evaluated step with held-out accuracy >= 0.9. `ms_per_step_median` is the "

@@ -12,23 +12,25 @@
 #include <vector>
 
 #include "experiments/table.h"
-#include "experiments/training_probe.h"
+#include "experiments/training_run.h"
 
 namespace qkv {
 
+// A task of the comparison: what its runs change in the shared run config (a merge patch:
+// task.name, which names it, the task's options, and e.g. train.steps or model.causal).
 struct ScorerComparisonTask {
-  std::string task;
-  nlohmann::json task_options = nlohmann::json::object();
-  int64_t steps = 0;  // 0: the shared training budget
-  bool causal = false;  // queries see only earlier keys (recall learns far better so: README, Ready configs)
+  std::string name;
+  nlohmann::json changes;
 };
 
 struct ScorerComparisonOptions {
   std::vector<std::string> scorers{"additive", "dot", "general", "scaled_dot", "scaled_dot_relative"};
   int64_t relative_window = 8;  // scaled_dot_relative: clipped distances
-  int64_t seeds = 2;            // training runs per (task, scorer), seeds base.seed, base.seed + 1, ..
+  int64_t seeds = 2;            // training runs per (task, scorer), seeds train.seed, train.seed + 1, ..
   std::vector<ScorerComparisonTask> tasks;
-  TrainingProbeOptions base;  // model and budget; task and scorer set per run
+  // The run config every training starts from; the task's changes, the scorer and
+  // train.seed are set per run.
+  nlohmann::json run;
   std::string out_dir = "runs/scorers";
   std::string config_source;  // the config file, quoted in the report
 };
@@ -38,11 +40,14 @@ ScorerComparisonOptions default_scorer_comparison_options();
 // The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
 // listing every problem (file, JSON path, expected, found) otherwise.
 ScorerComparisonOptions load_scorer_comparison_options(const std::string& path, const std::vector<std::string>& overrides = {});
+// The run config of every training run, task by task, scorer by scorer, seed by seed, each
+// in its folder under <out_dir>/runs/.
+std::vector<RunConfig> scorer_comparison_training_runs(const ScorerComparisonOptions& options);
 
 struct ScorerComparisonRow {
   std::string task, scorer;
   uint64_t seed = 0;
-  TrainingProbeResult result;
+  TrainedRun result;
 };
 
 // task, scorer, seed, final_accuracy, final_eval_loss, step_reaching_90, chance_accuracy,

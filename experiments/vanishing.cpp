@@ -10,8 +10,10 @@
 #include "dist/communicator.h"
 #include "experiments/experiment_config.h"
 #include "experiments/probe_config.h"
+#include "experiments/statistics.h"
 #include "experiments/table.h"
 #include "experiments/training_sweep.h"
+#include "train/trainer.h"
 #include "io/safetensors.h"
 #include "tasks/task.h"
 #include "train/heatmap.h"
@@ -22,57 +24,109 @@ namespace fs = std::filesystem;
 
 VanishingOptions default_vanishing_options() {
   VanishingOptions o;
-  TrainingProbeOptions& t = o.training.base;
-  t.task = "reverse";
-  t.task_options = {{"seq_len", 9}, {"vocab", 12}};
-  t.model.d_model = 64;
-  t.model.heads = 1;
-  t.model.layers = 2;
-  t.model.d_ff = 128;
-  t.model.positional = "sinusoidal";
-  t.steps = 400;
-  t.batch_size = 32;
-  t.lr = 1e-3;
-  t.eval_interval = 25;
+  o.training.run = {
+      {"model", {{"d_model", 64}, {"heads", 1}, {"layers", 2}, {"d_ff", 128}, {"positional", "sinusoidal"}}},
+      {"task", {{"name", "reverse"}, {"seq_len", 9}, {"vocab", 12}, {"eval_batches", 4}}},
+      {"optimizer", {{"name", "adam"}, {"lr", 1e-3}}},
+      {"train", {{"steps", 400}, {"batch_size", 32}, {"eval_interval", 25}, {"seed", 0}}}};
   return o;
 }
 
 VanishingOptions load_vanishing_options(const std::string& path, const std::vector<std::string>& overrides) {
   VanishingOptions o = default_vanishing_options();
-  o.config_source = path;
-  JsonReader root(read_experiment_config(path, overrides), experiment_config_source(path, overrides));
+  o.config_source = experiment_config_source(path, overrides);
+  JsonReader root(read_experiment_config(path, overrides), o.config_source);
   root.string("out_dir", o.out_dir);
 
   JsonReader probe = root.child("probe");
-  probe.string_list("scorers", o.probe.scorers, {"scaled_dot", "dot", "general", "additive"});
+  probe.string_list("scorers", o.probe.scorers, comparison_scorer_choices());
   read_init_probe_keys(probe, o.probe);
   probe.check_unknown_keys();
 
   JsonReader training = root.child("training");
-  read_sweep_training_keys(training, o.run_training, o.training.d_ks, o.training.seeds, o.training.base);
+  read_sweep_training_keys(training, o.run_training, o.training.d_ks, o.training.seeds, o.training.run);
+  training.number_list("unscaled_lr", o.training.unscaled_lrs, 1e-12, 10);
+  training.number_list("unscaled_lr_over_sqrt_dk", o.training.unscaled_lrs_over_sqrt_dk, 1e-12, 1000);
   training.check_unknown_keys();
   root.check_unknown_keys();
   root.throw_if_problems();
-  check_task_options(root, "training.task_options", o.training.base.task, o.training.base.task_options);
-  root.throw_if_problems();
+  if (o.run_training) vanishing_training_runs(o);  // every run config checked before anything runs
   return o;
 }
 
 namespace {
 std::string scaling_name(bool scaled) { return scaled ? "scaled" : "unscaled"; }
 
-// The training run of one cell of the sweep.
-TrainingProbeOptions training_cell(const VanishingTrainingOptions& training, int64_t d_k, bool scaled, int64_t seed) {
-  TrainingProbeOptions t = training.base;
-  t.model.d_head = d_k;
-  t.model.scorer.kind = "scaled_dot";
-  t.model.scorer.scale = scaled ? ScoreScale::inverse_sqrt_dk() : ScoreScale::none();
-  t.seed = training.base.seed + static_cast<uint64_t>(seed);
-  return t;
+std::string cell_name(int64_t d_k, bool scaled, uint64_t seed) {
+  return "dk" + std::to_string(d_k) + "_" + scaling_name(scaled) + "_seed" + std::to_string(seed);
+}
+
+// The learning rates of the unscaled sweep at d_k, as the tables name them.
+struct SweptLr {
+  std::string label;
+  double value = 0;
+};
+std::vector<SweptLr> swept_lrs(const VanishingTrainingOptions& training, int64_t d_k) {
+  std::vector<SweptLr> lrs;
+  for (double lr : training.unscaled_lrs) lrs.push_back({nlohmann::json(lr).dump(), lr});
+  for (double c : training.unscaled_lrs_over_sqrt_dk)
+    lrs.push_back({nlohmann::json(c).dump() + "/sqrt(d_k)", c / std::sqrt(static_cast<double>(d_k))});
+  return lrs;
+}
+
+std::string lr_folder(const std::string& label) {
+  const size_t slash = label.find('/');
+  return slash == std::string::npos ? label : label.substr(0, slash) + "_over_sqrt_dk";
+}
+
+// A cell's runs over its seeds: how many reached 90% (with a 95% Wilson interval), when,
+// and where they ended. A diverged run counts as not reaching 90% and has no final accuracy.
+struct CellStats {
+  int64_t runs = 0, reached = 0, diverged = 0;
+  Interval wilson;
+  double step_q1 = 0, step_median = 0, step_q3 = 0;
+  double accuracy_median = 0, accuracy_min = 0, accuracy_max = 0;
+};
+CellStats cell_stats(const std::vector<const TrainedRun*>& runs) {
+  CellStats c;
+  std::vector<double> steps, accuracies;
+  for (const TrainedRun* r : runs) {
+    ++c.runs;
+    if (r->step_reaching_90 >= 0) {
+      ++c.reached;
+      steps.push_back(static_cast<double>(r->step_reaching_90));
+    }
+    if (r->diverged_step >= 0) ++c.diverged;
+    else accuracies.push_back(r->curve.back().eval_accuracy);
+  }
+  c.wilson = wilson_interval(c.reached, c.runs);
+  c.step_q1 = quantile(steps, 0.25);
+  c.step_median = quantile(steps, 0.5);
+  c.step_q3 = quantile(steps, 0.75);
+  c.accuracy_median = quantile(accuracies, 0.5);
+  c.accuracy_min = quantile(accuracies, 0);
+  c.accuracy_max = quantile(accuracies, 1);
+  return c;
+}
+
+Table cell_table() {
+  return Table({"d_k", "variant", "runs", "runs_reaching_90", "fraction_reaching_90", "wilson95_low", "wilson95_high",
+                "step_90_q1", "step_90_median", "step_90_q3", "final_accuracy_median", "final_accuracy_min",
+                "final_accuracy_max", "diverged"});
+}
+void add_cell_row(Table& t, int64_t d_k, const std::string& variant, const CellStats& c) {
+  t.add_row({d_k, variant, c.runs, c.reached, static_cast<double>(c.reached) / static_cast<double>(c.runs), c.wilson.low,
+             c.wilson.high, c.step_q1, c.step_median, c.step_q3, c.accuracy_median, c.accuracy_min, c.accuracy_max,
+             c.diverged});
+}
+
+std::string fraction_text(const CellStats& c) {
+  return std::to_string(c.reached) + "/" + std::to_string(c.runs) + " [" + report_number(c.wilson.low) + ", " +
+         report_number(c.wilson.high) + "]";
 }
 
 std::string curve_stem(int64_t d_k, bool scaled, uint64_t seed) {
-  return "curve_dk" + std::to_string(d_k) + "_" + scaling_name(scaled) + "_seed" + std::to_string(seed);
+  return "curve_" + cell_name(d_k, scaled, seed);
 }
 
 void plot_probe(const std::string& dir, const InitProbeOptions& probe, std::vector<std::string>& images) {
@@ -203,16 +257,41 @@ std::string training_verdict(const std::vector<VanishingTrainingRow>& rows, cons
 }
 }  // namespace
 
+std::vector<RunConfig> vanishing_training_runs(const VanishingOptions& options) {
+  const std::string source = options.config_source + " training.run";
+  const uint64_t first_seed = experiment_run_config(options.training.run, {}, source, options.out_dir).train.seed;
+  std::vector<RunConfig> runs;
+  for (int64_t d_k : options.training.d_ks)
+    for (bool scaled : {true, false})
+      for (int64_t s = 0; s < options.training.seeds; ++s) {
+        const uint64_t seed = first_seed + static_cast<uint64_t>(s);
+        const nlohmann::json changes = {
+            {"model", {{"d_head", d_k}, {"scorer", "scaled_dot"}, {"scale", scaled ? "sqrt_dk" : "none"}}},
+            {"train", {{"seed", seed}}}};
+        runs.push_back(experiment_run_config(options.training.run, changes, source,
+                                             options.out_dir + "/runs/" + cell_name(d_k, scaled, seed)));
+      }
+  for (int64_t d_k : options.training.d_ks)
+    for (const SweptLr& lr : swept_lrs(options.training, d_k))
+      for (int64_t s = 0; s < options.training.seeds; ++s) {
+        const uint64_t seed = first_seed + static_cast<uint64_t>(s);
+        const nlohmann::json changes = {
+            {"model", {{"d_head", d_k}, {"scorer", "scaled_dot"}, {"scale", "none"}}},
+            {"optimizer", {{"lr", lr.value}}},
+            {"train", {{"seed", seed}}}};
+        runs.push_back(experiment_run_config(options.training.run, changes, source,
+                                             options.out_dir + "/runs/dk" + std::to_string(d_k) + "_unscaled_lr" +
+                                                 lr_folder(lr.label) + "_seed" + std::to_string(seed)));
+      }
+  return runs;
+}
+
 VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::ostream& log) {
   const std::string dir = options.out_dir;
   VanishingResult result;
   // Under mpirun the ranks share the training runs; rank 0 probes, gathers and writes.
-  std::vector<TrainingProbeOptions> cells;
-  if (options.run_training)
-    for (int64_t d_k : options.training.d_ks)
-      for (bool scaled : {true, false})
-        for (int64_t s = 0; s < options.training.seeds; ++s) cells.push_back(training_cell(options.training, d_k, scaled, s));
-  TrainingSweep sweep(cells);
+  const std::vector<RunConfig> cells = options.run_training ? vanishing_training_runs(options) : std::vector<RunConfig>{};
+  const TrainingSweep sweep(cells);
   if (!dist::is_root()) return result;
   fs::create_directories(dir);
   std::vector<std::string> probe_images, training_images, heatmaps;
@@ -227,13 +306,16 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
                  "final_dead_fraction", "chance_accuracy"});
   // Timings vary run to run, so they live apart from the results, which must not.
   Table timing({"d_k", "scaling", "seed", "ms_per_step"});
+  Table per_cell = cell_table();
+  Table lr_runs({"d_k", "lr", "seed", "final_accuracy", "step_reaching_90", "final_dead_fraction"});
+  std::ostringstream rescue;  // the learning-rate sweep's verdict, per d_k
   if (options.run_training) {
     size_t cell = 0;
     for (int64_t d_k : options.training.d_ks) {
       for (bool scaled : {true, false}) {
         std::vector<const VanishingTrainingRow*> runs;
         for (int64_t s = 0; s < options.training.seeds; ++s, ++cell)
-          result.training.push_back({d_k, scaled, cells[cell].seed, sweep.take(cell).result});
+          result.training.push_back({d_k, scaled, cells[cell].train.seed, sweep.take(cell)});
         for (size_t i = result.training.size() - options.training.seeds; i < result.training.size(); ++i) {
           const auto& row = result.training[i];
           runs.push_back(&row);
@@ -247,19 +329,67 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
               << (row.result.step_reaching_90 < 0 ? std::string("never") : std::to_string(row.result.step_reaching_90))
               << ", dead rows " << last.dead_fraction << "\n";
         }
+        std::vector<const TrainedRun*> trained;
+        for (const VanishingTrainingRow* run : runs) trained.push_back(&run->result);
+        add_cell_row(per_cell, d_k, scaling_name(scaled), cell_stats(trained));
         // Seeds stay apart: a mean would hide runs that split (one learns, one stays near chance).
         for (const VanishingTrainingRow* run : runs)
           curve_table(run->result.curve).save(dir + "/" + curve_stem(d_k, scaled, run->seed));
         const std::string stem = "attention_dk" + std::to_string(d_k) + "_" + scaling_name(scaled);
-        if (write_heatmap(dir + "/" + stem, runs.front()->result.sample_weights,
+        if (runs.front()->result.sample_weights.defined() &&
+            write_heatmap(dir + "/" + stem, runs.front()->result.sample_weights,
                           "last layer, d_k=" + std::to_string(d_k) + ", " + scaling_name(scaled)))
           heatmaps.push_back(stem + ".png");
       }
     }
+    // The learning-rate sweep of the unscaled model: does any rate rescue it?
+    for (int64_t d_k : options.training.d_ks) {
+      const std::vector<SweptLr> lrs = swept_lrs(options.training, d_k);
+      if (lrs.empty()) break;
+      std::vector<const TrainedRun*> scaled_runs, unscaled_runs;
+      for (const auto& r : result.training)
+        if (r.d_k == d_k) (r.scaled ? scaled_runs : unscaled_runs).push_back(&r.result);
+      const CellStats scaled = cell_stats(scaled_runs), unscaled = cell_stats(unscaled_runs);
+      CellStats best = unscaled;
+      std::string best_lr = "the runs' " + nlohmann::json(cells.front().optimizer.lr).dump();
+      for (const SweptLr& lr : lrs) {
+        for (int64_t s = 0; s < options.training.seeds; ++s, ++cell) {
+          result.lr_sweep.push_back({d_k, lr.label, cells[cell].train.seed, sweep.take(cell)});
+          const VanishingLrRow& row = result.lr_sweep.back();
+          const CurvePoint& last = row.result.curve.back();
+          lr_runs.add_row({d_k, lr.label, static_cast<int64_t>(row.seed), last.eval_accuracy,
+                           step_text(row.result.step_reaching_90), last.dead_fraction});
+          log << "train d_k=" << d_k << " unscaled lr " << lr.label << " seed " << row.seed << ": accuracy "
+              << last.eval_accuracy << ", 90% at " << step_text(row.result.step_reaching_90) << "\n";
+          result.lr_sweep.back().result.model.reset();  // only the tables need them
+        }
+        std::vector<const TrainedRun*> runs;  // taken once the rows no longer move
+        for (size_t i = result.lr_sweep.size() - static_cast<size_t>(options.training.seeds); i < result.lr_sweep.size(); ++i)
+          runs.push_back(&result.lr_sweep[i].result);
+        const CellStats c = cell_stats(runs);
+        add_cell_row(per_cell, d_k, "unscaled lr=" + lr.label, c);
+        if (c.reached > best.reached) {
+          best = c;
+          best_lr = lr.label;
+        }
+      }
+      // Rescued: the best rate's interval overlaps the scaled model's and at least half its
+      // runs reach 90%; not rescued: its interval lies wholly below the scaled one's.
+      const bool rescued = best.wilson.high >= scaled.wilson.low && 2 * best.reached >= best.runs;
+      const bool not_rescued = best.wilson.high < scaled.wilson.low;
+      rescue << "- d_k=" << d_k << ": scaled reached 90% in " << fraction_text(scaled) << ", unscaled at the runs' lr in "
+             << fraction_text(unscaled) << "; the best unscaled rate (" << best_lr << ") in " << fraction_text(best)
+             << ": " << (rescued ? "**a learning rate rescues unscaled attention here**"
+                                 : not_rescued ? "**no learning rate tried rescues it**"
+                                               : "these seeds cannot tell")
+             << ".\n";
+    }
     summary.save(dir + "/training");
+    per_cell.save(dir + "/training_cells");
+    if (!lr_runs.rows().empty()) lr_runs.save(dir + "/lr_sweep");
     timing.save(dir + "/timing");
     std::vector<uint64_t> seeds;
-    for (int64_t s = 0; s < options.training.seeds; ++s) seeds.push_back(options.training.base.seed + static_cast<uint64_t>(s));
+    for (int64_t s = 0; s < options.training.seeds; ++s) seeds.push_back(cells.front().train.seed + static_cast<uint64_t>(s));
     plot_training(dir, options.training.d_ks, seeds, training_images);
   }
 
@@ -287,13 +417,28 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
      << "still pass large gradients through its few live rows.\n\n";
   for (const auto& img : probe_images) md << "![" << img << "](" << img << ")\n\n";
   if (options.run_training) {
-    const auto& b = options.training.base;
+    const RunConfig& b = cells.front();
     md << "## 2. Training\n\n"
-       << "Task `" << b.task << "` (" << b.task_options.dump() << "), a " << b.model.layers
-       << "-layer pre-LN transformer with d_model " << b.model.d_model << " and one head of width d_k, "
-       << b.model.positional << " positions, Adam lr " << b.lr << ", batch " << b.batch_size << ", "
-       << b.steps << " steps, " << options.training.seeds << " seeds per setting; held-out accuracy every "
-       << b.eval_interval << " steps on " << b.eval_batches << " batches from another seed.\n\n"
+       << "Task `" << b.task.name << "` (" << b.task.options.dump() << "), a " << b.model.layers
+       << "-layer pre-LN transformer with d_model " << b.model.d_model << " and " << b.model.heads
+       << " head(s) of width d_k, " << b.model.positional << " positions, " << b.optimizer.name << " lr "
+       << b.optimizer.lr << " (" << b.schedule.name << " schedule), batch " << b.train.batch_size << ", "
+       << b.train.steps << " steps, " << options.training.seeds << " seeds per setting; held-out accuracy every "
+       << b.train.eval_interval << " steps on " << b.task.eval_batches << " batches from another seed. "
+       << "Each run is an ordinary run folder under `runs/` (`train --eval`, `train --resume` and `plot_runs` "
+       << "work on it); entropy and dead rows are those of the training batch at the evaluation step "
+       << "(probes.jsonl).\n\n"
+       << "Per cell over its seeds: the fraction of runs reaching 90% held-out accuracy with its 95% Wilson "
+       << "interval, the quartiles of the step reaching it (runs that did), and the final accuracy's median and "
+       << "range (`training_cells.csv`):\n\n"
+       << per_cell.markdown() << "\n";
+    if (!rescue.str().empty())
+      md << "**Does another learning rate rescue unscaled attention?** The unscaled model was also trained at "
+         << "each learning rate of `lr_sweep.csv`, with the same seeds. \"Rescues\": the best rate's interval "
+         << "overlaps the scaled model's and at least half its runs reach 90%; \"no rate tried rescues it\": its "
+         << "interval lies wholly below the scaled one's.\n\n"
+         << rescue.str() << "\n";
+    md << "Every run:\n\n"
        << summary.markdown() << "\n"
        << training_verdict(result.training, options.training.d_ks) << "\n"
        << "Time per training step (ms; varies with the machine and its load, unlike everything above):\n\n"

@@ -1,6 +1,7 @@
 // The headline experiment: what happens to attention without the 1/sqrt(d_k) scale.
 // Part 1 probes untrained attention over a sweep of d_k and scorers (init_probe.h);
-// part 2 trains a small transformer scaled and unscaled at each d_k (training_probe.h).
+// part 2 trains a small transformer scaled and unscaled at each d_k, each an ordinary run
+// of train/ in <out_dir>/runs/ (training_run.h).
 // Everything lands in one run folder: CSV and JSON tables, gnuplot scripts and PNGs, and a
 // report.md that reads on its own.
 #pragma once
@@ -9,15 +10,23 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "experiments/init_probe.h"
-#include "experiments/training_probe.h"
+#include "experiments/training_run.h"
 
 namespace qkv {
 
 struct VanishingTrainingOptions {
   std::vector<int64_t> d_ks{4, 16, 64, 256, 1024};
-  int64_t seeds = 2;          // training runs per (d_k, scaling)
-  TrainingProbeOptions base;  // model and task; scorer and d_head are set per run
+  int64_t seeds = 2;  // training runs per (d_k, scaling), seeds train.seed, train.seed + 1, ..
+  // The run config of every training; model.d_head, model.scorer, model.scale and
+  // train.seed are set per run.
+  nlohmann::json run;
+  // The learning-rate sweep of the unscaled model, at every d_k with the same seeds: each
+  // rate as given, and each c as c / sqrt(d_k). Both empty: no sweep.
+  std::vector<double> unscaled_lrs;
+  std::vector<double> unscaled_lrs_over_sqrt_dk;
 };
 
 struct VanishingOptions {
@@ -33,17 +42,31 @@ VanishingOptions default_vanishing_options();
 // The defaults overridden by a JSON config (keys in docs/experiments.md); ConfigError
 // listing every problem (file, JSON path, expected, found) otherwise.
 VanishingOptions load_vanishing_options(const std::string& path, const std::vector<std::string>& overrides = {});
+// The run config of every training run, in cell order (d_k, then scaled before unscaled,
+// then seed; then the learning-rate sweep: d_k, rate, seed), each in its folder under
+// <out_dir>/runs/.
+std::vector<RunConfig> vanishing_training_runs(const VanishingOptions& options);
 
 struct VanishingTrainingRow {
   int64_t d_k = 0;
   bool scaled = true;
   uint64_t seed = 0;
-  TrainingProbeResult result;
+  TrainedRun result;
+};
+
+// A run of the learning-rate sweep: the unscaled model at `lr` ("0.0003", or
+// "0.001/sqrt(d_k)" for a rate that follows d_k).
+struct VanishingLrRow {
+  int64_t d_k = 0;
+  std::string lr;
+  uint64_t seed = 0;
+  TrainedRun result;
 };
 
 struct VanishingResult {
   std::vector<InitProbeRow> probe;
   std::vector<VanishingTrainingRow> training;
+  std::vector<VanishingLrRow> lr_sweep;
 };
 
 // Runs both parts, writes everything under options.out_dir, and returns the numbers.

@@ -188,6 +188,7 @@ std::vector<MetricsRow> parse_metrics_jsonl(std::string_view text, const std::st
     r.accuracy = at.statistic(row, "accuracy", "accuracy");
     r.lr = at.statistic(row, "lr", "lr");
     r.grad_norm = at.statistic(row, "grad_norm", "grad_norm");
+    r.step_time = at.statistic(row, "step_time", "step_time");
     if (row.contains("eval_loss")) r.eval_loss = at.statistic(row, "eval_loss", "eval_loss");
     if (row.contains("eval_accuracy")) r.eval_accuracy = at.statistic(row, "eval_accuracy", "eval_accuracy");
     rows.push_back(r);

@@ -33,6 +33,7 @@ constexpr size_t kMaxProbeParameters = 512;           // "parameters": entries o
 struct MetricsRow {
   int64_t step = 0;
   double loss = 0, accuracy = 0, lr = 0, grad_norm = 0;
+  double step_time = 0;  // seconds
   std::optional<double> eval_loss, eval_accuracy;  // present at evaluation steps
 };
 

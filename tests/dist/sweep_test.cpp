@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 std::set<std::string> file_names(const std::string& dir) {
   std::set<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename().string());
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.is_regular_file()) names.insert(entry.path().filename().string());
   return names;
 }
 
@@ -51,17 +52,20 @@ TEST_CASE("Sweep cells go to ranks by expected cost, the costliest first", "[mpi
 TEST_CASE("vanishing on 2 ranks writes the tables and plots of 1 process", "[mpi][sweep]") {
   require_same_tables(QKV_VANISHING_BINARY, R"({
     "probe": {"d_k": [4, 64], "scorers": ["scaled_dot", "dot"], "seeds": 2},
-    "training": {"d_k": [4, 64, 256], "seeds": 1, "task_options": {"seq_len": 5, "vocab": 6}, "d_model": 16,
-                 "layers": 1, "d_ff": 16, "steps": 10, "batch_size": 4, "eval_interval": 5, "eval_batches": 1}})",
+    "training": {"d_k": [4, 64, 256], "seeds": 1,
+                 "run": {"model": {"d_model": 16, "layers": 1, "d_ff": 16},
+                         "task": {"seq_len": 5, "vocab": 6, "eval_batches": 1},
+                         "train": {"steps": 10, "batch_size": 4, "eval_interval": 5}}}})",
                       "vanishing");
 }
 
 TEST_CASE("position on 2 ranks writes the tables and plots of 1 process", "[mpi][sweep]") {
-  // Its equivariance error is measured on the trained model, on the rank that trained it.
+  // Its equivariance error is measured on rank 0, on the model read back from the run folder.
   require_same_tables(QKV_POSITION_BINARY, R"({
-    "task_options": {"seq_len": 6, "vocab": 5, "shift": 1}, "variants": ["none", "sinusoidal", "rope"], "seeds": 1,
-    "model": {"d_model": 8, "heads": 2, "layers": 1, "d_ff": 8},
-    "training": {"steps": 6, "batch_size": 4, "eval_interval": 3, "eval_batches": 1},
+    "variants": ["none", "sinusoidal", "rope"], "seeds": 1,
+    "run": {"model": {"d_model": 8, "heads": 2, "layers": 1, "d_ff": 8},
+            "task": {"seq_len": 6, "vocab": 5, "shift": 1, "eval_batches": 1},
+            "train": {"steps": 6, "batch_size": 4, "eval_interval": 3}},
     "equivariance": {"batches": 1}, "ceiling": {"samples": 500}})",
                       "position");
 }

@@ -28,26 +28,29 @@ std::string problems(const std::string& name, const std::string& text, Load load
 TEST_CASE("position config: the shipped config loads and matches the defaults") {
   const PositionOptions o = load_position_options(std::string(QKV_SOURCE_DIR) + "/configs/position.json");
   const PositionOptions d = default_position_options();
-  CHECK(o.base.task == d.base.task);
-  CHECK(o.base.task_options == d.base.task_options);
-  CHECK(o.base.steps == d.base.steps);
-  CHECK(o.base.model.d_model == d.base.model.d_model);
+  CHECK(o.run == d.run);
+  CHECK(o.scorer == d.scorer);
   CHECK(o.variants == d.variants);
   CHECK(o.seeds == d.seeds);
 }
 
 TEST_CASE("position config: unknown key with a suggestion, wrong type, bad task option") {
   auto load = [](const std::string& p) { load_position_options(p); };
-  const std::string unknown = problems("p1.json", R"({"training": {"stpes": 10}})", load);
-  CHECK_THAT(unknown, Catch::Contains("p1.json: training.stpes: unknown key (did you mean \"steps\"?)"));
-  const std::string type = problems("p2.json", R"({"model": {"d_model": "big"}})", load);
-  CHECK_THAT(type, Catch::Contains("p2.json: model.d_model: expected an integer") && Catch::Contains("found string \"big\""));
+  const std::string unknown = problems("p1.json", R"({"seds": 2})", load);
+  CHECK_THAT(unknown, Catch::Contains("p1.json: seds: unknown key (did you mean \"seeds\"?)"));
+  // The runs are run configs: their problems are the run config's, naming the experiment's file.
+  const std::string type = problems("p2.json", R"({"run": {"model": {"d_model": "big"}}})", load);
+  CHECK_THAT(type, Catch::Contains("p2.json") && Catch::Contains("model.d_model") && Catch::Contains("\"big\""));
+  const std::string run_key = problems("p2b.json", R"({"run": {"train": {"stpes": 10}}})", load);
+  CHECK_THAT(run_key, Catch::Contains("p2b.json") && Catch::Contains("train.stpes") && Catch::Contains("steps"));
   const std::string variant = problems("p3.json", R"({"variants": ["none", "rotary"]})", load);
   CHECK_THAT(variant, Catch::Contains("p3.json: variants: expected") && Catch::Contains("\"rotary\""));
-  const std::string task = problems("p4.json", R"({"task": "recall"})", load);
-  CHECK_THAT(task, Catch::Contains("p4.json: task: expected one of \"copy\", \"reverse\", \"sort\", \"shift\""));
-  const std::string option = problems("p5.json", R"({"task_options": {"seq_len": 16, "vocab": 16, "shift": 30}})", load);
-  CHECK_THAT(option, Catch::Contains("p5.json: task_options.shift: expected"));
+  const std::string task = problems("p4.json", R"({"run": {"task": {"name": "recall", "seq_len": null, "vocab": null, "shift": null}}})", load);
+  CHECK_THAT(task, Catch::Contains("p4.json: run.task.name: expected an order-dependent task: copy, reverse, sort or shift"));
+  const std::string option = problems("p5.json", R"({"run": {"task": {"shift": 30}}})", load);
+  CHECK_THAT(option, Catch::Contains("p5.json") && Catch::Contains("task.shift"));
+  const std::string scorer = problems("p6.json", R"({"scorer": "cosine"})", load);
+  CHECK_THAT(scorer, Catch::Contains("p6.json: scorer: expected") && Catch::Contains("\"cosine\""));
 }
 
 TEST_CASE("scorers config: the shipped config loads and matches the defaults") {
@@ -55,31 +58,29 @@ TEST_CASE("scorers config: the shipped config loads and matches the defaults") {
   const ScorerComparisonOptions d = default_scorer_comparison_options();
   REQUIRE(o.tasks.size() == d.tasks.size());
   for (size_t i = 0; i < o.tasks.size(); ++i) {
-    CHECK(o.tasks[i].task == d.tasks[i].task);
-    CHECK(o.tasks[i].task_options == d.tasks[i].task_options);
-    CHECK(o.tasks[i].steps == d.tasks[i].steps);
-    CHECK(o.tasks[i].causal == d.tasks[i].causal);
+    CHECK(o.tasks[i].name == d.tasks[i].name);
+    CHECK(o.tasks[i].changes == d.tasks[i].changes);
   }
   CHECK(o.scorers == d.scorers);
   CHECK(o.seeds == d.seeds);
-  CHECK(o.base.steps == d.base.steps);
-  CHECK(o.base.eval_interval == d.base.eval_interval);
+  CHECK(o.run == d.run);
 }
 
 TEST_CASE("scorers config: unknown key with a suggestion, wrong type, problems inside tasks[i]") {
   auto load = [](const std::string& p) { load_scorer_comparison_options(p); };
   const std::string unknown = problems("s1.json", R"({"scorer": ["dot"]})", load);
   CHECK_THAT(unknown, Catch::Contains("s1.json: scorer: unknown key (did you mean \"scorers\"?)"));
-  const std::string type = problems("s2.json", R"({"training": {"lr": "fast"}})", load);
-  CHECK_THAT(type, Catch::Contains("s2.json: training.lr: expected a number") && Catch::Contains("found string \"fast\""));
+  const std::string type = problems("s2.json", R"({"run": {"optimizer": {"lr": "fast"}}})", load);
+  CHECK_THAT(type, Catch::Contains("s2.json") && Catch::Contains("optimizer.lr") && Catch::Contains("\"fast\""));
   const std::string in_task = problems(
-      "s3.json", R"({"tasks": [{"task": "recall"}, {"task": "sort", "stpes": 5, "steps": "many"}]})", load);
-  CHECK_THAT(in_task, Catch::Contains("s3.json: tasks[1].stpes: unknown key (did you mean \"steps\"?)"));
-  CHECK_THAT(in_task, Catch::Contains("s3.json: tasks[1].steps: expected an integer"));
-  const std::string missing = problems("s4.json", R"({"tasks": [{"task_options": {}}]})", load);
-  CHECK_THAT(missing, Catch::Contains("s4.json: tasks[0].task: expected a task name"));
-  const std::string option = problems("s5.json", R"({"tasks": [{"task": "recall", "task_options": {"pairs": 0}}]})", load);
-  CHECK_THAT(option, Catch::Contains("s5.json: tasks[0].task_options.pairs: expected"));
+      "s3.json", R"({"tasks": [{"task": {"name": "recall"}}, {"task": {"name": "sort"}, "train": {"stpes": 5}}]})", load);
+  CHECK_THAT(in_task, Catch::Contains("s3.json run with tasks[1]") && Catch::Contains("train.stpes"));
+  const std::string missing = problems("s4.json", R"({"tasks": [{"task": {"pairs": 3}}]})", load);
+  CHECK_THAT(missing, Catch::Contains("s4.json: tasks[0].task.name: expected the task's name"));
+  const std::string option = problems("s5.json", R"({"tasks": [{"task": {"name": "recall", "pairs": 0}}]})", load);
+  CHECK_THAT(option, Catch::Contains("s5.json run with tasks[0]") && Catch::Contains("task.pairs"));
+  const std::string twice = problems("s7.json", R"({"tasks": [{"task": {"name": "sort"}}, {"task": {"name": "sort"}}]})", load);
+  CHECK_THAT(twice, Catch::Contains("s7.json: tasks[1].task.name: expected a task not listed before"));
   const std::string scorer = problems("s6.json", R"({"scorers": ["cosine"]})", load);
   CHECK_THAT(scorer, Catch::Contains("s6.json: scorers: expected") && Catch::Contains("\"cosine\""));
 }

@@ -15,16 +15,9 @@ PositionOptions tiny_position(const std::string& out) {
   PositionOptions o;
   o.variants = {"none", "sinusoidal"};
   o.seeds = 1;
-  o.base.task = "shift";
-  o.base.task_options = {{"seq_len", 8}, {"vocab", 6}, {"shift", 2}};
-  o.base.model.d_model = 16;
-  o.base.model.heads = 2;
-  o.base.model.layers = 1;
-  o.base.model.d_ff = 32;
-  o.base.steps = 30;
-  o.base.eval_interval = 15;
-  o.base.eval_batches = 1;
-  o.base.batch_size = 16;
+  o.run = {{"model", {{"d_model", 16}, {"heads", 2}, {"layers", 1}, {"d_ff", 32}}},
+           {"task", {{"name", "shift"}, {"seq_len", 8}, {"vocab", 6}, {"shift", 2}, {"eval_batches", 1}}},
+           {"train", {{"steps", 30}, {"batch_size", 16}, {"eval_interval", 15}}}};
   o.ceiling_samples = 2000;
   o.out_dir = out;
   o.config_source = "test";
@@ -45,19 +38,22 @@ TEST_CASE("position: trained model without positions is permutation-equivariant,
   CHECK(std::filesystem::exists(dir / "report.md"));
   // The table carries the measured numbers, not placeholders.
   CHECK(qkv_test::slurp(dir / "report.md").find("equivariance_error") != std::string::npos);
+  // Every run is an ordinary run folder: its config, metrics, probes and checkpoint.
+  for (const char* file : {"config.json", "metrics.jsonl", "probes.jsonl", "checkpoint.safetensors"})
+    CHECK(std::filesystem::exists(dir / "runs" / "none_seed0" / file));
+  CHECK(r.rows[1].result.config.model.positional == "sinusoidal");
 }
 
 TEST_CASE("position: the relative-bias variant has no absolute encoding and a clipped bias") {
-  const TrainingProbeOptions t = position_variant_options(TrainingProbeOptions{}, "relative", 5);
-  CHECK(t.model.positional == "none");
-  CHECK(t.model.scorer.kind == "scaled_dot");
-  CHECK(t.model.scorer.relative_bias.kind == "clipped");
-  CHECK(t.model.scorer.relative_bias.window == 5);
-  CHECK(position_variant_options(TrainingProbeOptions{}, "learned", 5).model.positional == "learned");
-  // RoPE and ALiBi go into every layer's scorer through SequenceModel's positional.
+  const nlohmann::json relative = position_variant_model("relative", "scaled_dot", 5);
+  CHECK(relative == nlohmann::json{{"positional", "none"}, {"scorer", "scaled_dot"}, {"relative_bias", "clipped"},
+                                   {"relative_window", 5}});
+  CHECK(position_variant_model("learned", "scaled_dot", 5) ==
+        nlohmann::json{{"positional", "learned"}, {"scorer", "scaled_dot"}});
+  // RoPE and ALiBi go into every layer's scorer through the run config's model.positional.
   for (const char* in_scorer : {"rope", "alibi"})
-    CHECK(position_variant_options(TrainingProbeOptions{}, in_scorer, 5).model.positional == in_scorer);
-  CHECK_THROWS_WITH(position_variant_options(TrainingProbeOptions{}, "rotary", 5), Catch::Contains("rotary"));
+    CHECK(position_variant_model(in_scorer, "dot", 5) == nlohmann::json{{"positional", in_scorer}, {"scorer", "dot"}});
+  CHECK_THROWS_WITH(position_variant_model("rotary", "scaled_dot", 5), Catch::Contains("rotary"));
 }
 
 TEST_CASE("position: order-blind ceiling of reverse is E[max multiplicity] / L, by hand") {

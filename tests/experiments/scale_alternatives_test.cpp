@@ -28,11 +28,9 @@ ScaleAlternativesOptions small_options(const std::string& dir) {
   o.probe.seeds = 4;
   o.training_d_ks = {8};
   o.seeds = 1;
-  o.base.steps = 6;
-  o.base.eval_interval = 3;
-  o.base.eval_batches = 1;
-  o.base.model.d_model = 16;
-  o.base.model.d_ff = 16;
+  o.run.merge_patch({{"model", {{"d_model", 16}, {"d_ff", 16}}},
+                     {"task", {{"eval_batches", 1}}},
+                     {"train", {{"steps", 6}, {"eval_interval", 3}}}});
   return o;
 }
 }  // namespace

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -7,6 +8,7 @@
 #include "experiments/init_probe.h"
 #include "train/softmax_stats.h"
 #include "experiments/vanishing.h"
+#include "train/trainer.h"
 #include "qkv.h"
 
 using namespace qkv;
@@ -98,10 +100,8 @@ TEST_CASE("two runs of a small vanishing experiment give identical CSVs", "[expe
   o.probe.seeds = 3;
   o.training.d_ks = {8};
   o.training.seeds = 1;
-  o.training.base.steps = 6;
-  o.training.base.eval_interval = 3;
-  o.training.base.batch_size = 4;
-  o.training.base.eval_batches = 1;
+  o.training.run.merge_patch({{"task", {{"eval_batches", 1}}},
+                              {"train", {{"steps", 6}, {"batch_size", 4}, {"eval_interval", 3}}}});
   std::ostringstream log;
   for (const char* name : {"a", "b"}) {
     o.out_dir = scratch(std::string("vanishing_") + name).string();
@@ -140,8 +140,76 @@ TEST_CASE("a bad vanishing config names the file, the path, what was expected an
   CHECK_THAT(message(R"({"probe": {"d_k": [4, "x"]}})"),
              Catch::Contains("probe.d_k: expected a non-empty array of integers") && Catch::Contains("string \"x\""));
   CHECK_THAT(message(R"({"probe": {"scorers": ["dott"]}})"), Catch::Contains("probe.scorers: expected"));
-  CHECK_THAT(message(R"({"training": {"lr": -1}})"), Catch::Contains("training.lr: expected a number in"));
-  CHECK_THAT(message(R"({"training": {"task_options": {"seq_len": 1}}})"), Catch::Contains("training.task_options"));
+  CHECK_THAT(message(R"({"training": {"lr": -1}})"), Catch::Contains("training.lr: unknown key"));
+  CHECK_THAT(message(R"({"training": {"run": {"optimizer": {"lr": -1}}}})"),
+             Catch::Contains("bad.json training.run") && Catch::Contains("optimizer.lr"));
+  CHECK_THAT(message(R"({"training": {"run": {"task": {"seq_len": 1}}}})"),
+             Catch::Contains("bad.json training.run") && Catch::Contains("task.seq_len"));
+  CHECK_THAT(message(R"({"training": {"run": 3}})"), Catch::Contains("training.run: expected a run config"));
   CHECK_THAT(message("{\n  \"probe\": [1,\n}"), Catch::Contains("bad.json:3:"));
   CHECK(load_vanishing_options(QKV_SOURCE_DIR "/configs/vanishing.json").probe.d_ks.size() == 5);
+}
+
+TEST_CASE("a sweep point is an ordinary run folder: evaluated and resumed by the trainer", "[experiments]") {
+  VanishingOptions o = default_vanishing_options();
+  o.probe.d_ks = {4};
+  o.probe.seeds = 1;
+  o.training.d_ks = {8};
+  o.training.seeds = 1;
+  o.training.run.merge_patch({{"task", {{"eval_batches", 1}}},
+                              {"train", {{"steps", 4}, {"batch_size", 4}, {"eval_interval", 2}}}});
+  o.out_dir = scratch("vanishing_run_folder").string();
+  std::ostringstream log;
+  const VanishingResult result = run_vanishing_experiment(o, log);
+  REQUIRE(result.training.size() == 2);
+  const TrainedRun& run = result.training[1].result;  // unscaled
+  CHECK(run.run_dir == o.out_dir + "/runs/dk8_unscaled_seed0");
+  CHECK(run.config.model.scale == 1);
+  CHECK(run.config.model.d_head == 8);
+  // The curve is the run's own evaluation: the model read back from its checkpoint gives
+  // the last evaluated loss and accuracy again.
+  const RunConfig config = load_run_config(run.run_dir, {}, "test");
+  const EvalResult again = evaluate_model(*run.model, held_out_batches(*run.task, config.task.eval_batches,
+                                                                        config.train.batch_size, config.task.eval_seed));
+  CHECK(again.accuracy == run.curve.back().eval_accuracy);
+  CHECK(again.loss == Approx(run.curve.back().eval_loss).epsilon(1e-6));
+  // --resume with more steps continues the same folder.
+  Trainer resumed(load_run_config(run.run_dir, {"train.steps=6"}), TrainerOptions{.resume = true, .log = &log,
+                                                                                  .progress_bar = false});
+  CHECK(resumed.step() == 4);
+  CHECK(resumed.run().steps == 6);
+  CHECK(read_trained_run(run.run_dir).curve.back().step == 6);
+}
+
+TEST_CASE("vanishing: per-cell intervals and the unscaled learning-rate sweep", "[experiments]") {
+  VanishingOptions o = default_vanishing_options();
+  o.probe.d_ks = {4};
+  o.probe.seeds = 1;
+  o.training.d_ks = {4, 16};
+  o.training.seeds = 2;
+  o.training.unscaled_lrs = {3e-3};
+  o.training.unscaled_lrs_over_sqrt_dk = {4e-3};
+  o.training.run.merge_patch({{"model", {{"d_model", 16}, {"d_ff", 16}}},
+                              {"task", {{"eval_batches", 1}}},
+                              {"train", {{"steps", 4}, {"batch_size", 4}, {"eval_interval", 2}}}});
+  o.out_dir = scratch("vanishing_lr_sweep").string();
+  std::ostringstream log;
+  const VanishingResult r = run_vanishing_experiment(o, log);
+  REQUIRE(r.lr_sweep.size() == 2 * 2 * 2);  // d_k x rates x seeds
+  // 4e-3 / sqrt(16) = 1e-3: the rate that follows d_k reaches the run config.
+  for (const VanishingLrRow& row : r.lr_sweep) {
+    INFO(row.d_k << " " << row.lr);
+    const double expected = row.lr == "0.003" ? 3e-3 : 4e-3 / std::sqrt(static_cast<double>(row.d_k));
+    CHECK(row.result.config.optimizer.lr == Approx(expected));
+    CHECK(row.result.config.model.scale == 1);
+  }
+  CHECK(fs::exists(fs::path(o.out_dir) / "runs" / "dk16_unscaled_lr0.004_over_sqrt_dk_seed1" / "checkpoint.safetensors"));
+  // One row per (d_k, variant): scaled, unscaled, and each rate.
+  const std::string cells = slurp(fs::path(o.out_dir) / "training_cells.csv");
+  CHECK_THAT(cells, Catch::Contains("\n16,unscaled lr=0.004/sqrt(d_k),2,"));
+  CHECK(std::count(cells.begin(), cells.end(), '\n') == 1 + 2 * 4);
+  CHECK(slurp(fs::path(o.out_dir) / "lr_sweep.csv").find("4,0.003,1,") != std::string::npos);
+  const std::string report = slurp(fs::path(o.out_dir) / "report.md");
+  CHECK_THAT(report, Catch::Contains("Does another learning rate rescue unscaled attention?") &&
+                         Catch::Contains("- d_k=16: scaled reached 90% in "));
 }

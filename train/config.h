@@ -1,7 +1,7 @@
 // Run configs: a JSON file with sections model, task, optimizer, schedule and train,
 // plus command-line overrides (--set section.key=value). Every key, its default and its
 // allowed values live in one schema table (train/schema.h, rendered in
-// the README config key table). load_config validates everything before any work starts and
+// docs/config_keys.md). load_config validates everything before any work starts and
 // returns both a typed RunConfig and the full resolved JSON (every default filled in) to
 // write into the run folder.
 //

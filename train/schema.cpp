@@ -304,7 +304,7 @@ KeySpec scorer_setting_spec(const std::string& kind, const ScorerSetting& settin
 std::string config_schema_markdown() {
   std::ostringstream out;
   out << "Generated from the schema in train/schema.cpp by `config_schema_markdown()`; the "
-         "train tests fail if README's table differs. Regenerate it with\n"
+         "train tests fail if this table differs. Regenerate it with\n"
          "`QKV_UPDATE_DOCS=1 build/tests/train_tests \"[docs]\"`.\n";
   for (const std::string& section : config_sections()) {
     out << "\n#### " << section << "\n\n"

@@ -1,6 +1,6 @@
 // The config schema: one table listing every key of a run config, its type, default,
 // allowed values and when it applies. Validation (train/config.cpp), the defaults of the
-// resolved config and the README config key table (rendered by
+// resolved config and the key table of docs/config_keys.md (rendered by
 // config_schema_markdown) all read this table, so they cannot disagree.
 #pragma once
 
@@ -64,7 +64,7 @@ const KeySpec* find_key_spec(const std::string& section, const std::string& key)
 // model.scorer is `kind`, so that it is checked and listed exactly like a built-in key.
 KeySpec scorer_setting_spec(const std::string& kind, const ScorerSetting& setting);
 
-// The schema as markdown: one table per section. README.md holds exactly this between
+// The schema as markdown: one table per section. docs/config_keys.md holds exactly this between
 // the markers <!-- config-keys:begin --> and <!-- config-keys:end -->.
 std::string config_schema_markdown();
 

@@ -296,23 +296,23 @@ TEST_CASE("every run config in configs/ is valid", "[config]") {
   CHECK(paths.size() >= 12);  // example + 5 scorers + 6 tasks
 }
 
-TEST_CASE("README's config key table is the rendered schema", "[config][docs]") {
-  const std::string path = std::string(QKV_SOURCE_DIR) + "/README.md";
+TEST_CASE("docs/config_keys.md is the rendered schema", "[config][docs]") {
+  const std::string path = std::string(QKV_SOURCE_DIR) + "/docs/config_keys.md";
   const std::string begin = "<!-- config-keys:begin -->\n", end = "<!-- config-keys:end -->";
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
-  std::string readme = text.str();
-  const size_t from = readme.find(begin), to = readme.find(end);
+  std::string doc = text.str();
+  const size_t from = doc.find(begin), to = doc.find(end);
   REQUIRE(from != std::string::npos);
   REQUIRE(to != std::string::npos);
   const std::string rendered = config_schema_markdown();
   if (std::getenv("QKV_UPDATE_DOCS")) {
-    readme.replace(from + begin.size(), to - from - begin.size(), rendered);
-    std::ofstream(path, std::ios::binary) << readme;
+    doc.replace(from + begin.size(), to - from - begin.size(), rendered);
+    std::ofstream(path, std::ios::binary) << doc;
   }
   INFO("regenerate with: QKV_UPDATE_DOCS=1 build/tests/train_tests \"[docs]\"");
-  CHECK(readme.substr(from + begin.size(), to - from - begin.size()) == rendered);
+  CHECK(doc.substr(from + begin.size(), to - from - begin.size()) == rendered);
 }
 
 TEST_CASE("schema defaults agree with the tasks' own defaults", "[config]") {

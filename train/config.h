@@ -39,7 +39,7 @@ class ConfigError : public std::runtime_error {
 struct ModelConfig {
   std::string scorer;             // a kind of scorer_kinds(): built in or registered
   nlohmann::json scorer_settings = nlohmann::json::object();  // the kind's registered settings, all filled in
-  double scale = 1;               // multiplier of scaled_dot scores, resolved (sqrt_dk -> 1/sqrt(d_head)); 1 otherwise
+  double scale = 1;               // multiplier of scaled_dot scores, resolved (sqrt_dk -> 1/sqrt(d_head), as ScoreScale computes it)
   int64_t additive_hidden = 0;    // additive scorer's hidden width; 0 unless scorer == additive
   std::string relative_bias;      // none | clipped | t5
   int64_t relative_window = 0;    // clipped: K

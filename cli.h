@@ -6,7 +6,7 @@
 //   PROGRAM --eval DIR [--set task.eval_batches=N]... [--examples N] [--out DIR]
 //   PROGRAM --eval DIR --input "3 1 4 1" [--out DIR]   (the prediction for the user's own input)
 //   PROGRAM --list-keys
-//   mpirun -np N PROGRAM CONFIG ...          (data parallel: README, "Running on several machines")
+//   mpirun -np N PROGRAM CONFIG ...          (data parallel: docs/mpi.md)
 //
 // Exit codes: 0 done; 1 an error (bad config, unreadable files, bad checkpoint), with the
 // message on stderr; 2 a bad command line; 3 a non-finite loss or gradient stopped the run

@@ -18,7 +18,7 @@ std::string joined(const std::vector<std::string>& names) {
 std::string config_names_footer() {
   return "Tasks: " + joined(task_names()) + "\nScorers (model.scorer): " + joined(scorer_kinds()) +
          "\nPositional kinds (model.positional): " + joined(find_key_spec("model", "positional")->choices) +
-         "\nRun config keys with their type, default and range: train --list-keys, or README.md (\"Config keys\");\n"
+         "\nRun config keys with their type, default and range: train --list-keys, or docs/config_keys.md;\n"
          "experiment config keys: docs/experiments.md.";
 }
 

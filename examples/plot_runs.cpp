@@ -1,8 +1,8 @@
-// plot_runs: re-plots a run folder, or overlays the metrics of several (to compare two
-// configs), through gnuplot (train/run_plots.h). Installed as qkv-plot.
+// plot_runs: re-plots a run folder, or overlays the metrics and probes of several (to
+// compare two configs), through gnuplot (train/run_plots.h). Installed as qkv-plot.
 //
 //   plot_runs RUN_DIR                       -> RUN_DIR/plots/metrics.png (+ probes.png)
-//   plot_runs RUN_DIR RUN_DIR... --out DIR  -> DIR/metrics.png, one colour per run
+//   plot_runs RUN_DIR RUN_DIR... --out DIR  -> DIR/metrics.png (+ probes.png), one colour per run
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
@@ -10,7 +10,7 @@
 #include <qkv/qkv.h>
 
 int main(int argc, char** argv) {
-  CLI::App app{"Plots the metrics of one run folder, or overlays several (see docs/train.md)."};
+  CLI::App app{"Plots the metrics and probes of one run folder, or overlays several (see docs/train.md)."};
   std::vector<std::string> runs;
   std::string out;
   app.add_option("runs", runs, "Run folders (each holds metrics.jsonl)")->required();

@@ -71,9 +71,12 @@ bool in_range(const KeySpec& spec, double x) {
 struct Sources {
   std::string file;
   std::map<std::string, std::string> overridden;  // path or section -> its --set source
-  const std::string& of(const std::string& path) const {
+  const std::string& of(const std::string& path) const { return of(path, file); }
+  // The source of path, or `otherwise` when no --set gave it (a scorer setting falls back
+  // to where model.scorer came from).
+  const std::string& of(const std::string& path, const std::string& otherwise) const {
     auto it = overridden.find(path);
-    return it == overridden.end() ? file : it->second;
+    return it == overridden.end() ? otherwise : it->second;
   }
 };
 
@@ -140,9 +143,12 @@ class Resolver {
       return;
     }
     const std::string path = argument.substr(0, eq), text = argument.substr(eq + 1);
+    // A registered scorer's setting is one level deeper: model.scorer.NAME.
+    const bool scorer_setting = path.rfind("model.scorer.", 0) == 0 && path.size() > 13 &&
+                                path.find('.', 13) == std::string::npos;
     const size_t dot = path.find('.');
-    if (dot == std::string::npos || dot == 0 || dot + 1 == path.size() ||
-        path.find('.', dot + 1) != std::string::npos) {
+    if (!scorer_setting && (dot == std::string::npos || dot == 0 || dot + 1 == path.size() ||
+                            path.find('.', dot + 1) != std::string::npos)) {
       add(source, "--set", "a key path section.key (e.g. optimizer.lr)", "\"" + path + "\"");
       return;
     }
@@ -163,7 +169,20 @@ class Resolver {
       return;
     }
     if (!config_.contains(section)) sources_.overridden[section] = source;
-    config_[section][key] = std::move(value);
+    if (scorer_setting) {
+      // model.scorer becomes {"kind": K, ...} if it was a bare kind; validation then checks
+      // the setting against what K declared, as it would in the file.
+      json& scorer = config_[section]["scorer"];
+      if (scorer.is_string()) scorer = json{{"kind", scorer}};
+      else if (scorer.is_null()) scorer = json{{"kind", find_key_spec("model", "scorer")->default_value}};
+      if (!scorer.is_object()) {
+        add(source, "model.scorer", "a kind or an object to set " + path.substr(13) + " in", describe(scorer));
+        return;
+      }
+      scorer[path.substr(13)] = std::move(value);
+    } else {
+      config_[section][key] = std::move(value);
+    }
     sources_.overridden[path] = source;
   }
 
@@ -346,7 +365,7 @@ class Resolver {
     for (const auto& [name, value] : scorer_given_.items()) {
       if (std::find(names.begin(), names.end(), name) != names.end()) continue;
       const std::string guess = closest(name, names);
-      add(source, "model.scorer." + name,
+      add(sources_.of("model.scorer." + name, source), "model.scorer." + name,
           names.empty() ? "no settings (scorer \"" + kind + "\" takes none; give model.scorer as \"" + kind + "\")"
                         : "a setting of scorer \"" + kind + "\" (" + list(names) + ")",
           "unknown setting \"" + name + "\"" + (guess.empty() ? "" : " (did you mean \"" + guess + "\"?)"));
@@ -356,7 +375,7 @@ class Resolver {
       const bool given = scorer_given_.contains(setting.name);
       const json& value = given ? scorer_given_[setting.name] : setting.default_value;
       if (!valid_value(spec, value)) {
-        add(source, spec.path(), spec.expected(),
+        add(sources_.of(spec.path(), source), spec.path(), spec.expected(),
             describe(value) + (given ? "" : " (the default register_scorer(\"" + kind + "\") declares)"));
         continue;
       }
@@ -454,90 +473,21 @@ class Resolver {
     return fallback.is_null() ? T{} : fallback.get<T>();
   }
 
+  // The typed config: every key through its schema row's assign, from the resolved value
+  // or, where the key does not apply, the schema's default. Keys whose default derives from
+  // others (model.d_head) go first, as a key may read them (model.scale's "sqrt_dk").
   RunConfig typed() const {
     RunConfig c;
-    ModelConfig& m = c.model;
-    m.scorer = has("model", "scorer") && at("model", "scorer").is_object() ? at("model", "scorer")["kind"].get<std::string>()
-                                                                           : get<std::string>("model", "scorer");
-    m.scorer_settings = scorer_settings_;
-    m.d_head = get<int64_t>("model", "d_head");
-    m.scale = 1;
-    if (has("model", "scale")) {
-      const json& s = at("model", "scale");
-      if (s.is_number()) m.scale = s.get<double>();
-      else if (s == "sqrt_dk") m.scale = 1.0 / std::sqrt(static_cast<double>(m.d_head));
-    }
-    m.additive_hidden = get<int64_t>("model", "additive_hidden");
-    m.relative_bias = get<std::string>("model", "relative_bias");
-    m.relative_window = get<int64_t>("model", "relative_window");
-    m.relative_buckets = get<int64_t>("model", "relative_buckets");
-    m.relative_max_distance = get<int64_t>("model", "relative_max_distance");
-    m.positional = get<std::string>("model", "positional");
-    m.d_model = get<int64_t>("model", "d_model");
-    m.heads = get<int64_t>("model", "heads");
-    m.layers = get<int64_t>("model", "layers");
-    m.d_ff = get<int64_t>("model", "d_ff");
-    m.dropout = get<double>("model", "dropout");
-    m.activation = get<std::string>("model", "activation");
-    m.causal = get<bool>("model", "causal");
-    m.kv_heads = get<int64_t>("model", "kv_heads");
-    m.window = get<int64_t>("model", "window");
-    m.softcap = get<double>("model", "softcap");
-    m.sink = get<bool>("model", "sink");
-    m.normalizer = get<std::string>("model", "normalizer");
-    m.init = get<std::string>("model", "init");
-    m.init_std = get<double>("model", "init_std");
-
-    TaskConfig& t = c.task;
-    t.name = get<std::string>("task", "name");
-    t.seq_len = get<int64_t>("task", "seq_len");
-    t.vocab = get<int64_t>("task", "vocab");
-    t.shift = get<int64_t>("task", "shift");
-    t.pairs = get<int64_t>("task", "pairs");
-    t.image_size = get<int64_t>("task", "image_size");
-    t.shapes = get<int64_t>("task", "shapes");
-    t.eval_seed = get<uint64_t>("task", "eval_seed");
-    t.eval_batches = get<int64_t>("task", "eval_batches");
-    t.options = json::object();
+    for (const bool derived : {true, false})
+      for (const KeySpec& spec : config_schema()) {
+        if (spec.derived_default.empty() == derived) continue;
+        if (has(spec.section, spec.key)) spec.assign(c, at(spec.section, spec.key));
+        else if (!spec.default_value.is_null()) spec.assign(c, spec.default_value);
+      }
+    c.model.scorer_settings = scorer_settings_;
+    c.task.options = json::object();
     for (const char* key : {"seq_len", "vocab", "shift", "pairs", "image_size", "shapes"})
-      if (has("task", key)) t.options[key] = at("task", key);
-
-    OptimizerConfig& o = c.optimizer;
-    o.name = get<std::string>("optimizer", "name");
-    o.lr = get<double>("optimizer", "lr");
-    o.weight_decay = get<double>("optimizer", "weight_decay");
-    o.momentum = get<double>("optimizer", "momentum");
-    o.nesterov = get<bool>("optimizer", "nesterov");
-    o.dampening = get<double>("optimizer", "dampening");
-    o.beta1 = get<double>("optimizer", "beta1");
-    o.beta2 = get<double>("optimizer", "beta2");
-    o.eps = get<double>("optimizer", "eps");
-    o.amsgrad = get<bool>("optimizer", "amsgrad");
-    o.alpha = get<double>("optimizer", "alpha");
-    o.centered = get<bool>("optimizer", "centered");
-    o.no_decay_on_bias_and_norm = get<bool>("optimizer", "no_decay_on_bias_and_norm");
-
-    ScheduleConfig& s = c.schedule;
-    s.name = get<std::string>("schedule", "name");
-    s.step_size = get<int64_t>("schedule", "step_size");
-    s.gamma = get<double>("schedule", "gamma");
-    s.warmup_steps = get<int64_t>("schedule", "warmup_steps");
-    s.min_lr = get<double>("schedule", "min_lr");
-
-    TrainConfig& r = c.train;
-    r.steps = get<int64_t>("train", "steps");
-    r.batch_size = get<int64_t>("train", "batch_size");
-    r.seed = get<uint64_t>("train", "seed");
-    r.threads = get<int64_t>("train", "threads");
-    r.eval_interval = get<int64_t>("train", "eval_interval");
-    r.log_interval = get<int64_t>("train", "log_interval");
-    r.checkpoint_interval = get<int64_t>("train", "checkpoint_interval");
-    r.out_dir = get<std::string>("train", "out_dir");
-    r.grad_clip = get<double>("train", "grad_clip");
-    r.init_from = get<std::string>("train", "init_from");
-    r.plots = get<bool>("train", "plots");
-
-    c.probes.interval = get<int64_t>("probes", "interval");
+      if (has("task", key)) c.task.options[key] = at("task", key);
 
     c.resolved = resolved_;
     return c;

@@ -1,7 +1,7 @@
 // Run configs: a JSON file with sections model, task, optimizer, schedule and train,
 // plus command-line overrides (--set section.key=value). Every key, its default and its
 // allowed values live in one schema table (train/schema.h, rendered in
-// the README config key table). load_config validates everything before any work starts and
+// docs/config_keys.md). load_config validates everything before any work starts and
 // returns both a typed RunConfig and the full resolved JSON (every default filled in) to
 // write into the run folder.
 //
@@ -39,7 +39,7 @@ class ConfigError : public std::runtime_error {
 struct ModelConfig {
   std::string scorer;             // a kind of scorer_kinds(): built in or registered
   nlohmann::json scorer_settings = nlohmann::json::object();  // the kind's registered settings, all filled in
-  double scale = 1;               // multiplier of scaled_dot scores, resolved (sqrt_dk -> 1/sqrt(d_head)); 1 otherwise
+  double scale = 1;               // multiplier of scaled_dot scores, resolved (sqrt_dk -> 1/sqrt(d_head), as ScoreScale computes it)
   int64_t additive_hidden = 0;    // additive scorer's hidden width; 0 unless scorer == additive
   std::string relative_bias;      // none | clipped | t5
   int64_t relative_window = 0;    // clipped: K

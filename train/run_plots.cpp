@@ -63,14 +63,15 @@ std::string metrics_plot(const std::vector<std::string>& labels) {
   return gp.str();
 }
 
-// probes.dat: step, then per layer and head entropy, jacobian_norm, dead_fraction,
-// max_weight, then per parameter grad_norm and update_ratio. Returns the plot body.
-std::string probes_plot(const ProbesTable& table, const std::string& out_dir) {
-  std::vector<std::string> heads;
-  for (size_t l = 0; l < table.heads_per_layer.size(); ++l)
-    for (size_t h = 0; h < table.heads_per_layer[l]; ++h)
-      heads.push_back("layer " + std::to_string(l) + " head " + std::to_string(h));
+// A run's probes as plot_runs draws them, under the label of its folder.
+struct RunProbes {
+  std::string label;
+  ProbesTable table;
+};
 
+// probes_<i>.dat: step, then per layer and head entropy, jacobian_norm, dead_fraction,
+// max_weight, then per parameter grad_norm and update_ratio.
+void write_probes_data(const ProbesTable& table, const std::string& out_dir, size_t i) {
   std::ostringstream data;
   data.precision(9);
   for (const ProbesTable::Row& r : table.rows) {
@@ -79,8 +80,14 @@ std::string probes_plot(const ProbesTable& table, const std::string& out_dir) {
     for (double x : r.parameters) data << "," << x;
     data << "\n";
   }
-  write_file_atomically(out_dir + "/probes.dat", data.str());
+  write_file_atomically(out_dir + "/probes_" + std::to_string(i) + ".dat", data.str());
+}
 
+// The probes of one run, or of several overlaid. One run: a colour per head (per parameter
+// below). Several: a colour per run, so runs compare at a glance, and within a run a point
+// type and dash per head; the gradient panels then name each run once in their key.
+std::string probes_plot(const std::vector<RunProbes>& runs) {
+  const bool overlay = runs.size() > 1;
   std::ostringstream gp;
   gp << "set multiplot layout 3,2 title 'probes: attention per layer and head; gradients per parameter'\n"
      << "set xlabel 'step'\nset key inside top right font ',8'\n";
@@ -88,18 +95,34 @@ std::string probes_plot(const ProbesTable& table, const std::string& out_dir) {
                                     "max attention weight"};
   for (int stat = 0; stat < 4; ++stat) {
     gp << "set title '" << attention_titles[stat] << "'\nplot ";
-    for (size_t h = 0; h < heads.size(); ++h)
-      gp << (h ? ", " : "") << "'probes.dat' using 1:" << 2 + 4 * h + stat << " with linespoints pt " << 1 + h % 7
-         << " ps 0.6 dt " << 1 + h / 10 % 5 << " lc rgb '" << line_color(h) << "' title " << gnuplot_string(heads[h]);
+    const char* separator = "";
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const std::vector<size_t>& heads_per_layer = runs[i].table.heads_per_layer;
+      size_t h = 0;
+      for (size_t l = 0; l < heads_per_layer.size(); ++l)
+        for (size_t head = 0; head < heads_per_layer[l]; ++head, ++h) {
+          const std::string name = "layer " + std::to_string(l) + " head " + std::to_string(head);
+          gp << separator << "'probes_" << i << ".dat' using 1:" << 2 + 4 * h + stat << " with linespoints pt "
+             << 1 + h % 7 << " ps 0.6 dt " << 1 + (overlay ? h % 5 : h / 10 % 5) << " lc rgb '"
+             << line_color(overlay ? i : h) << "' title " << gnuplot_string(overlay ? runs[i].label + " " + name : name);
+          separator = ", ";
+        }
+    }
     gp << "\n";
   }
-  const size_t base = 2 + 4 * heads.size();
   for (int stat = 0; stat < 2; ++stat) {
     gp << "set title '" << (stat ? "update / weight ratio" : "gradient norm")
-       << ", one line per parameter'\nset logscale y\nset format y '%g'\nunset key\nplot ";
-    for (size_t p = 0; p < table.parameters.size(); ++p)
-      gp << (p ? ", " : "") << "'probes.dat' using 1:" << base + 2 * p + stat << " with lines lc rgb '"
-         << line_color(p) << "' notitle";
+       << ", one line per parameter'\nset logscale y\nset format y '%g'\n" << (overlay ? "" : "unset key\n") << "plot ";
+    const char* separator = "";
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const size_t base = 2 + 4 * runs[i].table.heads();
+      for (size_t p = 0; p < runs[i].table.parameters.size(); ++p) {
+        gp << separator << "'probes_" << i << ".dat' using 1:" << base + 2 * p + stat << " with lines lc rgb '"
+           << line_color(overlay ? i : p) << "' "
+           << (overlay && p == 0 ? "title " + gnuplot_string(runs[i].label) : std::string("notitle"));
+        separator = ", ";
+      }
+    }
     gp << "\nunset logscale y\nset key\n";
   }
   gp << "unset multiplot\n";
@@ -119,12 +142,18 @@ std::vector<std::string> plot_runs(const std::vector<std::string>& run_dirs, con
     labels.push_back(label(run_dirs[i]));
   }
   if (render_plot(out_dir + "/metrics", metrics_plot(labels), 1100, 800)) images.push_back(out_dir + "/metrics.png");
-  const std::string probes = run_dirs[0] + "/probes.jsonl";
-  if (run_dirs.size() == 1 && fs::exists(probes)) {
-    const ProbesTable table = read_probes_jsonl(probes);
-    if (!table.rows.empty() && render_plot(out_dir + "/probes", probes_plot(table, out_dir), 1100, 1100))
-      images.push_back(out_dir + "/probes.png");
+  // Probes of every run that recorded them, overlaid as the metrics are.
+  std::vector<RunProbes> probes;
+  for (size_t i = 0; i < run_dirs.size(); ++i) {
+    const std::string path = run_dirs[i] + "/probes.jsonl";
+    if (!fs::exists(path)) continue;
+    ProbesTable table = read_probes_jsonl(path);
+    if (table.rows.empty()) continue;
+    write_probes_data(table, out_dir, probes.size());
+    probes.push_back({labels[i], std::move(table)});
   }
+  if (!probes.empty() && render_plot(out_dir + "/probes", probes_plot(probes), 1100, 1100))
+    images.push_back(out_dir + "/probes.png");
   return images;
 }
 

@@ -1,9 +1,11 @@
 // The config schema: one table listing every key of a run config, its type, default,
-// allowed values and when it applies. Validation (train/config.cpp), the defaults of the
-// resolved config and the README config key table (rendered by
+// allowed values, when it applies and the RunConfig field it sets. Validation
+// (train/config.cpp), the defaults of the resolved config, the typed RunConfig, --list-keys
+// and the key table of docs/config_keys.md (rendered by
 // config_schema_markdown) all read this table, so they cannot disagree.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +15,8 @@
 #include "layers/scorer_registry.h"
 
 namespace qkv {
+
+struct RunConfig;
 
 enum class KeyType {
   integer,
@@ -46,6 +50,9 @@ struct KeySpec {
   bool max_exclusive = false;
   std::optional<KeyCondition> only_when;
   std::string doc;
+  // Writes the key's resolved value into its RunConfig field: the one place, beside this
+  // row, where a key meets the typed config (resolve_config calls it for every key).
+  std::function<void(RunConfig&, const nlohmann::json&)> assign;
 
   std::string path() const { return section + "." + key; }
   // choices, plus the registered scorer kinds when registered_scorers is set.
@@ -64,7 +71,7 @@ const KeySpec* find_key_spec(const std::string& section, const std::string& key)
 // model.scorer is `kind`, so that it is checked and listed exactly like a built-in key.
 KeySpec scorer_setting_spec(const std::string& kind, const ScorerSetting& setting);
 
-// The schema as markdown: one table per section. README.md holds exactly this between
+// The schema as markdown: one table per section. docs/config_keys.md holds exactly this between
 // the markers <!-- config-keys:begin --> and <!-- config-keys:end -->.
 std::string config_schema_markdown();
 

@@ -1,6 +1,7 @@
 # Installs qkv into a scratch prefix, then configures, builds and runs outside projects
 # that find it with find_package(qkv): a gradient check against qkv::qkv_f64
-# (tests/install/consumer), and the project README.md shows, against qkv::qkv. The
+# (tests/install/consumer), a scorer with a setting trained through run_train_cli, and the
+# project of README's walkthrough "Write and train your own layer", against qkv::qkv. The
 # installed programs must be there under their qkv- names.
 set(prefix ${BINARY_DIR}/install-test/prefix)
 set(consumer_build ${BINARY_DIR}/install-test/consumer)
@@ -52,11 +53,12 @@ if(NOT last_output MATCHES "Scorers \\(model.scorer\\): additive")
   message(FATAL_ERROR "qkv-train --help printed: ${last_output}")
 endif()
 
-# README's "Using qkv from your own project" builds as written: its two marked blocks are
-# copied into a project of their own.
+# README's walkthrough "Write and train your own layer" works as written: its marked blocks
+# are copied into a project of their own, which registers a scorer with a setting and
+# trains, resumes and evaluates it through the installed run_train_cli.
 file(READ ${SOURCE_DIR}/README.md readme)
 set(readme_project ${BINARY_DIR}/install-test/readme-project)
-foreach(file CMakeLists.txt main.cpp)
+foreach(file CMakeLists.txt main.cpp capped.json)
   string(FIND "${readme}" "<!-- readme-project:${file} -->" marker)
   if(marker EQUAL -1)
     message(FATAL_ERROR "README.md has no block marked <!-- readme-project:${file} -->")
@@ -74,8 +76,25 @@ endforeach()
 run(${CMAKE_COMMAND} -S ${readme_project} -B ${readme_project}/build -DCMAKE_PREFIX_PATH=${prefix}
     -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${readme_project}/build)
-run(${readme_project}/build/my_program)
-if(NOT last_output MATCHES "2.*4.*6")
-  message(FATAL_ERROR "README's my_program printed: ${last_output}")
+set(my_scorer ${readme_project}/build/my_scorer)
+set(capped_run ${readme_project}/runs/capped)
+# README's config as written, shortened to a few steps; the setting overridden as README's
+# --set model.scorer.cap=2 does.
+run(${my_scorer} ${readme_project}/capped.json --out ${capped_run} --set train.steps=2 --set train.batch_size=4
+    --set task.eval_batches=1 --set train.plots=false --set model.scorer.cap=2)
+file(READ ${capped_run}/config.json recorded)
+string(JSON kind GET "${recorded}" model scorer kind)
+string(JSON cap GET "${recorded}" model scorer cap)
+if(NOT kind STREQUAL "capped_dot" OR NOT cap EQUAL 2)
+  message(FATAL_ERROR "config.json of README's run records scorer ${kind} with cap ${cap}: ${recorded}")
 endif()
-message(STATUS "README project: ${last_output}")
+run(${my_scorer} --resume ${capped_run} --set train.steps=3)
+run(${my_scorer} --eval ${capped_run} --input "3 1 4 1 5")
+if(NOT last_output MATCHES "input +3 +1 +4 +1 +5\npredicted +[0-9]")
+  message(FATAL_ERROR "README's my_scorer --eval --input printed: ${last_output}")
+endif()
+run(${my_scorer} --list-keys)
+if(NOT last_output MATCHES "model.scorer.cap  \\(a number in \\[0.5, 100\\]")
+  message(FATAL_ERROR "README's my_scorer --list-keys printed: ${last_output}")
+endif()
+message(STATUS "README project: trained, resumed and evaluated capped_dot")

@@ -2,6 +2,7 @@
 // resumed, inspection of a trained run, warm start, plots and overlays, --list-keys.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -109,14 +110,44 @@ TEST_CASE("train.init_from starts from another run's weights with a new optimise
 TEST_CASE("plot_runs overlays several run folders, train --list-keys prints every key", "[tool][program]") {
   const std::string dir = qkv_test::scratch_dir("plot_runs");
   std::ostringstream log;
-  for (const char* name : {"a", "b"})
-    Trainer(resolve_config(tiny(dir + "/" + name), "tiny.json"), {.log = &log, .progress_bar = false}).run();
-  const auto overlay = qkv_test::run_command(
-      "'" QKV_PLOT_RUNS_BINARY "' " + quoted(dir + "/a") + " " + quoted(dir + "/b") + " --out " + quoted(dir + "/both"), dir);
+  // Probes every 2 steps in a (1 layer, 2 heads) and every 3 in b (2 layers, 1 head each),
+  // so that the overlay's columns follow each run's own layout; c has no probes.
+  json a = tiny(dir + "/a"), b = tiny(dir + "/b"), c = tiny(dir + "/c");
+  a["probes"] = {{"interval", 2}};
+  b["probes"] = {{"interval", 3}};
+  b["model"]["heads"] = 1;
+  b["model"]["layers"] = 2;
+  for (const json& config : {a, b, c})
+    Trainer(resolve_config(config, "tiny.json"), {.log = &log, .progress_bar = false}).run();
+  const auto overlay = qkv_test::run_command("'" QKV_PLOT_RUNS_BINARY "' " + quoted(dir + "/a") + " " + quoted(dir + "/c") +
+                                                 " " + quoted(dir + "/b") + " --out " + quoted(dir + "/all"),
+                                             dir);
   INFO(overlay.out + overlay.err);
   CHECK(overlay.exit_code == 0);
-  CHECK(qkv_test::lines_of(dir + "/both/metrics_1.dat").size() == 6);
-  if (gnuplot_available()) CHECK(fs::file_size(dir + "/both/metrics.png") > 0);
+  CHECK(qkv_test::lines_of(dir + "/all/metrics_1.dat").size() == 6);
+  // Probes of a and b, the runs that have them, in that order: steps 2, 4, 6 and 3, 6; a
+  // row is the step, 4 statistics per head and 2 per parameter.
+  const auto probes_a = qkv_test::lines_of(dir + "/all/probes_0.dat");
+  const auto probes_b = qkv_test::lines_of(dir + "/all/probes_1.dat");
+  CHECK_FALSE(fs::exists(dir + "/all/probes_2.dat"));
+  REQUIRE(probes_a.size() == 3);
+  REQUIRE(probes_b.size() == 2);
+  CHECK(probes_a[0].substr(0, 2) == "2,");
+  CHECK(probes_b[1].substr(0, 2) == "6,");
+  const auto columns = [](const std::string& row) { return std::count(row.begin(), row.end(), ',') + 1; };
+  const std::string first_row = qkv_test::lines_of(dir + "/a/probes.jsonl").at(0);
+  size_t parameters = 0;
+  for (size_t at = first_row.find("\"grad_norm\""); at != std::string::npos; at = first_row.find("\"grad_norm\"", at + 1))
+    ++parameters;
+  CHECK(parameters > 0);
+  CHECK(columns(probes_a[0]) == static_cast<std::ptrdiff_t>(1 + 4 * 2 + 2 * parameters));
+  const std::string script = qkv_test::slurp(dir + "/all/probes.gp");
+  CHECK_THAT(script, Catch::Contains("'probes_0.dat' using 1:9 ") && Catch::Contains("'probes_1.dat' using 1:9 ") &&
+                         Catch::Contains("\"a layer 0 head 1\"") && Catch::Contains("\"b layer 1 head 0\""));
+  if (gnuplot_available()) {
+    CHECK(fs::file_size(dir + "/all/metrics.png") > 0);
+    CHECK(fs::file_size(dir + "/all/probes.png") > 0);
+  }
   const auto missing = qkv_test::run_command("'" QKV_PLOT_RUNS_BINARY "' " + quoted(dir + "/none"), dir);
   CHECK(missing.exit_code == 1);
   CHECK_THAT(missing.err, Catch::Contains(dir + "/none: no metrics.jsonl in it"));

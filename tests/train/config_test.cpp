@@ -87,7 +87,7 @@ TEST_CASE("derived and per-choice defaults follow the other keys", "[config]") {
   const RunConfig c = resolve_config(config, "run.json");
   CHECK(c.model.d_head == 16);
   CHECK(c.model.additive_hidden == 16);
-  CHECK(c.model.scale == 1);
+  CHECK(c.model.scale == Approx(0.25));  // the default sqrt_dk, which the additive scorer ignores
   CHECK(c.schedule.gamma == Approx(0.999));
   CHECK(c.task.seq_len == 11);
   CHECK(c.task.options == json{{"seq_len", 11}, {"vocab", 32}, {"pairs", 5}});
@@ -296,23 +296,54 @@ TEST_CASE("every run config in configs/ is valid", "[config]") {
   CHECK(paths.size() >= 12);  // example + 5 scorers + 6 tasks
 }
 
-TEST_CASE("README's config key table is the rendered schema", "[config][docs]") {
-  const std::string path = std::string(QKV_SOURCE_DIR) + "/README.md";
+TEST_CASE("docs/config_keys.md is the rendered schema", "[config][docs]") {
+  const std::string path = std::string(QKV_SOURCE_DIR) + "/docs/config_keys.md";
   const std::string begin = "<!-- config-keys:begin -->\n", end = "<!-- config-keys:end -->";
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
-  std::string readme = text.str();
-  const size_t from = readme.find(begin), to = readme.find(end);
+  std::string doc = text.str();
+  const size_t from = doc.find(begin), to = doc.find(end);
   REQUIRE(from != std::string::npos);
   REQUIRE(to != std::string::npos);
   const std::string rendered = config_schema_markdown();
   if (std::getenv("QKV_UPDATE_DOCS")) {
-    readme.replace(from + begin.size(), to - from - begin.size(), rendered);
-    std::ofstream(path, std::ios::binary) << readme;
+    doc.replace(from + begin.size(), to - from - begin.size(), rendered);
+    std::ofstream(path, std::ios::binary) << doc;
   }
   INFO("regenerate with: QKV_UPDATE_DOCS=1 build/tests/train_tests \"[docs]\"");
-  CHECK(readme.substr(from + begin.size(), to - from - begin.size()) == rendered);
+  CHECK(doc.substr(from + begin.size(), to - from - begin.size()) == rendered);
+}
+
+TEST_CASE("every schema key sets its RunConfig field through its own row", "[config]") {
+  for (const KeySpec& spec : config_schema()) {
+    INFO(spec.path());
+    CHECK(static_cast<bool>(spec.assign));
+  }
+  // One key per section, set away from its default, reaches its field.
+  json config = kMinimal;
+  config["model"]["d_ff"] = 40;
+  config["task"]["eval_batches"] = 3;
+  config["optimizer"]["weight_decay"] = 0.25;
+  config["schedule"] = {{"name", "step"}, {"step_size", 7}};
+  config["train"]["grad_clip"] = 0.5;
+  config["probes"] = {{"interval", 9}};
+  const RunConfig c = resolve_config(config, "run.json");
+  CHECK(c.model.d_ff == 40);
+  CHECK(c.task.eval_batches == 3);
+  CHECK(c.optimizer.weight_decay == 0.25);
+  CHECK(c.schedule.step_size == 7);
+  CHECK(c.train.grad_clip == 0.5);
+  CHECK(c.probes.interval == 9);
+}
+
+TEST_CASE("model.scale sqrt_dk is the scale the layers compute for d_head", "[config]") {
+  for (int64_t d_head : {8, 16, 24, 32}) {
+    json config = kMinimal;
+    config["model"] = {{"d_model", 2 * d_head}, {"heads", 2}};
+    INFO("d_head " << d_head);
+    CHECK(resolve_config(config, "run.json").model.scale == ScoreScale::inverse_sqrt_dk().value(d_head));
+  }
 }
 
 TEST_CASE("schema defaults agree with the tasks' own defaults", "[config]") {

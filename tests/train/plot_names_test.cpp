@@ -88,8 +88,9 @@ TEST_CASE("run folders, --out folders, labels and parameter names with shell and
       REQUIRE(images.size() == 2);
       CHECK(fs::file_size(run / "plots" / "metrics.png") > 0);
       CHECK(fs::file_size(run / "plots" / "probes.png") > 0);
-      REQUIRE(overlaid.size() == 1);
+      REQUIRE(overlaid.size() == 2);
       CHECK(fs::file_size(out / "metrics.png") > 0);
+      CHECK(fs::file_size(out / "probes.png") > 0);
     }
     CHECK_FALSE(pwned(root));
   }

@@ -86,6 +86,17 @@ TEST_CASE("scorer settings: the object form builds the scorer with them, default
   // --set may give the whole object.
   const RunConfig set = resolve_config(config_with("dot"), "test.json", {R"(model.scorer={"kind": "softcap_user", "cap": 2})"});
   CHECK(set.model.scorer_settings["cap"] == 2);
+  // Or one setting, into the object or the bare kind of the file.
+  CHECK(resolve_config(config_with({{"kind", "softcap_user"}, {"cap", 3}}), "test.json", {"model.scorer.cap=7"})
+            .model.scorer_settings == json{{"cap", 7}, {"learned", false}});
+  CHECK(resolve_config(config_with("softcap_user"), "test.json", {"model.scorer.learned=true"}).model.scorer_settings ==
+        json{{"cap", 5}, {"learned", true}});
+  CHECK(error_of("softcap_user", {"model.scorer.cap=1000"}) ==
+        "command line (--set model.scorer.cap=1000): model.scorer.cap: expected a number in [0.5, 100], found 1000");
+  CHECK(error_of("dot", {"model.scorer.cap=3"}).find("model.scorer.cap: expected no settings (scorer \"dot\" takes none") !=
+        std::string::npos);
+  CHECK(error_of("softcap_user", {"model.scorer.cap.x=3"}).find("--set: expected a key path section.key") !=
+        std::string::npos);
 }
 
 TEST_CASE("scorer settings: unknown names, ranges and types are reported like built-in keys", "[config][scorer_settings]") {

@@ -1,9 +1,9 @@
 // qkv's speed benchmark. One workload per run, so that peak memory is the workload's own:
 //   peak        float32 FMA throughput of this machine (the ceiling for everything else)
 //   matmul      GFLOP/s of matmul at square and model-shaped sizes
-//   kernels     the two product kernels side by side on the same shapes: direct_gemm
-//               (operands read in place) and Eigen's packed GEMM, the measurements behind
-//               the size at which matmul switches from one to the other (core/ops/matmul.cpp)
+//   kernels     qkv's matmul and each of its kernels (direct_gemm, packed_gemm, and Eigen's
+//               GEMM for reference) against OpenBLAS, BLIS and oneDNN, on square sizes and
+//               on every product of the benchmark models (bench/kernels.cpp)
 //   attention   softmax(q k^T / sqrt(d)) v forward plus backward, q, k, v [8, 8, 256, 64]
 //   attention_weights
 //               the same, keeping the [8, 8, 256, 256] weights (need_weights): the unfused
@@ -33,29 +33,17 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/fma_peak.h"
+#include "bench/kernels.h"
+#include "bench/model_size.h"
+#include "bench/timing.h"
 #include "examples/distance_penalty.h"
-#include "core/ops/direct_gemm.h"
-#include "core/ops/kernels.h"
 
 namespace {
-using Clock = std::chrono::steady_clock;
-
-struct Timing {
-  double median_ms = 0, min_ms = 0;
-};
-
-// Runs `step` `warmup` times untimed, then `repeats` times timed.
-Timing time_it(int64_t warmup, int64_t repeats, const std::function<void()>& step) {
-  for (int64_t i = 0; i < warmup; ++i) step();
-  std::vector<double> ms;
-  for (int64_t i = 0; i < repeats; ++i) {
-    const auto start = Clock::now();
-    step();
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return {ms[ms.size() / 2], ms.front()};
-}
+using qkv_bench::Timing;
+using qkv_bench::time_it;
+using qkv_bench::ModelSize;
+using qkv_bench::read_size;
+using qkv_bench::step_flops;
 
 // The process's peak resident memory (VmHWM). Not getrusage's ru_maxrss, which a process
 // started by exec inherits from its parent (a Python driver with torch loaded).
@@ -68,48 +56,6 @@ double peak_rss_mb() {
 }
 
 void print(const nlohmann::json& line) { std::printf("%s\n", line.dump().c_str()); }
-
-// ---- the benchmark model ----
-
-struct ModelSize {
-  int64_t vocab, seq_len, d_model, heads, layers, batch;
-  double lr;
-  uint64_t seed;
-};
-
-ModelSize read_size(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open the benchmark config");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(path + ": not valid JSON (" + e.what() + ")");
-  }
-  // Every value is a positive number but the seed, which may be 0.
-  auto get = [&](const char* section, const char* key) -> const nlohmann::json& {
-    const std::string where = path + ": /" + section + "/" + key;
-    if (!j.contains(section) || !j[section].contains(key)) throw std::runtime_error(where + ": missing");
-    const nlohmann::json& v = j[section][key];
-    const bool seed = std::string(key) == "seed";
-    if (!v.is_number() || v.get<double>() < 0 || (!seed && v.get<double>() == 0))
-      throw std::runtime_error(where + ": expected a " + (seed ? "non-negative" : "positive") + " number, found " + v.dump());
-    return v;
-  };
-  return {get("model", "vocab").get<int64_t>(), get("model", "seq_len").get<int64_t>(),
-          get("model", "d_model").get<int64_t>(), get("model", "heads").get<int64_t>(),
-          get("model", "layers").get<int64_t>(),  get("train", "batch").get<int64_t>(),
-          get("train", "lr").get<double>(),       get("train", "seed").get<uint64_t>()};
-}
-
-// Matmul FLOPs of one training step: forward per token and block 24 d^2 (Q, K, V, O: 4 of
-// 2 d^2; FFN d -> 4d -> d: 16 d^2) plus 4 N d (q k^T and weights v), and 2 d V for the head;
-// the backward costs twice the forward (a gradient for each of the two operands).
-double step_flops(const ModelSize& s) {
-  const double d = static_cast<double>(s.d_model), n = static_cast<double>(s.seq_len);
-  const double per_token = static_cast<double>(s.layers) * (24 * d * d + 4 * n * d) + 2 * d * static_cast<double>(s.vocab);
-  return 3 * per_token * static_cast<double>(s.batch * s.seq_len);
-}
 
 void bench_training_step(const std::string& config, int64_t warmup, int64_t repeats) {
   const ModelSize s = read_size(config);
@@ -275,43 +221,6 @@ void bench_matmul(int64_t repeats) {
 
 }  // namespace
 
-// ---- kernels ----
-
-void bench_kernels(int64_t repeats) {
-  struct Shape {
-    int64_t m, k, n;
-    bool a_transposed;  // A stored as [k, m], as in a weight gradient x^T G or in P^T dO
-  };
-  const std::vector<Shape> shapes{{256, 64, 256, false},    {256, 256, 64, false},     {256, 256, 64, true},
-                                  {256, 256, 256, false},   {512, 512, 512, false},    {1024, 1024, 1024, false},
-                                  {2048, 128, 512, false},  {2048, 256, 1024, false},  {2048, 1024, 256, false},
-                                  {128, 2048, 512, true},   {256, 2048, 1024, true},   {2048, 2048, 2048, false}};
-  using qkv::kernels::ConstMatrixMap;
-  qkv::Generator gen(0);
-  for (const Shape& shape : shapes) {
-    const int64_t m = shape.m, k = shape.k, n = shape.n;  // plain names: lambdas capture them
-    const bool transposed = shape.a_transposed;
-    const qkv::Tensor a = qkv::Tensor::randn(transposed ? qkv::Shape{k, m} : qkv::Shape{m, k}, gen);
-    const qkv::Tensor b = qkv::Tensor::randn({k, n}, gen);
-    qkv::Tensor c = qkv::Tensor::empty({m, n});
-    const double flops = 2.0 * static_cast<double>(m * k * n);
-    const int64_t reps = std::max<int64_t>(5, static_cast<int64_t>(repeats * 2e9 / flops / 10));
-    const auto lhs = qkv::kernels::StridedMatrix::row_major(a.data(), transposed ? m : k, transposed);
-    const Timing direct = time_it(2, reps, [&] {
-      qkv::kernels::parallel_direct_gemm(m, n, k, 1, lhs, b.data(), n, c.data(), n, false);
-    });
-    const Timing eigen = time_it(2, reps, [&] {
-      const ConstMatrixMap B(b.data(), k, n);
-      const qkv::kernels::MatrixMap C(c.data(), m, n);
-      if (transposed) qkv::kernels::gemm(C, ConstMatrixMap(a.data(), k, m).transpose(), B);
-      else qkv::kernels::gemm(C, ConstMatrixMap(a.data(), m, k), B);
-    });
-    print({{"workload", "kernels"}, {"m", m}, {"k", k}, {"n", n}, {"a_transposed", transposed},
-           {"threads", qkv::num_threads()}, {"direct_gflops", flops / (direct.median_ms * 1e6)},
-           {"eigen_gflops", flops / (eigen.median_ms * 1e6)}});
-  }
-}
-
 int main(int argc, char** argv) {
   qkv::dist::MpiSession mpi(argc, argv);
   std::string workload;
@@ -326,6 +235,12 @@ int main(int argc, char** argv) {
   app.add_option("--seq", seq, "flex_memory: keys and queries")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--variant", variant, "flex: only this variant (all when empty)");
   app.add_option("--threads", threads, "OpenMP threads (0: OpenMP's default)")->capture_default_str();
+  std::string configs = QKV_BENCH_CONFIGS;
+  std::vector<std::string> anchors{"openblas", "blis", "onednn"};
+  app.add_option("--configs", configs, "kernels: the folder of benchmark model configs whose products are timed")
+      ->capture_default_str()->check(CLI::ExistingDirectory);
+  app.add_option("--anchors", anchors, "kernels: the GEMM libraries to time beside qkv (openblas, blis, onednn)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) qkv::set_num_threads(static_cast<int>(threads));
@@ -335,7 +250,7 @@ int main(int argc, char** argv) {
     } else if (workload == "matmul") {
       bench_matmul(repeats);
     } else if (workload == "kernels") {
-      bench_kernels(repeats);
+      qkv_bench::bench_kernels(repeats, configs, anchors);
     } else if (workload == "flex") {
       bench_flex(warmup, repeats, variant);
     } else if (workload == "flex_memory") {

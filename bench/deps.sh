@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the PyTorch side of the benchmark needs (not needed to build or test qkv):
-# Debian's PyTorch and OpenBLAS's OpenMP build, non-interactively, only those missing.
+# Installs what the benchmarks need beyond qkv's own build (not needed to build or test
+# qkv), non-interactively, only those missing:
+# - the PyTorch side of the comparison: Debian's PyTorch and OpenBLAS's OpenMP build;
+# - the GEMM anchors of `qkv_bench kernels`, which loads them at run time: OpenBLAS
+#   (OpenMP build), BLIS (OpenMP build) and oneDNN.
 set -euo pipefail
-packages=(python3-torch libopenblas0-openmp)
+packages=(python3-torch libopenblas0-openmp libblis4-openmp libblis-openmp-dev libdnnl-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

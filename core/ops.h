@@ -45,8 +45,8 @@ Tensor sum_to(const Tensor& grad, const Shape& shape);
 // [.., n, k] x [.., k, m] -> [.., n, m], leading dims broadcast; 1-D operands are not
 // accepted (use reshape). transpose_a/b read an operand as its last two axes swapped. A
 // transposed A is read in place; a transposed B is copied row by row into a scratch buffer
-// first (direct_gemm reads B's rows), except in products of 1024^3 multiply-adds and more,
-// where Eigen's GEMM reads the transposed map while packing.
+// first when the product runs on direct_gemm (which reads B's rows), and packed like any
+// other operand when it runs on packed_gemm (core/ops/gemm_dispatch.h says which).
 struct MatmulOptions {
   bool transpose_a = false;
   bool transpose_b = false;

@@ -1,5 +1,6 @@
 #include "core/ops/direct_gemm.h"
 
+#include "core/ops/vector_tile.h"
 #include "core/parallel.h"
 
 #include <algorithm>
@@ -8,25 +9,6 @@
 
 namespace qkv::kernels {
 namespace {
-
-// The widest vector the target has. GCC's and Clang's vector types compile to the
-// target's vector instructions (and fused multiply-adds where it has them); a scalar times
-// a vector broadcasts the scalar.
-#if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVectorBytes = 32;
-#else
-constexpr int kVectorBytes = 16;
-#endif
-using Vec = Scalar __attribute__((vector_size(kVectorBytes)));
-constexpr int64_t kLanes = kVectorBytes / sizeof(Scalar);
-
-// The tile of C held in registers: kTileRows x kTileVectors accumulators, plus one vector
-// per column of the tile for B's row and one broadcast of A. AVX-512 has 32 vector
-// registers (6 x 4 + 4 + 1 = 29 used); AVX2 and SSE have 16 (4 x 2 + 2 + 1 = 11).
-constexpr int kTileRows = kVectorBytes == 64 ? 6 : 4;
-constexpr int kTileVectors = kVectorBytes == 64 ? 4 : 2;
 
 // The two block sizes below were chosen with `build/bench/qkv_bench kernels` run with other
 // values. B is taken kDepthBlock rows at a time. A column block of a longer stretch of B falls out
@@ -51,14 +33,6 @@ struct Product {
   const Scalar* bias;  // or null
 };
 
-Vec load(const Scalar* p) {
-  Vec v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-void store(Scalar* p, const Vec& v) { std::memcpy(p, &v, sizeof v); }
-
 // C[i0 .. i0 + Rows, j0 .. j0 + Vectors * kLanes]: for each p, one row of B is loaded once
 // and each of the tile's rows adds A(i, p) times it.
 template <int Rows, int Vectors>
@@ -68,7 +42,7 @@ void tile(const Product& x, int64_t i0, int64_t j0) {
   const Scalar* b = x.b + j0;
   for (int64_t p = 0; p < x.k; ++p, a += x.a.col_stride, b += x.ldb) {
     Vec row[Vectors];
-    for (int v = 0; v < Vectors; ++v) row[v] = load(b + v * kLanes);
+    for (int v = 0; v < Vectors; ++v) row[v] = load_vector(b + v * kLanes);
     for (int r = 0; r < Rows; ++r) {
       const Scalar entry = a[r * x.a.row_stride];
       for (int v = 0; v < Vectors; ++v) acc[r][v] += entry * row[v];
@@ -78,9 +52,9 @@ void tile(const Product& x, int64_t i0, int64_t j0) {
     for (int v = 0; v < Vectors; ++v) {
       Scalar* out = x.c + (i0 + r) * x.ldc + j0 + v * kLanes;
       Vec result = x.alpha * acc[r][v];
-      if (x.accumulate) result += load(out);
-      if (x.bias) result += load(x.bias + j0 + v * kLanes);
-      store(out, result);
+      if (x.accumulate) result += load_vector(out);
+      if (x.bias) result += load_vector(x.bias + j0 + v * kLanes);
+      store_vector(out, result);
     }
 }
 
@@ -154,7 +128,6 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
       // Later depth blocks add to what the first wrote, bias included.
       const Product x{std::min(kDepthBlock, k - p0), alpha, a.from(i0, p0), b + p0 * ldb, ldb, c + i0 * ldc, ldc,
                       accumulate || p0 > 0, p0 == 0 ? bias : nullptr};
-      constexpr int64_t kTileColumns = kTileVectors * kLanes;
       int64_t j = 0;
       for (; j + kTileColumns <= n; j += kTileColumns) column_block<kTileVectors>(x, rows, j);
       j = last_vectors<kTileVectors - 1>(x, rows, (n - j) / kLanes, j);

@@ -43,26 +43,6 @@ inline void require_same_shape(const Tensor& a, const Tensor& b, const char* op)
                                 shape_str(b.shape()) + " differ");
 }
 
-// C = A B, or C += A B, with Eigen's packed GEMM: the products too large for direct_gemm
-// (1024^3 multiply-adds and more, core/ops/matmul.cpp). Split over the threads in blocks of
-// C's rows (of its columns when C is wider than tall), each block one single-threaded
-// Eigen GEMM: Eigen's own split of one product over two threads left one thread waiting on
-// the other's packing (55-70% of the FMA peak against 75-85% on [2048 x 128] x [128 x 128]).
-template <class Lhs, class Rhs>
-void gemm(MatrixMap c, const Lhs& a, const Rhs& b, bool accumulate = false) {
-  constexpr int64_t kBlock = 16;  // rows or columns per unit of work
-  const int64_t rows = c.rows(), cols = c.cols(), inner = a.cols();
-  const bool by_rows = rows >= cols;
-  const int64_t length = by_rows ? rows : cols;
-  parallel_for((length + kBlock - 1) / kBlock, kBlock * inner * (by_rows ? cols : rows), [&](int64_t begin, int64_t end) {
-    const int64_t first = begin * kBlock, count = std::min(end * kBlock, length) - first;
-    if (by_rows && accumulate) c.middleRows(first, count).noalias() += a.middleRows(first, count) * b;
-    else if (by_rows) c.middleRows(first, count).noalias() = a.middleRows(first, count) * b;
-    else if (accumulate) c.middleCols(first, count).noalias() += a * b.middleCols(first, count);
-    else c.middleCols(first, count).noalias() = a * b.middleCols(first, count);
-  });
-}
-
 // out = f(x...) over same-shape tensors; f maps Eigen array segments to an expression.
 template <class F, class... Ts>
 Tensor map_elements(F f, const Tensor& first, const Ts&... rest) {

@@ -1,15 +1,13 @@
 // Matmul and linear, over one product routine: C = op(A) op(B) on raw row-major buffers.
-// Small products (every one of the models here) go through kernels::direct_gemm, which reads
-// the operands in place; large ones through Eigen's GEMM, which packs them first.
+// kernels::gemm_product chooses between direct_gemm, which reads the operands in place, and
+// packed_gemm, which packs them first, from the CPU's cache sizes.
 #include "core/autograd.h"
 #include "core/ops.h"
-#include "core/ops/direct_gemm.h"
+#include "core/ops/gemm_dispatch.h"
 #include "core/ops/kernels.h"
 
 namespace qkv {
 namespace {
-using kernels::ConstMatrixMap;
-using kernels::MatrixMap;
 
 std::string operand_str(const Tensor& t, bool transposed) {
   return shape_str(t.shape()) + (transposed ? "^T" : "");
@@ -22,48 +20,13 @@ struct Operand {
   bool transposed;
   int64_t used_rows() const { return transposed ? cols : rows; }
   int64_t used_cols() const { return transposed ? rows : cols; }
+  kernels::StridedMatrix strided() const { return kernels::StridedMatrix::row_major(data, cols, transposed); }
 };
 
-// Which products go through direct_gemm (`build/bench/qkv_bench kernels --threads 1`, one
-// core): every product of the models here and up to 512^3 it beats Eigen's packed GEMM
-// (256^3: 169 against 113 GFLOP/s; the weight gradient x^T G of [2048 x 128] and
-// [2048 x 512]: 154 against 131); at 1024^3 the two are even and at 2048^3, where its
-// unpacked blocks no longer stay in the L2 cache between reuses, it falls behind (125
-// against 145). Products of fewer multiply-adds than 1024^3 are taken directly.
-constexpr int64_t kDirectLimit = int64_t(1) << 30;
-
-// C [m, n] = alpha op(A) op(B), plus `bias` [n] on every row when given. `scratch` holds
-// B^T when direct_gemm needs a transposed B laid out row by row (a tensor, so that it
-// comes from the pool of freed buffers rather than from fresh pages).
-void matrix_product(const Operand& a, const Operand& b, Scalar alpha, Scalar* c, const Scalar* bias,
-                    Tensor& scratch) {
-  const int64_t m = a.used_rows(), k = a.used_cols(), n = b.used_cols();
-  if (m * k * n < kDirectLimit) {
-    const Scalar* rows_of_b = b.data;
-    if (b.transposed) {
-      if (!scratch.defined() || scratch.numel() < k * n) scratch = Tensor::empty({k * n});
-      kernels::transpose(b.data, b.rows, b.cols, b.cols, scratch.data());
-      rows_of_b = scratch.data();
-    }
-    kernels::parallel_direct_gemm(m, n, k, alpha, kernels::StridedMatrix::row_major(a.data, a.cols, a.transposed),
-                                  rows_of_b, n, c, n, false, bias);
-    return;
-  }
-  // Eigen's path (products too large for direct_gemm) serves linear, whose alpha is 1, and
-  // matmul, which has no bias; the scale is then one pass over C.
-  MatrixMap C(c, m, n);
-  if (bias)  // C starts as the bias; the product adds to it
-    parallel_for(m, n, [&](int64_t begin, int64_t end) {
-      C.middleRows(begin, end - begin).rowwise() = ConstMatrixMap(bias, 1, n).row(0);
-    });
-  const ConstMatrixMap A(a.data, a.rows, a.cols), B(b.data, b.rows, b.cols);
-  const bool accumulate = bias != nullptr;
-  if (!a.transposed && !b.transposed) kernels::gemm(C, A, B, accumulate);
-  else if (!a.transposed) kernels::gemm(C, A, B.transpose(), accumulate);
-  else if (!b.transposed) kernels::gemm(C, A.transpose(), B, accumulate);
-  else kernels::gemm(C, A.transpose(), B.transpose(), accumulate);
-  if (alpha != 1)
-    parallel_for(m, n, [&](int64_t begin, int64_t end) { C.middleRows(begin, end - begin) *= alpha; });
+// C [m, n] = alpha op(A) op(B), plus `bias` [n] on every row when given, by the kernel
+// that the CPU's caches call for (core/ops/gemm_dispatch.h).
+void matrix_product(const Operand& a, const Operand& b, Scalar alpha, Scalar* c, const Scalar* bias) {
+  kernels::gemm_product(a.used_rows(), b.used_cols(), a.used_cols(), alpha, a.strided(), b.strided(), c, bias);
 }
 }  // namespace
 
@@ -105,7 +68,6 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
   const Scalar* db = b.data();
   Scalar* dc = out.data();
   auto run = [&](int64_t begin, int64_t end) {
-    Tensor scratch;
     for (int64_t t = begin; t < end; ++t) {
       int64_t rem = t, ia = 0, ib = 0;
       for (int64_t i = rank - 1; i >= 0; --i) {
@@ -116,7 +78,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
       }
       matrix_product({da + ia * a_rows * a_cols, a_rows, a_cols, opt.transpose_a},
                      {db + ib * b_rows * b_cols, b_rows, b_cols, opt.transpose_b}, opt.alpha, dc + t * n * m,
-                     nullptr, scratch);
+                     nullptr);
     }
   };
   // One product: it is split over the threads. Many: the batch is split, and each product
@@ -154,25 +116,21 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor y = Tensor::empty(out_shape);
   // Every leading axis of x is a row of one product, [rows, in] x [in, out], which adds the
   // bias as it writes each row.
-  Tensor scratch;
   matrix_product({x.data(), rows, in, false}, {weight.data(), in, out, false}, 1, y.data(),
-                 bias.defined() ? bias.data() : nullptr, scratch);
+                 bias.defined() ? bias.data() : nullptr);
 
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   return record_op("linear", y, {x, weight, bias},
                    [x = need_w ? kernels::saved(x) : Tensor(), w = need_x ? kernels::saved(weight) : Tensor(),
                     x_shape = x.shape(), rows, in, out, need_x, need_w, need_b](const Tensor& g) {
                      Tensor gx, gw, gb;
-                     Tensor scratch;
                      if (need_x) {  // dx = G W^T
                        gx = Tensor::empty(x_shape);
-                       matrix_product({g.data(), rows, out, false}, {w.data(), in, out, true}, 1, gx.data(), nullptr,
-                                      scratch);
+                       matrix_product({g.data(), rows, out, false}, {w.data(), in, out, true}, 1, gx.data(), nullptr);
                      }
                      if (need_w) {  // dW = x^T G
                        gw = Tensor::empty({in, out});
-                       matrix_product({x.data(), rows, in, true}, {g.data(), rows, out, false}, 1, gw.data(), nullptr,
-                                      scratch);
+                       matrix_product({x.data(), rows, in, true}, {g.data(), rows, out, false}, 1, gw.data(), nullptr);
                      }
                      if (need_b) {  // db = the column sums of G; each thread sums a block of columns
                        gb = Tensor::zeros({out});

@@ -94,10 +94,11 @@ TEST_CASE("transpose of a matrix taller and wider than its blocks", "[kernels]")
   }
 }
 
-TEST_CASE("matmul and linear agree with a triple loop below and above the direct_gemm limit", "[kernels]") {
+TEST_CASE("matmul and linear agree with a triple loop on a small and a large product", "[kernels]") {
   Generator gen(14);
-  // 7 x 40 x 50 goes through direct_gemm, 1024^3 (2^30 multiply-adds) through Eigen. The
-  // reference is computed at every 97th entry of C.
+  // 7 x 40 x 50 goes through direct_gemm; 1024^3 through packed_gemm wherever its B (4 MiB)
+  // outgrows the L2 cache (core/ops/gemm_dispatch.cpp). The reference is computed at every
+  // 97th entry of C.
   for (const auto& shape : {std::array<int64_t, 3>{7, 40, 50}, {1024, 1024, 1024}}) {
     const int64_t m = shape[0], k = shape[1], n = shape[2];  // plain names: lambdas capture them
     const Tensor a = Tensor::randn({m, k}, gen), b = Tensor::randn({k, n}, gen), bias = Tensor::randn({n}, gen);

@@ -1,0 +1,40 @@
+#include "core/ops/gemm_dispatch.h"
+
+#include "core/ops/packed_gemm.h"
+
+#include <algorithm>
+
+namespace qkv::kernels {
+
+// direct_gemm reuses B, read in place, across every tile of C's rows: while B fits in the
+// L2 cache that costs nothing, and packing would be pure overhead. Beyond that, packing
+// pays when each packed element is reused often enough: a packed block of B serves every
+// row of A, a packed panel of A every column of B, so both m and n must exceed the packed
+// column block nc (itself from the L2 size). On the Zen 5 of docs/performance.md this
+// sends 1024^3 and larger squares to packed_gemm and every product of the benchmark
+// models to direct_gemm, each within a few percent of the other kernel where they meet.
+GemmKernel choose_gemm_kernel(int64_t m, int64_t n, int64_t k, const CpuCaches& caches) {
+  const int64_t b_bytes = k * n * static_cast<int64_t>(sizeof(Scalar));
+  const int64_t nc = packed_blocks(caches).columns;
+  return b_bytes > caches.l2 && std::min(m, n) > nc ? GemmKernel::packed : GemmKernel::direct;
+}
+
+const char* gemm_kernel_name(GemmKernel kernel) { return kernel == GemmKernel::direct ? "direct" : "packed"; }
+
+void gemm_product(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
+                  const Scalar* bias) {
+  const CpuCaches& caches = cpu_caches();
+  if (choose_gemm_kernel(m, n, k, caches) == GemmKernel::packed) {
+    static const PackedBlocks blocks = packed_blocks(caches);
+    parallel_packed_gemm(m, n, k, alpha, a, b, c, n, false, bias, blocks);
+    return;
+  }
+  // direct_gemm reads B's rows: a B stored transposed (q k^T, G W^T) is first copied row
+  // by row, into a tensor so that the buffer comes from the pool of freed ones.
+  if (b.col_stride == 1) return parallel_direct_gemm(m, n, k, alpha, a, b.data, b.row_stride, c, n, false, bias);
+  Tensor rows_of_b = Tensor::empty({k * n});
+  transpose(b.data, n, k, b.col_stride, rows_of_b.data());
+  parallel_direct_gemm(m, n, k, alpha, a, rows_of_b.data(), n, c, n, false, bias);
+}
+
+}  // namespace qkv::kernels

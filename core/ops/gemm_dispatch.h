@@ -1,0 +1,23 @@
+// Which of qkv's kernels computes a matrix product, and the call that runs it: the rule
+// that turns the CPU's cache sizes and vector width into that choice. Internal.
+#pragma once
+
+#include <cstdint>
+
+#include "core/cpu_caches.h"
+#include "core/ops/direct_gemm.h"
+
+namespace qkv::kernels {
+
+enum class GemmKernel { direct, packed };
+
+GemmKernel choose_gemm_kernel(int64_t m, int64_t n, int64_t k, const CpuCaches& caches);
+const char* gemm_kernel_name(GemmKernel kernel);
+
+// C [m, n] = alpha A B, plus `bias` [n] on every row when given, split over the threads,
+// by the kernel choose_gemm_kernel names for this CPU. A and B are row-major or stored
+// transposes (StridedMatrix::row_major).
+void gemm_product(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
+                  const Scalar* bias);
+
+}  // namespace qkv::kernels

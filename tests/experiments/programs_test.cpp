@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -14,7 +15,9 @@ struct Outcome {
 };
 
 Outcome run(const std::string& command) {
-  const fs::path log = fs::path(QKV_BINARY_DIR) / "test-scratch" / "program_output.txt";
+  // One file per process: ctest runs this file's test cases side by side.
+  const fs::path log =
+      fs::path(QKV_BINARY_DIR) / "test-scratch" / ("program_output_" + std::to_string(getpid()) + ".txt");
   fs::create_directories(log.parent_path());
   const int raw = std::system((command + " > '" + log.string() + "' 2>&1").c_str());
   std::ifstream in(log);

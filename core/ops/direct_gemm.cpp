@@ -139,15 +139,9 @@ void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, Strided
                           int64_t ldb, Scalar* c, int64_t ldc, bool accumulate, const Scalar* bias) {
   // Blocks of one tile's height or one vector's width: coarser blocks split C unevenly
   // (128 rows in blocks of 48 give one thread twice the other's work).
-  const bool by_rows = m >= n;
-  const int64_t block = by_rows ? kTileRows : kLanes;
-  const int64_t length = by_rows ? m : n;
-  parallel_for((length + block - 1) / block, block * k * (by_rows ? n : m), [&](int64_t begin, int64_t end) {
-    const int64_t first = begin * block, count = std::min(end * block, length) - first;
-    if (by_rows)
-      direct_gemm(count, n, k, alpha, a.from(first, 0), b, ldb, c + first * ldc, ldc, accumulate, bias);
-    else
-      direct_gemm(m, count, k, alpha, a, b + first, ldb, c + first, ldc, accumulate, bias ? bias + first : nullptr);
+  split_over_threads(m, n, k, kTileRows, kLanes, [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
+    direct_gemm(rows, columns, k, alpha, a.from(i0, 0), b + j0, ldb, c + i0 * ldc + j0, ldc, accumulate,
+                bias ? bias + j0 : nullptr);
   });
 }
 

@@ -175,16 +175,9 @@ void packed_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
 
 void parallel_packed_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
                           int64_t ldc, bool accumulate, const Scalar* bias, const PackedBlocks& blocks) {
-  const bool by_rows = m >= n;
-  const int64_t unit = by_rows ? kTileRows : kTileColumns;
-  const int64_t length = by_rows ? m : n;
-  parallel_for((length + unit - 1) / unit, unit * k * (by_rows ? n : m), [&](int64_t begin, int64_t end) {
-    const int64_t first = begin * unit, count = std::min(end * unit, length) - first;
-    if (by_rows)
-      packed_gemm(count, n, k, alpha, a.from(first, 0), b, c + first * ldc, ldc, accumulate, bias, blocks);
-    else
-      packed_gemm(m, count, k, alpha, a, b.from(0, first), c + first, ldc, accumulate, bias ? bias + first : nullptr,
-                  blocks);
+  split_over_threads(m, n, k, kTileRows, kTileColumns, [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
+    packed_gemm(rows, columns, k, alpha, a.from(i0, 0), b.from(0, j0), c + i0 * ldc + j0, ldc, accumulate,
+                bias ? bias + j0 : nullptr, blocks);
   });
 }
 

@@ -3,9 +3,11 @@
 // through it. Internal.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
+#include "core/parallel.h"
 #include "core/tensor.h"
 
 namespace qkv::kernels {
@@ -37,5 +39,19 @@ inline Vec load_vector(const Scalar* p) {
   return v;
 }
 inline void store_vector(Scalar* p, const Vec& v) { std::memcpy(p, &v, sizeof v); }
+
+// Splits an [m, n] product over the threads along its longer side, in whole units of
+// `row_unit` rows or `column_unit` columns: product(first_row, rows, first_column, columns)
+// computes that part of C, whose elements each see the same sums for any split.
+template <class Product>
+void split_over_threads(int64_t m, int64_t n, int64_t k, int64_t row_unit, int64_t column_unit, Product&& product) {
+  const bool by_rows = m >= n;
+  const int64_t unit = by_rows ? row_unit : column_unit, length = by_rows ? m : n;
+  parallel_for((length + unit - 1) / unit, unit * k * (by_rows ? n : m), [&](int64_t begin, int64_t end) {
+    const int64_t first = begin * unit, count = std::min(end * unit, length) - first;
+    if (by_rows) product(first, count, int64_t(0), n);
+    else product(int64_t(0), m, first, count);
+  });
+}
 
 }  // namespace qkv::kernels

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace qkv {
 
@@ -23,5 +24,14 @@ namespace qkv {
 int run_train_cli(int argc, char** argv, const std::string& description);
 // The same with qkv-train's own description in --help.
 int run_train_cli(int argc, char** argv);
+
+// qkv's experiments as a library, the same way: a program that registers its own scorers
+// and then calls run_experiment_cli("vanishing", argc, argv) runs the experiment with those
+// kinds allowed in its config (probe.scorers, training sweeps), exactly as qkv-vanishing:
+//   PROGRAM [CONFIG] [--set path.to.key=value]... [--out DIR]
+// Exit codes: 0 done, 1 an error (message on stderr), 2 a bad command line or an experiment
+// not in experiment_names().
+int run_experiment_cli(const std::string& experiment, int argc, char** argv);
+const std::vector<std::string>& experiment_names();  // vanishing, position, scorers, scale_alternatives
 
 }  // namespace qkv

@@ -66,7 +66,7 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
   const int64_t rows = s.batch / ranks;
   qkv::Generator gen(s.seed);
   qkv::SequenceModel model({.vocab_size = s.vocab, .num_classes = s.vocab, .max_len = s.seq_len, .d_model = s.d_model,
-                            .heads = s.heads, .layers = s.layers, .d_ff = 4 * s.d_model, .positional = "sinusoidal",
+                            .heads = s.heads, .layers = s.layers, .d_ff = 4 * s.d_model, .positional = qkv::PositionKind::sinusoidal,
                             .scorer = {.kind = "scaled_dot"}},
                            gen);
   qkv::Adam optimizer(model.named_parameters(), qkv::AdamOptions{.lr = s.lr});
@@ -132,8 +132,8 @@ std::vector<FlexVariant> flex_variants() {
   const qkv::ScorerOptions base{.heads = 8, .d_q = 64, .d_k = 64};
   auto scorer = [&](qkv::ScorerOptions o) { return qkv::make_scorer(o, gen); };
   qkv::ScorerOptions relative = base, alibi = base, softcap = base;
-  relative.relative_bias = {.kind = "t5", .num_buckets = 32, .max_distance = 128, .init_stddev = 0.1};
-  alibi.position = "alibi";
+  relative.relative_bias = {.kind = qkv::RelativeBiasKind::t5, .num_buckets = 32, .max_distance = 128, .init_stddev = 0.1};
+  alibi.position = qkv::PositionKind::alibi;
   softcap.softcap = 5;
   qkv::AttendOptions causal;
   causal.causal = true;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/named_enum.h"
 #include "core/score_mod.h"
 #include "core/tensor.h"
 
@@ -116,6 +117,11 @@ Tensor packed_heads_attention(const Tensor& q, const Tensor& k, const Tensor& v,
 enum class AttentionNormalizer {
   softmax,  // weights = softmax over the keys (and the sink, when there is one)
   sigmoid,  // weights = sigmoid(s + sigmoid_bias) each on its own (Ramapuram et al. 2024)
+};
+template <>
+struct EnumNames<AttentionNormalizer> {
+  static constexpr std::array<std::pair<AttentionNormalizer, std::string_view>, 2> table{
+      {{AttentionNormalizer::softmax, "softmax"}, {AttentionNormalizer::sigmoid, "sigmoid"}}};
 };
 // Per query row, when asked: logsumexp L, the largest visible score, the entropy of the
 // key weights, sum w^2 and sum w^3 (what the softmax Jacobian's norm needs).

@@ -4,13 +4,6 @@
 // report.md in the run folder.
 //
 //   scorers [CONFIG] [--out DIR]     (CONFIG defaults to configs/scorers.json)
-#include <qkv/qkv.h>
+#include <qkv/cli.h>
 
-#include "experiments/scorer_comparison.h"
-#include "experiment_cli.h"
-
-int main(int argc, char** argv) {
-  return run_experiment_program(argc, argv, "scorers", "The attention scorers compared on two tasks, with their cost per step.", "configs/scorers.json",
-                                qkv::load_scorer_comparison_options,
-                                [](const auto& options, std::ostream& log) { qkv::run_scorer_comparison(options, log); });
-}
+int main(int argc, char** argv) { return qkv::run_experiment_cli("scorers", argc, argv); }

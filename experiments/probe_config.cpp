@@ -43,7 +43,7 @@ ScorerOptions comparison_scorer(const std::string& name, int64_t relative_window
   ScorerOptions s;
   if (name == "scaled_dot_relative") {
     s.kind = "scaled_dot";
-    s.relative_bias = RelativeBiasOptions{.kind = "clipped", .window = relative_window};
+    s.relative_bias = RelativeBiasOptions{.kind = RelativeBiasKind::clipped, .window = relative_window};
     return s;
   }
   if (name == "learned_temperature_from_1") {
@@ -71,7 +71,7 @@ std::vector<std::string> comparison_scorer_choices() {
 nlohmann::json comparison_scorer_model(const std::string& name, int64_t relative_window) {
   const ScorerOptions s = comparison_scorer(name, relative_window);  // refuses an unknown name
   nlohmann::json model = {{"scorer", s.kind}};
-  if (s.relative_bias.kind == "clipped") {
+  if (s.relative_bias.kind == RelativeBiasKind::clipped) {
     model["relative_bias"] = "clipped";
     model["relative_window"] = relative_window;
   }

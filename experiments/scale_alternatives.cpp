@@ -272,7 +272,7 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
     md << "## 2. Training\n\n"
        << "Task `" << b.task.name << "` (" << b.task.options.dump() << "), a " << b.model.layers
        << "-layer pre-LN transformer with d_model " << b.model.d_model << " and " << b.model.heads
-       << " head(s) of width d_k, " << b.model.positional << " positions, " << b.optimizer.name << " lr "
+       << " head(s) of width d_k, " << enum_name(b.model.positional) << " positions, " << enum_name(b.optimizer.name) << " lr "
        << b.optimizer.lr << ", batch " << b.train.batch_size << ", " << b.train.steps << " steps, " << options.seeds
        << " seed(s) per setting; held-out accuracy every " << b.train.eval_interval << " steps on "
        << b.task.eval_batches << " batches from another seed. Each run is an ordinary run folder under `runs/`. "

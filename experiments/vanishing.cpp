@@ -421,8 +421,8 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
     md << "## 2. Training\n\n"
        << "Task `" << b.task.name << "` (" << b.task.options.dump() << "), a " << b.model.layers
        << "-layer pre-LN transformer with d_model " << b.model.d_model << " and " << b.model.heads
-       << " head(s) of width d_k, " << b.model.positional << " positions, " << b.optimizer.name << " lr "
-       << b.optimizer.lr << " (" << b.schedule.name << " schedule), batch " << b.train.batch_size << ", "
+       << " head(s) of width d_k, " << enum_name(b.model.positional) << " positions, " << enum_name(b.optimizer.name) << " lr "
+       << b.optimizer.lr << " (" << enum_name(b.schedule.name) << " schedule), batch " << b.train.batch_size << ", "
        << b.train.steps << " steps, " << options.training.seeds << " seeds per setting; held-out accuracy every "
        << b.train.eval_interval << " steps on " << b.task.eval_batches << " batches from another seed. "
        << "Each run is an ordinary run folder under `runs/` (`train --eval`, `train --resume` and `plot_runs` "

@@ -6,18 +6,12 @@
 
 namespace qkv {
 
-void check_activation(const std::string& name) {
-  if (name != "relu" && name != "gelu")
-    throw std::invalid_argument("unknown activation '" + name + "'; valid: relu, gelu");
+Tensor activate(ActivationKind kind, const Tensor& x) {
+  switch (kind) {
+    case ActivationKind::relu: return relu(x);
+    case ActivationKind::gelu: return gelu(x);
+  }
+  throw std::invalid_argument("activate: a value outside ActivationKind");
 }
-
-Tensor activate(const std::string& name, const Tensor& x) {
-  if (name == "relu") return relu(x);
-  if (name == "gelu") return gelu(x);
-  check_activation(name);
-  return x;
-}
-
-Activation::Activation(std::string name) : name_(std::move(name)) { check_activation(name_); }
 
 }  // namespace qkv

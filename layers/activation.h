@@ -1,25 +1,29 @@
-// Activations by name, so configs can choose them: "relu" or "gelu" (exact, x * Phi(x)).
+// Activations a config can choose: relu, or gelu (exact, x * Phi(x)).
 #pragma once
 
-#include <string>
-
+#include "core/named_enum.h"
 #include "core/tensor.h"
 #include "layers/module.h"
 
 namespace qkv {
 
-// invalid_argument listing the valid names when `name` is not one of them.
-void check_activation(const std::string& name);
-Tensor activate(const std::string& name, const Tensor& x);
+enum class ActivationKind { relu, gelu };
+template <>
+struct EnumNames<ActivationKind> {
+  static constexpr std::array<std::pair<ActivationKind, std::string_view>, 2> table{
+      {{ActivationKind::relu, "relu"}, {ActivationKind::gelu, "gelu"}}};
+};
 
-// The same as a module, for Sequential: Activation("gelu").
+Tensor activate(ActivationKind kind, const Tensor& x);
+
+// The same as a module, for Sequential: Activation(ActivationKind::gelu).
 class Activation : public UnaryModule {
  public:
-  explicit Activation(std::string name);
-  Tensor forward(const Tensor& x) override { return activate(name_, x); }
+  explicit Activation(ActivationKind kind) : kind_(kind) {}
+  Tensor forward(const Tensor& x) override { return activate(kind_, x); }
 
  private:
-  std::string name_;
+  ActivationKind kind_;
 };
 
 }  // namespace qkv

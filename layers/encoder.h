@@ -5,7 +5,6 @@
 #pragma once
 
 #include <memory>
-#include <string>
 
 #include "layers/attention.h"
 #include "layers/feed_forward.h"
@@ -16,7 +15,7 @@ namespace qkv {
 struct EncoderBlockOptions {
   AttentionOptions attention;  // its .dropout is the attention-weight dropout
   int64_t d_ff = 0;            // 0 means 4 * d_model
-  std::string activation = "relu";
+  ActivationKind activation = ActivationKind::relu;
   Scalar dropout = 0;  // on each residual branch and inside the feed-forward block
   Scalar layer_norm_eps = Scalar(1e-5);
 };

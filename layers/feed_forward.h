@@ -4,8 +4,8 @@
 #pragma once
 
 #include <memory>
-#include <string>
 
+#include "layers/activation.h"
 #include "layers/dropout.h"
 #include "layers/linear.h"
 
@@ -14,8 +14,8 @@ namespace qkv {
 struct FeedForwardOptions {
   int64_t d_model = 0;
   int64_t d_ff = 0;
-  std::string activation = "relu";  // "relu" | "gelu"
-  Scalar dropout = 0;               // after the activation
+  ActivationKind activation = ActivationKind::relu;
+  Scalar dropout = 0;  // after the activation
 };
 
 class FeedForward : public UnaryModule {
@@ -24,7 +24,7 @@ class FeedForward : public UnaryModule {
   Tensor forward(const Tensor& x) override;  // [.., d_model] -> [.., d_model]
 
  private:
-  std::string activation_;
+  ActivationKind activation_;
   std::shared_ptr<Linear> in_, out_;
   std::shared_ptr<Dropout> dropout_;
 };

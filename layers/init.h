@@ -5,6 +5,7 @@
 #pragma once
 
 #include "core/generator.h"
+#include "core/named_enum.h"
 #include "core/tensor.h"
 
 namespace qkv {
@@ -43,6 +44,16 @@ struct Init {
   static Init kaiming_normal(Scalar gain = Scalar(1.4142135623730951)) { return {Kind::kaiming_normal, 0, gain}; }
 
   Tensor make(const Shape& shape, Generator& gen) const;
+};
+template <>
+struct EnumNames<Init::Kind> {
+  static constexpr std::array<std::pair<Init::Kind, std::string_view>, 6> table{
+      {{Init::Kind::xavier_uniform, "xavier_uniform"},
+       {Init::Kind::xavier_normal, "xavier_normal"},
+       {Init::Kind::kaiming_uniform, "kaiming_uniform"},
+       {Init::Kind::kaiming_normal, "kaiming_normal"},
+       {Init::Kind::normal, "normal"},
+       {Init::Kind::zeros, "zeros"}}};
 };
 
 }  // namespace qkv

@@ -19,14 +19,11 @@ Tensor sinusoidal_encoding(int64_t length, int64_t d_model) {
 }
 
 PositionalEncoding::PositionalEncoding(const PositionalOptions& options, Generator& gen) : options_(options) {
-  if (options.kind != "none" && options.kind != "sinusoidal" && options.kind != "learned")
-    throw std::invalid_argument("PositionalEncoding: unknown kind '" + options.kind +
-                                "'; valid: none, sinusoidal, learned");
   if (options.max_len <= 0 || options.d_model <= 0)
     throw std::invalid_argument("PositionalEncoding: max_len and d_model must be positive, got " +
                                 std::to_string(options.max_len) + " and " + std::to_string(options.d_model));
-  if (options.kind == "sinusoidal") table_ = sinusoidal_encoding(options.max_len, options.d_model);
-  if (options.kind == "learned")
+  if (options.kind == PositionKind::sinusoidal) table_ = sinusoidal_encoding(options.max_len, options.d_model);
+  if (options.kind == PositionKind::learned)
     table_ = register_parameter("table", options.learned_init.make({options.max_len, options.d_model}, gen));
 }
 
@@ -34,7 +31,7 @@ Tensor PositionalEncoding::encoding(int64_t length) const {
   if (length > options_.max_len)
     throw std::invalid_argument("PositionalEncoding: sequence length " + std::to_string(length) +
                                 " exceeds max_len " + std::to_string(options_.max_len));
-  if (options_.kind == "none") return Tensor();
+  if (options_.kind != PositionKind::sinusoidal && options_.kind != PositionKind::learned) return Tensor();
   return length == options_.max_len ? table_ : slice(table_, 0, 0, length);
 }
 

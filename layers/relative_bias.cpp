@@ -31,12 +31,12 @@ int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectiona
 
 RelativePositionBias::RelativePositionBias(const RelativeBiasOptions& options, int64_t heads, Generator& gen)
     : options_(options), heads_(heads) {
-  if (options.kind != "clipped" && options.kind != "t5")
-    throw std::invalid_argument("RelativePositionBias: unknown kind '" + options.kind + "'; valid: clipped, t5");
+  if (options.kind == RelativeBiasKind::none)
+    throw std::invalid_argument("RelativePositionBias: kind none has no table; choose clipped or t5");
   if (heads <= 0) throw std::invalid_argument("RelativePositionBias: heads must be positive");
-  if (options.kind == "clipped" && options.window < 0)
+  if (options.kind == RelativeBiasKind::clipped && options.window < 0)
     throw std::invalid_argument("RelativePositionBias: window must be >= 0, got " + std::to_string(options.window));
-  if (options.kind == "t5" && (options.num_buckets < (options.bidirectional ? 4 : 2) ||
+  if (options.kind == RelativeBiasKind::t5 && (options.num_buckets < (options.bidirectional ? 4 : 2) ||
                                options.max_distance <= options.num_buckets / (options.bidirectional ? 4 : 2)))
     throw std::invalid_argument("RelativePositionBias(t5): need num_buckets >= " +
                                 std::string(options.bidirectional ? "4" : "2") +
@@ -49,15 +49,15 @@ RelativePositionBias::RelativePositionBias(const RelativeBiasOptions& options, i
 }
 
 int64_t RelativePositionBias::num_buckets() const {
-  return options_.kind == "clipped" ? 2 * options_.window + 1 : options_.num_buckets;
+  return options_.kind == RelativeBiasKind::clipped ? 2 * options_.window + 1 : options_.num_buckets;
 }
 
 int64_t RelativePositionBias::reach() const {
-  return options_.kind == "clipped" ? options_.window : options_.max_distance;
+  return options_.kind == RelativeBiasKind::clipped ? options_.window : options_.max_distance;
 }
 
 int64_t RelativePositionBias::bucket(int64_t query_position, int64_t key_position) const {
-  if (options_.kind == "clipped")
+  if (options_.kind == RelativeBiasKind::clipped)
     return std::clamp(query_position - key_position, -options_.window, options_.window) + options_.window;
   // T5's function takes key minus query: -(i - j).
   return t5_relative_position_bucket(-(query_position - key_position), options_.bidirectional, options_.num_buckets,

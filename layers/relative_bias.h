@@ -17,13 +17,21 @@
 #include <string>
 
 #include "core/generator.h"
+#include "core/named_enum.h"
 #include "core/ops.h"
 #include "layers/scorer.h"
 
 namespace qkv {
 
+enum class RelativeBiasKind { none, clipped, t5 };
+template <>
+struct EnumNames<RelativeBiasKind> {
+  static constexpr std::array<std::pair<RelativeBiasKind, std::string_view>, 3> table{
+      {{RelativeBiasKind::none, "none"}, {RelativeBiasKind::clipped, "clipped"}, {RelativeBiasKind::t5, "t5"}}};
+};
+
 struct RelativeBiasOptions {
-  std::string kind = "none";   // "none" | "clipped" | "t5"
+  RelativeBiasKind kind = RelativeBiasKind::none;
   int64_t window = 8;          // clipped: distances beyond [-window, window] are clipped
   int64_t num_buckets = 32;    // t5
   int64_t max_distance = 128;  // t5: distances from here on share the last bucket

@@ -110,15 +110,13 @@ std::shared_ptr<Scorer> make_scorer(const ScorerOptions& options, Generator& gen
   }
   for (const ScorerSetting& s : declared)
     if (!filled.settings.contains(s.name)) filled.settings[s.name] = s.default_value;
-  if (options.position != "none" && options.position != "rope" && options.position != "alibi")
-    throw std::invalid_argument("unknown scorer position '" + options.position + "'; valid: none, rope, alibi");
   std::shared_ptr<Scorer> scorer = factory(filled, gen);
-  if (options.relative_bias.kind != "none") {
+  if (options.relative_bias.kind != RelativeBiasKind::none) {
     auto bias = std::make_shared<RelativePositionBias>(options.relative_bias, options.heads, gen);
     scorer = std::make_shared<RelativeBiasScorer>(std::move(scorer), std::move(bias));
   }
-  if (options.position == "rope") scorer = std::make_shared<RotaryScorer>(std::move(scorer), options.rope_base);
-  if (options.position == "alibi") scorer = std::make_shared<AlibiScorer>(std::move(scorer), options.heads);
+  if (options.position == PositionKind::rope) scorer = std::make_shared<RotaryScorer>(std::move(scorer), options.rope_base);
+  if (options.position == PositionKind::alibi) scorer = std::make_shared<AlibiScorer>(std::move(scorer), options.heads);
   if (options.softcap < 0) throw std::invalid_argument("scorer softcap must be >= 0 (0: none), got " + std::to_string(options.softcap));
   if (options.softcap > 0) scorer = std::make_shared<SoftcapScorer>(std::move(scorer), options.softcap);
   return scorer;

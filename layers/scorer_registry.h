@@ -2,8 +2,8 @@
 // built-in kinds are "additive", "dot", "general", "scaled_dot", and the scorers that keep
 // the softmax alive without 1/sqrt(d_k): "mup_dot" (q^T k / d_k), "qk_norm" and
 // "learned_temperature"; register_scorer() adds a user's own. make_scorer() wraps the
-// result in a RelativeBiasScorer when options.relative_bias.kind is not "none", and then in
-// a RotaryScorer or AlibiScorer when options.position is "rope" or "alibi", and last in a
+// result in a RelativeBiasScorer when options.relative_bias.kind is not none, and then in
+// a RotaryScorer or AlibiScorer when options.position is rope or alibi, and last in a
 // SoftcapScorer when options.softcap > 0, so relative bias, positions and the cap combine
 // with every kind.
 //
@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/generator.h"
+#include "layers/positional.h"
 #include "layers/relative_bias.h"
 #include "layers/scorers.h"
 
@@ -36,10 +37,12 @@ struct ScorerOptions {
   // scaled_dot: the factor; learned_temperature: the temperature it starts from.
   ScoreScale scale = ScoreScale::inverse_sqrt_dk();
   int64_t additive_hidden = 0;        // additive; 0 means d_k
-  RelativeBiasOptions relative_bias;  // kind "none": no bias
+  RelativeBiasOptions relative_bias;  // kind none: no bias
   Scalar qk_norm_scale = 0;           // qk_norm: g at the start; 0 means sqrt(d_k)
   bool qk_norm_learned = true;        // qk_norm: false keeps g fixed
-  std::string position = "none";      // "none" | "rope" (rotate q, k) | "alibi" (distance penalty)
+  // rope rotates q and k, alibi adds a distance penalty; the absolute kinds act on the
+  // input (PositionalEncoding) and leave the scorer as it is.
+  PositionKind position = PositionKind::none;
   double rope_base = 10000;           // rope: theta_i = rope_base^(-2i/d)
   Scalar softcap = 0;                 // > 0: scores c tanh(s / c), outermost (SoftcapScorer)
   // The kind's declared settings by name; make_scorer fills in the defaults of those left out.

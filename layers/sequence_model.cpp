@@ -13,23 +13,18 @@ SequenceModel::SequenceModel(const SequenceModelOptions& options, Generator& gen
   if (o.vocab_size < 0 || (o.vocab_size == 0 && o.input_features <= 0))
     throw std::invalid_argument("SequenceModel: set vocab_size > 0 for token input, or vocab_size = 0 and "
                                 "input_features > 0 for continuous input");
-  check_activation(o.activation);
   if (o.vocab_size > 0)
     embedding_ = register_module("embed", std::make_shared<Embedding>(EmbeddingOptions{.num_embeddings = o.vocab_size, .dim = o.d_model}, gen));
   else
     input_projection_ = register_module(
         "input", std::make_shared<Linear>(LinearOptions{.in_features = o.input_features, .out_features = o.d_model}, gen));
-  // RoPE and ALiBi act on the scores, not on the input: they go to every layer's scorer,
-  // and the input gets no absolute encoding.
-  const bool in_scorer = o.positional == "rope" || o.positional == "alibi";
-  if (!in_scorer && o.positional != "none" && o.positional != "sinusoidal" && o.positional != "learned")
-    throw std::invalid_argument("SequenceModel: unknown positional '" + o.positional +
-                                "'; valid: none, sinusoidal, learned, rope, alibi");
+  // Both the input encoding and every layer's scorer get the kind; each acts on its own
+  // kinds (absolute ones on the input, rope and alibi on the scores) and ignores the rest.
   ScorerOptions scorer = o.scorer;
-  if (in_scorer) scorer.position = o.positional;
+  scorer.position = o.positional;
   positional_ = register_module(
       "pos", std::make_shared<PositionalEncoding>(
-                 PositionalOptions{.kind = in_scorer ? "none" : o.positional, .max_len = o.max_len, .d_model = o.d_model}, gen));
+                 PositionalOptions{.kind = o.positional, .max_len = o.max_len, .d_model = o.d_model}, gen));
   const EncoderBlockOptions block{
       .attention = {.d_model = o.d_model, .heads = o.heads, .d_head = o.d_head, .scorer = scorer,
                     .causal = o.causal, .dropout = o.dropout, .kv_heads = o.kv_heads, .window = o.window,

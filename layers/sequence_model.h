@@ -26,10 +26,9 @@ struct SequenceModelOptions {
   int64_t layers = 1;
   int64_t d_ff = 0;  // 0 means 4 * d_model
   Scalar dropout = 0;
-  std::string activation = "relu";       // "relu" | "gelu"
-  // "none" | "sinusoidal" | "learned" (added to the input) | "rope" | "alibi" (in every
-  // layer's scorer: ScorerOptions::position)
-  std::string positional = "sinusoidal";
+  ActivationKind activation = ActivationKind::relu;
+  // added to the input (none, sinusoidal, learned) or in every layer's scorer (rope, alibi)
+  PositionKind positional = PositionKind::sinusoidal;
   // .kind ("additive" | "dot" | "general" | "scaled_dot" | a registered kind), .scale
   // (scaled_dot), .additive_hidden, .relative_bias (none | clipped window | t5 buckets).
   ScorerOptions scorer;

@@ -27,11 +27,11 @@ SequenceModelOptions sequence_model_options(const ModelConfig& m, const Task& ta
     scorer.scale = ScoreScale::by(static_cast<Scalar>(m.scale));
   if (m.scorer == "additive") scorer.additive_hidden = m.additive_hidden;
   scorer.softcap = static_cast<Scalar>(m.softcap);
-  if (m.relative_bias == "clipped") {
-    scorer.relative_bias = {.kind = "clipped", .window = m.relative_window};
-  } else if (m.relative_bias == "t5") {
+  if (m.relative_bias == RelativeBiasKind::clipped) {
+    scorer.relative_bias = {.kind = RelativeBiasKind::clipped, .window = m.relative_window};
+  } else if (m.relative_bias == RelativeBiasKind::t5) {
     // A causal model never looks ahead: T5 then spends every bucket on one direction.
-    scorer.relative_bias = {.kind = "t5", .num_buckets = m.relative_buckets,
+    scorer.relative_bias = {.kind = RelativeBiasKind::t5, .num_buckets = m.relative_buckets,
                             .max_distance = m.relative_max_distance, .bidirectional = !m.causal};
   }
   return SequenceModelOptions{
@@ -52,17 +52,20 @@ SequenceModelOptions sequence_model_options(const ModelConfig& m, const Task& ta
       .kv_heads = m.kv_heads,
       .window = m.window,
       .sink = m.sink,
-      .normalizer = m.normalizer == "sigmoid" ? AttentionNormalizer::sigmoid : AttentionNormalizer::softmax,
+      .normalizer = m.normalizer,
   };
 }
 
 Init weight_init(const ModelConfig& m) {
-  if (m.init == "xavier_uniform") return Init::xavier_uniform();
-  if (m.init == "xavier_normal") return Init::xavier_normal();
-  if (m.init == "kaiming_uniform") return Init::kaiming_uniform();
-  if (m.init == "normal") return Init::normal(static_cast<Scalar>(m.init_std));
-  throw std::invalid_argument("weight_init: unknown model.init \"" + m.init +
-                              "\" (xavier_uniform, xavier_normal, kaiming_uniform, normal)");
+  switch (m.init) {
+    case Init::Kind::zeros: return Init::zeros();
+    case Init::Kind::normal: return Init::normal(static_cast<Scalar>(m.init_std));
+    case Init::Kind::xavier_uniform: return Init::xavier_uniform();
+    case Init::Kind::xavier_normal: return Init::xavier_normal();
+    case Init::Kind::kaiming_uniform: return Init::kaiming_uniform();
+    case Init::Kind::kaiming_normal: return Init::kaiming_normal();
+  }
+  throw std::invalid_argument("weight_init: a value outside Init::Kind");
 }
 
 namespace {
@@ -92,47 +95,45 @@ std::unique_ptr<Optimizer> build_optimizer(const OptimizerConfig& c, const Modul
   std::vector<ParamGroup> groups =
       c.no_decay_on_bias_and_norm ? weight_decay_groups(model, c.weight_decay)
                                   : std::vector<ParamGroup>{{.params = model.named_parameters()}};
-  if (c.name == "sgd")
+  if (c.name == OptimizerKind::sgd)
     return std::make_unique<SGD>(std::move(groups), SGDOptions{.lr = c.lr, .momentum = c.momentum,
                                                                .dampening = c.dampening,
                                                                .weight_decay = c.weight_decay,
                                                                .nesterov = c.nesterov});
-  if (c.name == "adam")
+  if (c.name == OptimizerKind::adam)
     return std::make_unique<Adam>(std::move(groups), AdamOptions{.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2,
                                                                  .eps = c.eps, .weight_decay = c.weight_decay,
                                                                  .amsgrad = c.amsgrad});
-  if (c.name == "adamw")
+  if (c.name == OptimizerKind::adamw)
     return std::make_unique<AdamW>(std::move(groups), AdamWOptions{.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2,
                                                                    .eps = c.eps, .weight_decay = c.weight_decay,
                                                                    .amsgrad = c.amsgrad});
-  if (c.name == "rmsprop")
+  if (c.name == OptimizerKind::rmsprop)
     return std::make_unique<RMSprop>(std::move(groups), RMSpropOptions{.lr = c.lr, .alpha = c.alpha, .eps = c.eps,
                                                                        .weight_decay = c.weight_decay,
                                                                        .momentum = c.momentum,
                                                                        .centered = c.centered});
-  if (c.name == "adagrad")
+  if (c.name == OptimizerKind::adagrad)
     return std::make_unique<Adagrad>(std::move(groups),
                                      AdagradOptions{.lr = c.lr, .weight_decay = c.weight_decay, .eps = c.eps});
-  throw std::invalid_argument("build_optimizer: unknown optimizer.name \"" + c.name +
-                              "\" (sgd, adam, adamw, rmsprop, adagrad)");
+  throw std::invalid_argument("build_optimizer: a value outside OptimizerKind");
 }
 
 std::unique_ptr<Schedule> build_schedule(const ScheduleConfig& c, int64_t total_steps) {
   // The last update has position total_steps - 1: decays end there.
   const int64_t last = std::max<int64_t>(1, total_steps - 1);
-  if (c.name == "constant") return std::make_unique<ConstantSchedule>();
-  if (c.name == "step")
+  if (c.name == ScheduleKind::constant) return std::make_unique<ConstantSchedule>();
+  if (c.name == ScheduleKind::step)
     return std::make_unique<StepSchedule>(StepScheduleOptions{.step_size = c.step_size, .gamma = c.gamma});
-  if (c.name == "exponential") return std::make_unique<ExponentialSchedule>(ExponentialScheduleOptions{.gamma = c.gamma});
-  if (c.name == "cosine") return std::make_unique<CosineSchedule>(CosineScheduleOptions{.t_max = last, .eta_min = c.min_lr});
-  if (c.name == "warmup_cosine" || c.name == "warmup_linear")
+  if (c.name == ScheduleKind::exponential) return std::make_unique<ExponentialSchedule>(ExponentialScheduleOptions{.gamma = c.gamma});
+  if (c.name == ScheduleKind::cosine) return std::make_unique<CosineSchedule>(CosineScheduleOptions{.t_max = last, .eta_min = c.min_lr});
+  if (c.name == ScheduleKind::warmup_cosine || c.name == ScheduleKind::warmup_linear)
     return std::make_unique<WarmupSchedule>(WarmupScheduleOptions{
         .warmup_steps = c.warmup_steps,
         .total_steps = std::max(last, c.warmup_steps + 1),
         .min_lr = c.min_lr,
-        .decay = c.name == "warmup_cosine" ? WarmupDecay::cosine : WarmupDecay::linear});
-  throw std::invalid_argument("build_schedule: unknown schedule.name \"" + c.name +
-                              "\" (constant, step, exponential, cosine, warmup_cosine, warmup_linear)");
+        .decay = c.name == ScheduleKind::warmup_cosine ? WarmupDecay::cosine : WarmupDecay::linear});
+  throw std::invalid_argument("build_schedule: a value outside ScheduleKind");
 }
 
 TaskSizes TaskSizes::of(const Task& task) {
@@ -164,15 +165,15 @@ double estimated_parameter_count(const ModelConfig& m, const TaskSizes& t) {
   const double dh = static_cast<double>(m.d_head), inner = h * dh, ff = static_cast<double>(m.d_ff);
   const double input = t.vocab_size > 0 ? static_cast<double>(t.vocab_size) * d
                                         : (static_cast<double>(t.feature_dim) + 1) * d;
-  const double positional = m.positional == "learned" ? static_cast<double>(t.seq_len) * d : 0;
+  const double positional = m.positional == PositionKind::learned ? static_cast<double>(t.seq_len) * d : 0;
   double scorer = registered_scorer_parameters(m);
   if (m.scorer == "general") scorer = h * dh * dh;
   if (m.scorer == "additive") {
     const double hidden = static_cast<double>(m.additive_hidden);
     scorer = h * (2 * dh * hidden + hidden);  // query and key weights, v
   }
-  if (m.relative_bias == "clipped") scorer += h * (2 * static_cast<double>(m.relative_window) + 1);
-  if (m.relative_bias == "t5") scorer += h * static_cast<double>(m.relative_buckets);
+  if (m.relative_bias == RelativeBiasKind::clipped) scorer += h * (2 * static_cast<double>(m.relative_window) + 1);
+  if (m.relative_bias == RelativeBiasKind::t5) scorer += h * static_cast<double>(m.relative_buckets);
   if (m.sink) scorer += h;
   const double kv_inner = static_cast<double>(m.kv_heads) * dh;
   const double block = 4 * d + (d * inner + inner) + 2 * (d * kv_inner + kv_inner) + (inner * d + d) + scorer +
@@ -184,9 +185,9 @@ double estimated_parameter_count(const ModelConfig& m, const TaskSizes& t) {
 namespace {
 // Tensors per parameter held by the optimizer besides the parameter and its gradient.
 double optimizer_slots(const OptimizerConfig& o) {
-  if (o.name == "adam" || o.name == "adamw") return o.amsgrad ? 3 : 2;
-  if (o.name == "rmsprop") return 1 + (o.momentum > 0 ? 1 : 0) + (o.centered ? 1 : 0);
-  if (o.name == "sgd") return o.momentum > 0 ? 1 : 0;
+  if (o.name == OptimizerKind::adam || o.name == OptimizerKind::adamw) return o.amsgrad ? 3 : 2;
+  if (o.name == OptimizerKind::rmsprop) return 1 + (o.momentum > 0 ? 1 : 0) + (o.centered ? 1 : 0);
+  if (o.name == OptimizerKind::sgd) return o.momentum > 0 ? 1 : 0;
   return 1;  // adagrad's running sum
 }
 }  // namespace
@@ -206,7 +207,7 @@ MemoryEstimate estimate_memory(const RunConfig& c, const TaskSizes& t) {
   // query-key pair, before and after tanh.
   double per_position = 6 * d + 4 * inner + 2 * ff + 3 * h * n;
   if (m.scorer == "additive") per_position += 2 * h * n * static_cast<double>(m.additive_hidden);
-  if (m.relative_bias != "none") per_position += h * n;
+  if (m.relative_bias != RelativeBiasKind::none) per_position += h * n;
   const double logits = 3 * static_cast<double>(t.num_classes);  // logits, softmax, gradient
   e.activations = b * n * (static_cast<double>(m.layers) * per_position + logits) * scalar;
   const double example = t.feature_dim > 0 ? static_cast<double>(t.feature_dim) * scalar + index : 2 * index;

@@ -19,6 +19,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/named_enum.h"
+#include "core/ops.h"
+#include "layers/activation.h"
+#include "layers/init.h"
+#include "layers/positional.h"
+#include "layers/relative_bias.h"
 #include "tasks/task.h"
 
 namespace qkv {
@@ -32,34 +38,59 @@ class ConfigError : public std::runtime_error {
   std::vector<std::string> problems_;
 };
 
-// Choice-valued keys keep the schema's spelling ("scaled_dot", "warmup_cosine"); they are
-// validated, so a consumer can compare against those names. Keys that do not apply to the
-// chosen scorer/optimizer/schedule/task hold their schema default (or 0 when derived) and
-// are absent from RunConfig::resolved.
+enum class OptimizerKind { sgd, adam, adamw, rmsprop, adagrad };
+template <>
+struct EnumNames<OptimizerKind> {
+  static constexpr std::array<std::pair<OptimizerKind, std::string_view>, 5> table{
+      {{OptimizerKind::sgd, "sgd"},
+       {OptimizerKind::adam, "adam"},
+       {OptimizerKind::adamw, "adamw"},
+       {OptimizerKind::rmsprop, "rmsprop"},
+       {OptimizerKind::adagrad, "adagrad"}}};
+};
+
+enum class ScheduleKind { constant, step, exponential, cosine, warmup_cosine, warmup_linear };
+template <>
+struct EnumNames<ScheduleKind> {
+  static constexpr std::array<std::pair<ScheduleKind, std::string_view>, 6> table{
+      {{ScheduleKind::constant, "constant"},
+       {ScheduleKind::step, "step"},
+       {ScheduleKind::exponential, "exponential"},
+       {ScheduleKind::cosine, "cosine"},
+       {ScheduleKind::warmup_cosine, "warmup_cosine"},
+       {ScheduleKind::warmup_linear, "warmup_linear"}}};
+};
+
+// Choice-valued keys arrive parsed: each is an enum whose EnumNames table gives the
+// schema its allowed spellings (enum_name() prints one). Two stay strings, because the set
+// of their values is open or owned elsewhere: the scorer kind (a program may register its
+// own) and the task name (make_task's to interpret). Keys that do not apply to the chosen
+// scorer/optimizer/schedule/task hold their schema default (or 0 when derived) and are
+// absent from RunConfig::resolved.
 struct ModelConfig {
   std::string scorer;             // a kind of scorer_kinds(): built in or registered
   nlohmann::json scorer_settings = nlohmann::json::object();  // the kind's registered settings, all filled in
   double scale = 1;               // multiplier of scaled_dot scores, resolved (sqrt_dk -> 1/sqrt(d_head), as ScoreScale computes it)
   int64_t additive_hidden = 0;    // additive scorer's hidden width; 0 unless scorer == additive
-  std::string relative_bias;      // none | clipped | t5
+  RelativeBiasKind relative_bias = RelativeBiasKind::none;
   int64_t relative_window = 0;    // clipped: K
   int64_t relative_buckets = 0;   // t5
   int64_t relative_max_distance = 0;  // t5
-  std::string positional;         // none | sinusoidal | learned
+  PositionKind positional = PositionKind::sinusoidal;
   int64_t d_model = 0;
   int64_t heads = 0;
   int64_t d_head = 0;             // d_k per head
   int64_t layers = 0;
   int64_t d_ff = 0;
   double dropout = 0;
-  std::string activation;         // relu | gelu
+  ActivationKind activation = ActivationKind::gelu;
   bool causal = false;
   int64_t kv_heads = 0;           // key/value heads (heads unless grouped-query)
   int64_t window = 0;             // sliding window; 0: none
   double softcap = 0;             // c of c tanh(s / c); 0: none
   bool sink = false;              // a learned sink logit per head
-  std::string normalizer;         // softmax | sigmoid
-  std::string init;               // xavier_uniform | xavier_normal | kaiming_uniform | normal
+  AttentionNormalizer normalizer = AttentionNormalizer::softmax;
+  Init::Kind init = Init::Kind::xavier_uniform;
   double init_std = 0;            // for init == normal
 };
 
@@ -77,7 +108,7 @@ struct TaskConfig {
 };
 
 struct OptimizerConfig {
-  std::string name;               // sgd | adam | adamw | rmsprop | adagrad
+  OptimizerKind name = OptimizerKind::adam;
   double lr = 0;
   double weight_decay = 0;
   double momentum = 0;            // sgd, rmsprop
@@ -93,7 +124,7 @@ struct OptimizerConfig {
 };
 
 struct ScheduleConfig {
-  std::string name;               // constant | step | exponential | cosine | warmup_cosine | warmup_linear
+  ScheduleKind name = ScheduleKind::constant;
   int64_t step_size = 0;          // step
   double gamma = 0;               // step, exponential
   int64_t warmup_steps = 0;       // warmup_cosine, warmup_linear

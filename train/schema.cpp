@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
+#include <type_traits>
 
 #include "layers/scorer_registry.h"
 #include "tasks/pixels.h"
@@ -41,10 +42,16 @@ std::string task_seq_len_default() {
          std::to_string(PixelsOptions{}.seq_len);
 }
 
-// The RunConfig field a key sets: (config.*section).*member = value.
+// The RunConfig field a key sets: (config.*section).*member = value; a choice whose field
+// is an enum is parsed through the enum's names, which are the key's choices.
 template <class Section, class Field>
 std::function<void(RunConfig&, const json&)> field(Section RunConfig::*section, Field Section::*member) {
-  return [section, member](RunConfig& c, const json& v) { (c.*section).*member = v.get<Field>(); };
+  return [section, member](RunConfig& c, const json& v) {
+    if constexpr (std::is_enum_v<Field>)
+      (c.*section).*member = parse_enum<Field>(v.get<std::string>(), "config key");
+    else
+      (c.*section).*member = v.get<Field>();
+  };
 }
 
 // model.scorer: a kind's name, or an object {"kind": K, setting: value, ...} whose settings
@@ -61,7 +68,6 @@ void assign_scale(RunConfig& c, const json& v) {
 std::vector<KeySpec> build_schema() {
   using T = KeyType;
   const std::vector<std::string> token_tasks{"recall", "copy", "reverse", "shift", "sort"};
-  const std::vector<std::string> all_optimizers{"sgd", "adam", "adamw", "rmsprop", "adagrad"};
   return {
       // ---- model ----
       {.section = "model", .key = "scorer", .type = T::choice, .default_value = "scaled_dot",
@@ -86,7 +92,7 @@ std::vector<KeySpec> build_schema() {
        .doc = "Width of the additive scorer's hidden layer (rows of W).",
        .assign = field(&RunConfig::model, &ModelConfig::additive_hidden)},
       {.section = "model", .key = "relative_bias", .type = T::choice, .default_value = "none",
-       .choices = {"none", "clipped", "t5"},
+       .choices = enum_names<RelativeBiasKind>(),
        .doc = "Learned bias R_{i-j} added to the scores: none, one per offset clipped to "
               "[-relative_window, relative_window] (Shaw et al.), or T5's log-spaced buckets.",
        .assign = field(&RunConfig::model, &ModelConfig::relative_bias)},
@@ -103,7 +109,7 @@ std::vector<KeySpec> build_schema() {
        .doc = "Offsets at or beyond this share T5's last bucket.",
        .assign = field(&RunConfig::model, &ModelConfig::relative_max_distance)},
       {.section = "model", .key = "positional", .type = T::choice, .default_value = "sinusoidal",
-       .choices = {"none", "sinusoidal", "learned", "rope", "alibi"},
+       .choices = enum_names<PositionKind>(),
        .doc = "Position information: none; absolute vectors added to the input, fixed "
               "sine/cosine or a learned table of task.seq_len rows; or, inside every "
               "layer's scorer, rotary q and k (rope, Su et al.) or a per-head linear "
@@ -128,7 +134,7 @@ std::vector<KeySpec> build_schema() {
        .max = 1, .max_exclusive = true, .doc = "Dropout probability (attention weights and residual branches).",
        .assign = field(&RunConfig::model, &ModelConfig::dropout)},
       {.section = "model", .key = "activation", .type = T::choice, .default_value = "gelu",
-       .choices = {"relu", "gelu"}, .doc = "Feed-forward nonlinearity.",
+       .choices = enum_names<ActivationKind>(), .doc = "Feed-forward nonlinearity.",
        .assign = field(&RunConfig::model, &ModelConfig::activation)},
       {.section = "model", .key = "causal", .type = T::boolean, .default_value = false,
        .doc = "Mask keys after the query (position j > i).",
@@ -149,13 +155,14 @@ std::vector<KeySpec> build_schema() {
               "query may give its keys less than weight 1.",
        .assign = field(&RunConfig::model, &ModelConfig::sink)},
       {.section = "model", .key = "normalizer", .type = T::choice, .default_value = "softmax",
-       .choices = {"softmax", "sigmoid"},
+       .choices = enum_names<AttentionNormalizer>(),
        .doc = "Attention weights: softmax over the keys, or sigmoid(s - log N) each on its own "
               "(Ramapuram et al. 2024).",
        .assign = field(&RunConfig::model, &ModelConfig::normalizer)},
       {.section = "model", .key = "init", .type = T::choice, .default_value = "xavier_uniform",
-       .choices = {"xavier_uniform", "xavier_normal", "kaiming_uniform", "normal"},
-       .doc = "Initialisation of weight matrices (biases start at 0).",
+       .choices = enum_names<Init::Kind>(),
+       .doc = "Initialisation of weight matrices (biases start at 0): Glorot's uniform or normal, "
+              "He's uniform or normal (gain sqrt(2)), N(0, init_std^2), or zeros (a symmetric start).",
        .assign = field(&RunConfig::model, &ModelConfig::init)},
       {.section = "model", .key = "init_std", .type = T::number, .default_value = 0.02, .min = 0,
        .min_exclusive = true, .only_when = KeyCondition{"init", {"normal"}},
@@ -197,7 +204,7 @@ std::vector<KeySpec> build_schema() {
        .assign = field(&RunConfig::task, &TaskConfig::eval_batches)},
       // ---- optimizer ----
       {.section = "optimizer", .key = "name", .type = T::choice, .default_value = "adam",
-       .choices = all_optimizers, .doc = "Update rule, with PyTorch's semantics.",
+       .choices = enum_names<OptimizerKind>(), .doc = "Update rule, with PyTorch's semantics.",
        .assign = field(&RunConfig::optimizer, &OptimizerConfig::name)},
       {.section = "optimizer", .key = "lr", .type = T::number, .default_value = 1e-3, .min = 0,
        .min_exclusive = true, .doc = "Peak learning rate (the schedule scales it).",
@@ -247,7 +254,7 @@ std::vector<KeySpec> build_schema() {
        .assign = field(&RunConfig::optimizer, &OptimizerConfig::no_decay_on_bias_and_norm)},
       // ---- schedule ----
       {.section = "schedule", .key = "name", .type = T::choice, .default_value = "constant",
-       .choices = {"constant", "step", "exponential", "cosine", "warmup_cosine", "warmup_linear"},
+       .choices = enum_names<ScheduleKind>(),
        .doc = "Learning-rate schedule over train.steps.",
        .assign = field(&RunConfig::schedule, &ScheduleConfig::name)},
       {.section = "schedule", .key = "step_size", .type = T::integer, .default_value = 1000,

@@ -192,11 +192,11 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
   log << "task " << task_->name() << ": seq_len " << task_->seq_len() << ", " << task_->num_classes()
       << " classes, chance accuracy " << fixed(task_->chance_accuracy(), 3) << "\n"
       << "model: " << m.scorer << " scorer"
-      << (m.relative_bias == "none" ? "" : " + " + m.relative_bias + " relative bias") << ", " << m.layers
+      << (m.relative_bias == RelativeBiasKind::none ? "" : " + " + enum_name(m.relative_bias) + " relative bias") << ", " << m.layers
       << " layers, d_model " << m.d_model << ", " << m.heads << " heads, " << model_->parameter_count()
       << " parameters\n"
-      << "optimizer " << config_.optimizer.name << " (lr " << config_.optimizer.lr << "), schedule "
-      << config_.schedule.name << ", " << config_.train.steps << " steps of batch " << config_.train.batch_size
+      << "optimizer " << enum_name(config_.optimizer.name) << " (lr " << config_.optimizer.lr << "), schedule "
+      << enum_name(config_.schedule.name) << ", " << config_.train.steps << " steps of batch " << config_.train.batch_size
       << "\n"
       << "threads: " << threads_ << oversubscribed_note(threads_)
       << (dist::size() > 1 ? " per rank; " + std::to_string(dist::size()) + " ranks, data parallel" : "") << "\n"
@@ -282,7 +282,7 @@ void Trainer::restore_checkpoint() {
                            saved_steps.dump() + ") gives " + short_dump(expected));
   if (expected != schedule_->to_json())
     *options_.log << "note: train.steps changed from " << saved_steps << " to " << config_.train.steps << ", so the "
-                  << config_.schedule.name << " schedule now spans the new length\n";
+                  << enum_name(config_.schedule.name) << " schedule now spans the new length\n";
   // The schedule was checked above, against the saved length rather than the new one.
   TrainingState state{.model = model_.get(), .optimizer = optimizer_.get(), .generator = &gen_, .schedule = nullptr};
   load_checkpoint(path, state);

@@ -41,7 +41,7 @@ TEST_CASE("position: trained model without positions is permutation-equivariant,
   // Every run is an ordinary run folder: its config, metrics, probes and checkpoint.
   for (const char* file : {"config.json", "metrics.jsonl", "probes.jsonl", "checkpoint.safetensors"})
     CHECK(std::filesystem::exists(dir / "runs" / "none_seed0" / file));
-  CHECK(r.rows[1].result.config.model.positional == "sinusoidal");
+  CHECK(r.rows[1].result.config.model.positional == PositionKind::sinusoidal);
 }
 
 TEST_CASE("position: the relative-bias variant has no absolute encoding and a clipped bias") {
@@ -100,11 +100,11 @@ TEST_CASE("position: equivariance error is float rounding for an untrained model
   const auto task = make_task("shift", {{"seq_len", 10}, {"vocab", 8}, {"shift", 1}});
   Generator gen(5);
   SequenceModel none({.vocab_size = 8, .num_classes = 8, .max_len = 10, .d_model = 16, .heads = 2, .layers = 2,
-                      .d_ff = 32, .positional = "none"},
+                      .d_ff = 32, .positional = PositionKind::none},
                      gen);
   CHECK(permutation_equivariance_error(none, *task, 2, 8, 1) < 1e-4);
   SequenceModel learned({.vocab_size = 8, .num_classes = 8, .max_len = 10, .d_model = 16, .heads = 2, .layers = 2,
-                         .d_ff = 32, .positional = "learned"},
+                         .d_ff = 32, .positional = PositionKind::learned},
                         gen);
   CHECK(permutation_equivariance_error(learned, *task, 2, 8, 1) > 1e-4);
 }

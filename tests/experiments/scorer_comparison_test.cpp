@@ -40,7 +40,7 @@ TEST_CASE("scorers: two runs of the same config give identical result tables") {
   // The relative bias adds one scalar per head and clipped distance: 2 heads x (2 * 8 + 1).
   CHECK(rows[1].scorer == "scaled_dot_relative");
   RunConfig plain_config = rows[1].result.config;
-  plain_config.model.relative_bias = "none";
+  plain_config.model.relative_bias = RelativeBiasKind::none;
   Generator gen(0);
   const int64_t plain = build_model(plain_config.model, *rows[1].result.task, gen)->parameter_count();
   CHECK(rows[1].result.parameter_count - plain == 2 * 17);

@@ -102,7 +102,7 @@ TEST_CASE("flex attention: every mask and score_mod against the composition, N =
   const int64_t b = 2, h = 2, n = 300, d = 48;
   const Tensor q = randn({b, h, n, d}), k = randn({b, h, n, d}), v = randn({b, h, n, d});
   auto relative = std::make_shared<RelativePositionBias>(
-      RelativeBiasOptions{.kind = "t5", .num_buckets = 16, .max_distance = 64, .init_stddev = 0.5}, h, gen());
+      RelativeBiasOptions{.kind = RelativeBiasKind::t5, .num_buckets = 16, .max_distance = 64, .init_stddev = 0.5}, h, gen());
   auto penalty = std::make_shared<DistancePenalty>(h);
   auto temperature = std::make_shared<LearnedTemperatureScorer>(LearnedTemperatureScorerOptions{.heads = h, .d_k = d});
   struct Mod {
@@ -178,7 +178,7 @@ TEST_CASE("flex attention: gradcheck of every mod's parameters, the sink, sigmoi
   check_layer_gradients(*penalty, [&](const std::vector<Tensor>& x) {
     return flex_attention(x[0], x[1], x[2], {.scale = 0.8, .score_mods = {penalty, std::make_shared<SoftcapMod>(1.5)}, .mask_mod = window}).output;
   }, {q, k, v});
-  auto relative = std::make_shared<RelativePositionBias>(RelativeBiasOptions{.kind = "clipped", .window = 3, .init_stddev = 0.5}, 2, gen());
+  auto relative = std::make_shared<RelativePositionBias>(RelativeBiasOptions{.kind = RelativeBiasKind::clipped, .window = 3, .init_stddev = 0.5}, 2, gen());
   auto rel_mod = std::make_shared<RelativeBiasMod>(*relative);
   check_layer_gradients(*relative, [&](const std::vector<Tensor>& x) {
     return flex_attention(x[0], x[1], x[2], {.scale = 0.8, .score_mods = {rel_mod}, .mask_mod = causal_mask()}).output;
@@ -325,10 +325,10 @@ TEST_CASE("every dot-product scorer runs fused in MultiHeadAttention and matches
   std::vector<Variant> variants;
   for (const std::string kind : {"dot", "scaled_dot", "general", "mup_dot", "qk_norm", "learned_temperature"})
     variants.push_back({kind, make({.kind = kind})});
-  variants.push_back({"relative clipped", make({.relative_bias = {.kind = "clipped", .window = 5, .init_stddev = 0.5}})});
-  variants.push_back({"relative t5", make({.relative_bias = {.kind = "t5", .num_buckets = 8, .max_distance = 20, .init_stddev = 0.5}})});
-  variants.push_back({"alibi", make({.position = "alibi"})});
-  variants.push_back({"rope + general", make({.kind = "general", .position = "rope"})});
+  variants.push_back({"relative clipped", make({.relative_bias = {.kind = RelativeBiasKind::clipped, .window = 5, .init_stddev = 0.5}})});
+  variants.push_back({"relative t5", make({.relative_bias = {.kind = RelativeBiasKind::t5, .num_buckets = 8, .max_distance = 20, .init_stddev = 0.5}})});
+  variants.push_back({"alibi", make({.position = PositionKind::alibi})});
+  variants.push_back({"rope + general", make({.kind = "general", .position = PositionKind::rope})});
   variants.push_back({"softcap", make({.softcap = 1.5})});
   Variant causal_window{"window 9, causal, grouped heads", make({})};
   causal_window.options.causal = true;
@@ -339,7 +339,7 @@ TEST_CASE("every dot-product scorer runs fused in MultiHeadAttention and matches
   sink.options.sink = true;
   sink.options.kv_heads = 1;
   variants.push_back(sink);
-  Variant sig{"sigmoid, causal", make({.position = "rope"})};
+  Variant sig{"sigmoid, causal", make({.position = PositionKind::rope})};
   sig.options.normalizer = AttentionNormalizer::sigmoid;
   sig.options.causal = true;
   variants.push_back(sig);

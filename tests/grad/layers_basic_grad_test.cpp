@@ -36,8 +36,8 @@ TEST_CASE("dropout gradients in train mode with a fixed mask", "[grad][layers]")
 }
 
 TEST_CASE("feed-forward gradients, relu and gelu", "[grad][layers]") {
-  for (const char* activation : {"relu", "gelu"}) {
-    INFO(activation);
+  for (ActivationKind activation : {ActivationKind::relu, ActivationKind::gelu}) {
+    INFO(enum_name(activation));
     Generator gen(5);
     FeedForward ff(FeedForwardOptions{.d_model = 3, .d_ff = 4, .activation = activation}, gen);
     randomise_parameters(ff, gen, 0.2);
@@ -50,15 +50,15 @@ TEST_CASE("sequential gradients through its chain", "[grad][layers]") {
   Generator gen(6);
   Sequential seq;
   seq.add(std::make_shared<Linear>(LinearOptions{.in_features = 3, .out_features = 4}, gen))
-      .add(std::make_shared<Activation>("gelu"))
+      .add(std::make_shared<Activation>(ActivationKind::gelu))
       .add(std::make_shared<LayerNorm>(LayerNormOptions{.dim = 4}));
   randomise_parameters(seq, gen, 0.2);
   check_layer_gradients(seq, [&](const std::vector<Tensor>& in) { return seq(in[0]); }, {Tensor::randn({2, 3}, gen)});
 }
 
 TEST_CASE("positional encoding gradients, learned table and fixed sinusoid", "[grad][layers]") {
-  for (const char* kind : {"learned", "sinusoidal"}) {
-    INFO(kind);
+  for (PositionKind kind : {PositionKind::learned, PositionKind::sinusoidal}) {
+    INFO(enum_name(kind));
     Generator gen(7);
     PositionalEncoding pe(PositionalOptions{.kind = kind, .max_len = 5, .d_model = 3}, gen);
     check_layer_gradients(pe, [&](const std::vector<Tensor>& in) { return mul(pe(in[0]), in[0]); },

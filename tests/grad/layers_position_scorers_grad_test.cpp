@@ -16,9 +16,9 @@ TEST_CASE("rotary_embedding gradient, with and without an offset", "[grad][layer
 
 TEST_CASE("mup_dot, qk_norm and learned_temperature gradients, alone, with RoPE and with ALiBi", "[grad][layers]") {
   for (const char* kind : {"mup_dot", "qk_norm", "learned_temperature"})
-    for (const char* position : {"none", "rope", "alibi"})
+    for (PositionKind position : {PositionKind::none, PositionKind::rope, PositionKind::alibi})
       for (int64_t heads : {1, 2}) {
-        INFO("scorer " << kind << " position " << position << " heads " << heads);
+        INFO("scorer " << kind << " position " << enum_name(position) << " heads " << heads);
         Generator gen(22);
         auto scorer = make_scorer(ScorerOptions{.kind = kind, .heads = heads, .d_q = 4, .d_k = 4, .position = position}, gen);
         randomise_parameters(*scorer, gen);
@@ -29,11 +29,11 @@ TEST_CASE("mup_dot, qk_norm and learned_temperature gradients, alone, with RoPE 
 
 TEST_CASE("RoPE and ALiBi around the existing scorers and a relative bias", "[grad][layers]") {
   for (const char* kind : {"additive", "general", "scaled_dot"})
-    for (const char* position : {"rope", "alibi"}) {
-      INFO("scorer " << kind << " position " << position);
+    for (PositionKind position : {PositionKind::rope, PositionKind::alibi}) {
+      INFO("scorer " << kind << " position " << enum_name(position));
       Generator gen(23);
       auto scorer = make_scorer(ScorerOptions{.kind = kind, .heads = 2, .d_q = 4, .d_k = 4, .additive_hidden = 3,
-                                              .relative_bias = {.kind = "clipped", .window = 1, .init_stddev = 0.5},
+                                              .relative_bias = {.kind = RelativeBiasKind::clipped, .window = 1, .init_stddev = 0.5},
                                               .position = position},
                                 gen);
       check_layer_gradients(*scorer, [&](const std::vector<Tensor>& in) { return scorer->scores(in[0], in[1]); },

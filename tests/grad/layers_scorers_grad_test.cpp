@@ -4,9 +4,9 @@ using namespace qkv;
 
 TEST_CASE("every scorer's gradients w.r.t. queries, keys and parameters, with and without relative bias", "[grad][layers]") {
   for (const char* kind : {"additive", "dot", "general", "scaled_dot"})
-    for (const char* bias : {"none", "clipped", "t5"})
+    for (RelativeBiasKind bias : {RelativeBiasKind::none, RelativeBiasKind::clipped, RelativeBiasKind::t5})
       for (int64_t heads : {1, 2}) {
-        INFO("scorer " << kind << " relative bias " << bias << " heads " << heads);
+        INFO("scorer " << kind << " relative bias " << enum_name(bias) << " heads " << heads);
         Generator gen(11);
         auto scorer = make_scorer(ScorerOptions{.kind = kind, .heads = heads, .d_q = 3, .d_k = 3, .additive_hidden = 2,
                                                 .relative_bias = {.kind = bias, .window = 1, .num_buckets = 8,

@@ -75,17 +75,17 @@ TEST_CASE("with a sinusoidal encoding or a relative bias, attn(P x) != P attn(x)
   auto max_gap = [&](const Tensor& a, const Tensor& b) { return compare(a, b).max_abs_error; };
 
   MultiHeadAttention attn(AttentionOptions{.d_model = 6, .heads = 2}, gen);
-  PositionalEncoding pe(PositionalOptions{.kind = "sinusoidal", .max_len = 8, .d_model = 6}, gen);
+  PositionalEncoding pe(PositionalOptions{.kind = PositionKind::sinusoidal, .max_len = 8, .d_model = 6}, gen);
   auto with_pe = [&](const Tensor& in) { return attn.forward(pe.forward(in)).output; };
   CHECK(max_gap(with_pe(permute_rows(x, order)), permute_rows(with_pe(x), order)) > 1e-3);
 
   MultiHeadAttention relative(
-      AttentionOptions{.d_model = 6, .heads = 2, .scorer = {.relative_bias = {.kind = "clipped", .window = 2, .init_stddev = 1}}},
+      AttentionOptions{.d_model = 6, .heads = 2, .scorer = {.relative_bias = {.kind = RelativeBiasKind::clipped, .window = 2, .init_stddev = 1}}},
       gen);
   CHECK(max_gap(relative.forward(permute_rows(x, order)).output, permute_rows(relative.forward(x).output, order)) > 1e-3);
   // A zero bias table (the default) leaves the layer equivariant: the bias is what breaks it.
   MultiHeadAttention zero_bias(
-      AttentionOptions{.d_model = 6, .heads = 2, .scorer = {.relative_bias = {.kind = "clipped", .window = 2}}}, gen);
+      AttentionOptions{.d_model = 6, .heads = 2, .scorer = {.relative_bias = {.kind = RelativeBiasKind::clipped, .window = 2}}}, gen);
   CHECK_CLOSE(zero_bias.forward(permute_rows(x, order)).output, permute_rows(zero_bias.forward(x).output, order), 1e-5);
 }
 

@@ -78,16 +78,18 @@ TEST_CASE("dropout is reproducible from its seed source and off in eval mode", "
 
 TEST_CASE("feed-forward and sequential chain their layers with dotted parameter names", "[sequential]") {
   Generator gen(1);
-  FeedForward ff(FeedForwardOptions{.d_model = 4, .d_ff = 8, .activation = "gelu"}, gen);
+  FeedForward ff(FeedForwardOptions{.d_model = 4, .d_ff = 8, .activation = ActivationKind::gelu}, gen);
   const Tensor x = Tensor::randn({2, 3, 4}, gen);
   CHECK(ff(x).shape() == Shape{2, 3, 4});
   CHECK(ff.parameter("in.weight").shape() == Shape{4, 8});
-  CHECK_THROWS_WITH(FeedForward(FeedForwardOptions{.d_model = 4, .d_ff = 8, .activation = "tanh"}, gen),
-                    Catch::Contains("relu, gelu"));
+  // A name becomes an ActivationKind where it is read (a config), with the valid names listed.
+  CHECK(parse_enum<ActivationKind>("gelu", "activation") == ActivationKind::gelu);
+  CHECK_THROWS_WITH(parse_enum<ActivationKind>("tanh", "activation"),
+                    Catch::Contains("activation: unknown 'tanh'") && Catch::Contains("relu, gelu"));
 
   auto first = std::make_shared<Linear>(LinearOptions{.in_features = 4, .out_features = 8}, gen);
   auto second = std::make_shared<Linear>(LinearOptions{.in_features = 8, .out_features = 4}, gen);
-  Sequential seq({first, std::make_shared<Activation>("relu"), second});
+  Sequential seq({first, std::make_shared<Activation>(ActivationKind::relu), second});
   CHECK(seq.named_parameters()[2].first == "2.weight");
   CHECK_CLOSE(seq(x), second->forward(relu(first->forward(x))), 1e-6);
 }

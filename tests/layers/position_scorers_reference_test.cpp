@@ -12,7 +12,7 @@ namespace {
 
 struct ReferenceScorer {
   const char* kind;
-  const char* position;
+  PositionKind position;
   const std::vector<double>* parameter;  // the one parameter's value, or null
   const std::vector<double>& scores;
   const std::vector<double>& grad_queries;
@@ -24,18 +24,18 @@ struct ReferenceScorer {
 
 TEST_CASE("position-aware and temperature scorers match PyTorch, values and gradients", "[layers][reference]") {
   const std::vector<ReferenceScorer> cases{
-      {"scaled_dot", "rope", nullptr, ref_scaled_dot_rope_scores, ref_scaled_dot_rope_grad_queries,
+      {"scaled_dot", PositionKind::rope, nullptr, ref_scaled_dot_rope_scores, ref_scaled_dot_rope_grad_queries,
        ref_scaled_dot_rope_grad_keys, nullptr},
-      {"mup_dot", "alibi", nullptr, ref_mup_dot_alibi_scores, ref_mup_dot_alibi_grad_queries,
+      {"mup_dot", PositionKind::alibi, nullptr, ref_mup_dot_alibi_scores, ref_mup_dot_alibi_grad_queries,
        ref_mup_dot_alibi_grad_keys, nullptr},
-      {"qk_norm", "rope", &ref_qk_norm_scale, ref_qk_norm_rope_scores, ref_qk_norm_rope_grad_queries,
+      {"qk_norm", PositionKind::rope, &ref_qk_norm_scale, ref_qk_norm_rope_scores, ref_qk_norm_rope_grad_queries,
        ref_qk_norm_rope_grad_keys, &ref_qk_norm_rope_grad_parameter},
-      {"learned_temperature", "alibi", &ref_log_temperature, ref_learned_temperature_alibi_scores,
+      {"learned_temperature", PositionKind::alibi, &ref_log_temperature, ref_learned_temperature_alibi_scores,
        ref_learned_temperature_alibi_grad_queries, ref_learned_temperature_alibi_grad_keys,
        &ref_learned_temperature_alibi_grad_parameter},
   };
   for (const ReferenceScorer& c : cases) {
-    INFO(c.kind << " with " << c.position);
+    INFO(c.kind << " with " << enum_name(c.position));
     Generator gen(0);
     auto scorer = make_scorer(ScorerOptions{.kind = c.kind, .heads = 2, .d_q = 4, .d_k = 4, .position = c.position}, gen);
     const auto params = scorer->named_parameters();

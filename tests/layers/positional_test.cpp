@@ -17,22 +17,22 @@ TEST_CASE("sinusoidal encoding has Vaswani's values", "[positional]") {
 
 TEST_CASE("positional encodings add to every batch entry and reject sequences past max_len", "[positional]") {
   Generator gen(0);
-  PositionalEncoding sin_pe(PositionalOptions{.kind = "sinusoidal", .max_len = 5, .d_model = 4}, gen);
+  PositionalEncoding sin_pe(PositionalOptions{.kind = PositionKind::sinusoidal, .max_len = 5, .d_model = 4}, gen);
   const Tensor x = Tensor::zeros({2, 3, 4});
   const Tensor y = sin_pe.forward(x);
   CHECK_CLOSE(slice(y, 0, 1, 2), reshape(sinusoidal_encoding(3, 4), {1, 3, 4}), 1e-6);
   CHECK(sin_pe.parameters().empty());  // fixed, not learned
   CHECK_THROWS_WITH(sin_pe.forward(Tensor::zeros({1, 6, 4})), Catch::Contains("length 6 exceeds max_len 5"));
 
-  PositionalEncoding learned(PositionalOptions{.kind = "learned", .max_len = 5, .d_model = 4}, gen);
+  PositionalEncoding learned(PositionalOptions{.kind = PositionKind::learned, .max_len = 5, .d_model = 4}, gen);
   REQUIRE(learned.parameters().size() == 1);
   CHECK(learned.parameter("table").shape() == Shape{5, 4});
   CHECK_CLOSE(slice(learned.forward(x), 0, 0, 1), reshape(slice(learned.parameter("table"), 0, 0, 3), {1, 3, 4}), 1e-6);
   CHECK_THROWS_AS(learned.forward(Tensor::zeros({1, 6, 4})), std::invalid_argument);
 
-  PositionalEncoding none(PositionalOptions{.kind = "none", .max_len = 5, .d_model = 4}, gen);
+  PositionalEncoding none(PositionalOptions{.kind = PositionKind::none, .max_len = 5, .d_model = 4}, gen);
   const Tensor r = Tensor::randn({1, 3, 4}, gen);
   CHECK(none.forward(r).to_vector() == r.to_vector());
-  CHECK_THROWS_WITH(PositionalEncoding(PositionalOptions{.kind = "rotary", .max_len = 5, .d_model = 4}, gen),
-                    Catch::Contains("none, sinusoidal, learned"));
+  CHECK_THROWS_WITH(parse_enum<PositionKind>("rotary", "positional"),
+                    Catch::Contains("unknown 'rotary'; valid: none, sinusoidal, learned, rope, alibi"));
 }

@@ -6,7 +6,7 @@ using namespace qkv;
 
 TEST_CASE("clipped relative bias buckets i - j into [-window, window]", "[relative_bias]") {
   Generator gen(0);
-  RelativePositionBias bias(RelativeBiasOptions{.kind = "clipped", .window = 2}, 1, gen);
+  RelativePositionBias bias(RelativeBiasOptions{.kind = RelativeBiasKind::clipped, .window = 2}, 1, gen);
   CHECK(bias.num_buckets() == 5);
   CHECK(bias.bucket(3, 3) == 2);  // distance 0 -> middle
   CHECK(bias.bucket(4, 3) == 3);  // i - j = 1
@@ -36,14 +36,14 @@ TEST_CASE("t5 buckets match T5's _relative_position_bucket", "[relative_bias]") 
             row.buckets[i]);
     }
   Generator gen(0);
-  RelativePositionBias bias(RelativeBiasOptions{.kind = "t5", .num_buckets = 32, .max_distance = 128}, 2, gen);
+  RelativePositionBias bias(RelativeBiasOptions{.kind = RelativeBiasKind::t5, .num_buckets = 32, .max_distance = 128}, 2, gen);
   CHECK(bias.bucket(10, 2) == 8);   // key 8 before the query: T5 relative position -8
   CHECK(bias.bucket(2, 10) == 24);  // key 8 after the query: +8
 }
 
 TEST_CASE("relative bias adds R[bucket(i, j)] to any base scorer, per head, broadcast over the batch", "[relative_bias]") {
   Generator gen(0);
-  auto bias = std::make_shared<RelativePositionBias>(RelativeBiasOptions{.kind = "clipped", .window = 1}, 2, gen);
+  auto bias = std::make_shared<RelativePositionBias>(RelativeBiasOptions{.kind = RelativeBiasKind::clipped, .window = 1}, 2, gen);
   // table [2 heads, 3 buckets]; bucket 0: i - j <= -1, 1: i == j, 2: i - j >= 1.
   set_parameter(*bias, "table", {10, 20, 30, -10, -20, -30});
   RelativeBiasScorer scorer(std::make_shared<DotScorer>(), bias);
@@ -64,15 +64,15 @@ TEST_CASE("relative bias adds R[bucket(i, j)] to any base scorer, per head, broa
 TEST_CASE("relative bias wraps every scorer kind through make_scorer", "[relative_bias]") {
   Generator gen(0);
   for (const char* kind : {"additive", "dot", "general", "scaled_dot"})
-    for (const char* bias_kind : {"clipped", "t5"}) {
+    for (RelativeBiasKind bias_kind : {RelativeBiasKind::clipped, RelativeBiasKind::t5}) {
       auto s = make_scorer(ScorerOptions{.kind = kind, .heads = 2, .d_q = 3, .d_k = 3,
                                          .relative_bias = {.kind = bias_kind, .num_buckets = 8, .max_distance = 16}},
                            gen);
       REQUIRE(dynamic_cast<RelativeBiasScorer*>(s.get()) != nullptr);
       CHECK(s->scores(Tensor::zeros({1, 2, 4, 3}), Tensor::zeros({1, 2, 5, 3})).shape() == Shape{1, 2, 4, 5});
     }
-  CHECK_THROWS_WITH(make_scorer(ScorerOptions{.d_q = 3, .d_k = 3, .relative_bias = {.kind = "rope"}}, gen),
-                    Catch::Contains("clipped, t5"));
+  CHECK_THROWS_WITH(RelativePositionBias(RelativeBiasOptions{.kind = RelativeBiasKind::none}, 2, gen),
+                    Catch::Contains("choose clipped or t5"));
 }
 
 TEST_CASE("a clipped table indexed by key - query imports with its bucket axis reversed", "[relative_bias]") {
@@ -83,7 +83,7 @@ TEST_CASE("a clipped table indexed by key - query imports with its bucket axis r
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t b = 0; b <= 2 * w; ++b) ours[h * (2 * w + 1) + b] = theirs[h * (2 * w + 1) + (2 * w - b)];
   Generator gen(0);
-  RelativePositionBias bias(RelativeBiasOptions{.kind = "clipped", .window = w}, heads, gen);
+  RelativePositionBias bias(RelativeBiasOptions{.kind = RelativeBiasKind::clipped, .window = w}, heads, gen);
   set_parameter(bias, "table", ours);
   const Tensor r = bias.forward(n, n);
   for (int64_t h = 0; h < heads; ++h)

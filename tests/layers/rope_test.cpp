@@ -48,8 +48,8 @@ TEST_CASE("RoPE keeps lengths and rejects an odd width", "[layers][rope]") {
 }
 
 TEST_CASE("SequenceModel with rope or alibi: no absolute table, positions in every scorer", "[layers][rope]") {
-  for (const char* kind : {"rope", "alibi"}) {
-    INFO(kind);
+  for (PositionKind kind : {PositionKind::rope, PositionKind::alibi}) {
+    INFO(enum_name(kind));
     Generator gen(5);
     SequenceModel model({.vocab_size = 6, .num_classes = 6, .max_len = 8, .d_model = 8, .heads = 2, .layers = 2,
                          .positional = kind},

@@ -53,14 +53,14 @@ TEST_CASE("a minimal config resolves every default", "[config]") {
   CHECK(c.model.d_head == 16);  // d_model / heads
   CHECK(c.model.d_ff == 256);   // 4 * d_model
   CHECK(c.model.scale == Approx(0.25));  // 1 / sqrt(16)
-  CHECK(c.model.positional == "sinusoidal");
+  CHECK(c.model.positional == PositionKind::sinusoidal);
   CHECK(c.task.name == "copy");
   CHECK(c.task.seq_len == SequenceOptions{}.seq_len);
   CHECK(c.task.vocab == 32);
-  CHECK(c.optimizer.name == "adam");
+  CHECK(c.optimizer.name == OptimizerKind::adam);
   CHECK(c.optimizer.lr == Approx(1e-3));
   CHECK(c.optimizer.beta2 == Approx(0.999));
-  CHECK(c.schedule.name == "constant");
+  CHECK(c.schedule.name == ScheduleKind::constant);
   CHECK(c.train.steps == 1000);
   CHECK(c.train.out_dir == "runs/default");
   // The resolved JSON holds every applicable key, and no key of another scorer/optimizer.

@@ -26,7 +26,7 @@ TEST_CASE("every config in configs/ lowers the loss in a short run", "[trainer][
                                        "train.checkpoint_interval=0", "train.eval_interval=0",
                                        "task.eval_batches=1"};
       // Warm-up must fit in the short run.
-      if (load_config(path.string()).schedule.name.rfind("warmup", 0) == 0) sets.push_back("schedule.warmup_steps=5");
+      if (enum_name(load_config(path.string()).schedule.name).rfind("warmup", 0) == 0) sets.push_back("schedule.warmup_steps=5");
       const RunConfig config = load_config(path.string(), sets);
       std::ostringstream log;
       Trainer(config, {.log = &log, .progress_bar = false}).run();

@@ -124,9 +124,10 @@ TEST_CASE("train: N steps, then --resume for N more, gives the 2N-step run bit f
 TEST_CASE("train: Ctrl-C finishes the step, saves a checkpoint, exits 130, --resume continues", "[trainer][program]") {
   const std::string dir = qkv_test::scratch_dir("program_sigint");
   const std::string config = write_config(dir);
-  // Long enough that SIGINT arrives mid-run.
+  // Long enough that SIGINT arrives mid-run. --foreground: without it timeout signals the
+  // child and then its whole process group, and a second SIGINT means "stop now".
   const Outcome stopped = run_train("'" + config + "' --set train.steps=1000000 --out '" + dir + "/run'", dir,
-                                    "timeout --preserve-status -s INT 2");
+                                    "timeout --foreground --preserve-status -s INT 2");
   INFO(stopped.out + stopped.err);
   CHECK(stopped.exit_code == 130);
   CHECK(stopped.out.find("stopped on SIGINT") != std::string::npos);

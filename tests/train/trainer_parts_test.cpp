@@ -85,7 +85,7 @@ TEST_CASE("model options follow the config and the task", "[trainer]") {
   CHECK(o.dropout == Approx(0.1));
   CHECK(o.scorer.kind == "scaled_dot");
   CHECK(o.scorer.scale.value(16) == Approx(0.5));
-  CHECK(o.scorer.relative_bias.kind == "t5");
+  CHECK(o.scorer.relative_bias.kind == RelativeBiasKind::t5);
   CHECK(o.scorer.relative_bias.num_buckets == 8);
   CHECK(o.scorer.relative_bias.max_distance == 20);
   CHECK_FALSE(o.scorer.relative_bias.bidirectional);  // causal
@@ -99,7 +99,7 @@ TEST_CASE("model options follow the config and the task", "[trainer]") {
   CHECK(q.input_features == 6);
   CHECK(q.num_classes == 4);
   CHECK(q.scorer.additive_hidden == 7);
-  CHECK(q.scorer.relative_bias.kind == "clipped");
+  CHECK(q.scorer.relative_bias.kind == RelativeBiasKind::clipped);
   CHECK(q.scorer.relative_bias.window == 3);
   // The default scale sqrt_dk is 1/sqrt(d_head).
   const RunConfig d = config_of({{"task", {{"name", "copy"}}}});

@@ -1,5 +1,7 @@
 // A user's program against the installed float library: a scorer of its own with a
-// setting, registered, then trained, resumed and evaluated through run_train_cli.
+// setting, registered, then trained, resumed and evaluated through run_train_cli, and run
+// through qkv's experiments (`consumer_scorer_cli experiment NAME CONFIG ...`) through
+// run_experiment_cli.
 // Only <qkv/...> headers are reachable: the library's generic names are not.
 #include <qkv/cli.h>
 #include <qkv/layers/scorer.h>
@@ -10,6 +12,7 @@
 #endif
 
 #include <cmath>
+#include <string>
 
 namespace {
 // q.k * gain / sqrt(d), the gain a setting of the config.
@@ -33,5 +36,6 @@ int main(int argc, char** argv) {
       },
       {{.name = "gain", .type = qkv::ScorerSetting::Type::number, .default_value = 1, .min = 0, .max = 10,
         .doc = "Multiplier of the scaled dot product."}});
+  if (argc > 2 && std::string(argv[1]) == "experiment") return qkv::run_experiment_cli(argv[2], argc - 2, argv + 2);
   return qkv::run_train_cli(argc, argv, "consumer_scorer_cli: the gain_dot scorer");
 }

@@ -16,6 +16,7 @@ struct FeedForwardOptions {
   int64_t d_ff = 0;
   std::string activation = "relu";  // "relu" | "gelu"
   Scalar dropout = 0;               // after the activation
+  bool sigma_reparam = false;       // both Linears' weights (layers/sigma_reparam.h)
 };
 
 class FeedForward : public UnaryModule {

@@ -59,6 +59,7 @@ struct ModelConfig {
   double softcap = 0;             // c of c tanh(s / c); 0: none
   bool sink = false;              // a learned sink logit per head
   std::string normalizer;         // softmax | sigmoid
+  bool sigma_reparam = false;     // σReparam on the attention and feed-forward Linears
   std::string init;               // xavier_uniform | xavier_normal | kaiming_uniform | normal
   double init_std = 0;            // for init == normal
 };

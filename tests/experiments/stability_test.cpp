@@ -115,7 +115,7 @@ TEST_CASE("stability: the entropy-collapse verdict follows the numbers", "[exper
   CHECK_THAT(entropy_collapse_verdict(neither, ln_n), Catch::Contains("does not support it"));
 }
 
-TEST_CASE("stability config: the shipped config loads as the defaults; bad keys are named", "[experiments]") {
+TEST_CASE("stability config: the shipped config loads as the defaults, bad keys are named", "[experiments]") {
   const StabilityOptions o = load_stability_options(std::string(QKV_SOURCE_DIR) + "/configs/stability.json");
   const StabilityOptions d = default_stability_options();
   CHECK(o.logit_growth.run == d.logit_growth.run);

@@ -32,6 +32,6 @@ int run_train_cli(int argc, char** argv);
 // Exit codes: 0 done, 1 an error (message on stderr), 2 a bad command line or an experiment
 // not in experiment_names().
 int run_experiment_cli(const std::string& experiment, int argc, char** argv);
-const std::vector<std::string>& experiment_names();  // vanishing, position, scorers, scale_alternatives
+const std::vector<std::string>& experiment_names();  // vanishing, position, scorers, scale_alternatives, stability
 
 }  // namespace qkv

@@ -45,6 +45,7 @@
 #include "layers/scorers.h"
 #include "layers/sequence_model.h"
 #include "layers/sequential.h"
+#include "layers/sigma_reparam.h"
 #include "optim/adagrad.h"
 #include "optim/adam.h"
 #include "optim/clip.h"

@@ -16,6 +16,7 @@
 #include "experiments/position.h"
 #include "experiments/scale_alternatives.h"
 #include "experiments/scorer_comparison.h"
+#include "experiments/stability.h"
 #include "experiments/vanishing.h"
 
 namespace qkv {
@@ -65,7 +66,7 @@ int run_experiment(int argc, char** argv, const std::string& name, const std::st
 }  // namespace
 
 const std::vector<std::string>& experiment_names() {
-  static const std::vector<std::string> names{"vanishing", "position", "scorers", "scale_alternatives"};
+  static const std::vector<std::string> names{"vanishing", "position", "scorers", "scale_alternatives", "stability"};
   return names;
 }
 
@@ -90,6 +91,12 @@ int run_experiment_cli(const std::string& experiment, int argc, char** argv) {
                           "Alternatives to 1/sqrt(d_k): which keep the softmax's gradient alive, which learn.",
                           "configs/scale_alternatives.json", load_scale_alternatives_options,
                           [](const auto& options, std::ostream& log) { run_scale_alternatives(options, log); });
+  if (experiment == "stability")
+    return run_experiment(argc, argv, experiment,
+                          "Training stability: attention logit growth without QK-norm, entropy collapse without "
+                          "sigmaReparam (see docs/experiments.md).",
+                          "configs/stability.json", load_stability_options,
+                          [](const auto& options, std::ostream& log) { run_stability_experiment(options, log); });
   std::string valid;
   for (const std::string& n : experiment_names()) valid += (valid.empty() ? "" : ", ") + n;
   std::cerr << "run_experiment_cli: unknown experiment '" << experiment << "'; valid: " << valid << "\n";

@@ -90,11 +90,21 @@ struct Reader {
 
 }  // namespace
 
+namespace {
+// The model's parameters, then its buffers (state such as σReparam's power-iteration
+// vectors, which resuming exactly needs too).
+std::vector<std::pair<std::string, Tensor>> model_tensors_of(const Module& model) {
+  auto tensors = model.named_parameters();
+  for (auto& buffer : model.named_buffers()) tensors.push_back(buffer);
+  return tensors;
+}
+}  // namespace
+
 void save_checkpoint(const std::string& path, const TrainingState& state) {
   if (!state.model) throw std::invalid_argument("save_checkpoint('" + path + "'): TrainingState::model is null");
   if (state.step < 0) throw std::invalid_argument("save_checkpoint('" + path + "'): step is negative");
   NamedTensors tensors;
-  for (auto& [name, p] : state.model->named_parameters()) tensors.emplace_back(kModelPrefix + name, p);
+  for (auto& [name, p] : model_tensors_of(*state.model)) tensors.emplace_back(kModelPrefix + name, p);
   StringMap meta{{"format", kFormat}, {"step", std::to_string(state.step)}, {"config", state.config.dump()}};
   if (state.optimizer) {
     OptimizerState optim = state.optimizer->state();
@@ -143,7 +153,7 @@ bool decode_checkpoint(std::string_view bytes, const std::string& source, Traini
   }
 
   // Check everything before changing anything.
-  const auto params = state.model->named_parameters();
+  const auto params = model_tensors_of(*state.model);
   std::set<std::string> param_names;
   for (auto& [name, p] : params) {
     param_names.insert(name);
@@ -154,7 +164,7 @@ bool decode_checkpoint(std::string_view bytes, const std::string& source, Traini
              ", the model's parameter has " + shape_str(p.shape()));
   }
   for (auto& [name, _] : model_tensors)
-    if (!param_names.count(name)) r.fail("unexpected tensor 'model." + name + "': the model has no such parameter");
+    if (!param_names.count(name)) r.fail("unexpected tensor 'model." + name + "': the model has no such parameter or buffer");
   const int64_t step = r.step(meta);
   nlohmann::json config = r.json(meta, "config");
   if (state.optimizer) {

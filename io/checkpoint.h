@@ -1,6 +1,6 @@
 // Checkpoints: everything a run needs to continue exactly where it stopped, in one
 // safetensors file.
-//   tensors       "model.<parameter name>", "optim.<parameter name>.<slot>"
+//   tensors       "model.<parameter or buffer name>", "optim.<parameter name>.<slot>"
 //   __metadata__  "format": "qkv.checkpoint.v1", "step": decimal, "config": JSON,
 //                 "optimizer": JSON (kind, groups' rates, per-parameter update counts),
 //                 "generator": JSON array of the 4 state words as decimal strings,

@@ -52,7 +52,8 @@ MultiHeadAttention::MultiHeadAttention(const AttentionOptions& options, Generato
     throw std::invalid_argument("MultiHeadAttention: window must be >= 0 (0: none), got " + std::to_string(options_.window));
   const int64_t inner = options_.heads * options_.d_head, kv_inner = options_.kv_heads * options_.d_head;
   auto linear = [&](int64_t in, int64_t out) {
-    return std::make_shared<Linear>(LinearOptions{.in_features = in, .out_features = out, .bias = options_.bias}, gen);
+    return std::make_shared<Linear>(LinearOptions{.in_features = in, .out_features = out, .bias = options_.bias,
+                                                .sigma_reparam = options_.sigma_reparam}, gen);
   };
   q_ = register_module("q", linear(options_.d_model, inner));
   k_ = register_module("k", linear(options_.d_kv_input, kv_inner));

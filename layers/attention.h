@@ -32,6 +32,7 @@ struct AttentionOptions {
   int64_t window = 0;  // > 0: query i sees only keys with |i - j| < window (sliding window)
   bool sink = false;   // a learnable sink logit per head, "sink" [H], starting at 0
   AttentionNormalizer normalizer = AttentionNormalizer::softmax;  // or sigmoid(s - log Nk)
+  bool sigma_reparam = false;  // the four projections' weights (layers/sigma_reparam.h)
 };
 
 class MultiHeadAttention : public Module {

@@ -13,7 +13,8 @@ EncoderBlock::EncoderBlock(const EncoderBlockOptions& options, Generator& gen) {
       "ff", std::make_shared<FeedForward>(FeedForwardOptions{.d_model = d_model,
                                                              .d_ff = options.d_ff > 0 ? options.d_ff : 4 * d_model,
                                                              .activation = options.activation,
-                                                             .dropout = options.dropout},
+                                                             .dropout = options.dropout,
+                                                             .sigma_reparam = options.sigma_reparam},
                                           gen));
   dropout_ = register_module("dropout", std::make_shared<Dropout>(options.dropout, gen));
 }

@@ -18,6 +18,7 @@ struct EncoderBlockOptions {
   ActivationKind activation = ActivationKind::relu;
   Scalar dropout = 0;  // on each residual branch and inside the feed-forward block
   Scalar layer_norm_eps = Scalar(1e-5);
+  bool sigma_reparam = false;  // the feed-forward's Linears (the attention's: attention.sigma_reparam)
 };
 
 class EncoderBlock : public Module {

@@ -3,8 +3,10 @@
 namespace qkv {
 
 FeedForward::FeedForward(const FeedForwardOptions& options, Generator& gen) : activation_(options.activation) {
-  in_ = register_module("in", std::make_shared<Linear>(LinearOptions{.in_features = options.d_model, .out_features = options.d_ff}, gen));
-  out_ = register_module("out", std::make_shared<Linear>(LinearOptions{.in_features = options.d_ff, .out_features = options.d_model}, gen));
+  in_ = register_module("in", std::make_shared<Linear>(LinearOptions{.in_features = options.d_model, .out_features = options.d_ff,
+                                                                                .sigma_reparam = options.sigma_reparam}, gen));
+  out_ = register_module("out", std::make_shared<Linear>(LinearOptions{.in_features = options.d_ff, .out_features = options.d_model,
+                                                                                .sigma_reparam = options.sigma_reparam}, gen));
   dropout_ = register_module("dropout", std::make_shared<Dropout>(options.dropout, gen));
 }
 

@@ -15,7 +15,8 @@ struct FeedForwardOptions {
   int64_t d_model = 0;
   int64_t d_ff = 0;
   ActivationKind activation = ActivationKind::relu;
-  Scalar dropout = 0;  // after the activation
+  Scalar dropout = 0;          // after the activation
+  bool sigma_reparam = false;  // both Linears' weights (layers/sigma_reparam.h)
 };
 
 class FeedForward : public UnaryModule {

@@ -13,6 +13,7 @@ Linear::Linear(const LinearOptions& options, Generator& gen) : options_(options)
                                 std::to_string(options.in_features) + " and " + std::to_string(options.out_features));
   weight_ = register_parameter("weight", options.weight_init.make({options.in_features, options.out_features}, gen));
   if (options.bias) bias_ = register_parameter("bias", Tensor::zeros({options.out_features}));
+  if (options.sigma_reparam) sigma_ = register_module("sigma", std::make_shared<SigmaReparam>(weight_));
 }
 
 Tensor Linear::forward(const Tensor& x) {
@@ -20,7 +21,7 @@ Tensor Linear::forward(const Tensor& x) {
     throw std::invalid_argument("Linear(in=" + std::to_string(options_.in_features) + ", out=" +
                                 std::to_string(options_.out_features) + "): input shape " + shape_str(x.shape()) +
                                 " must end in " + std::to_string(options_.in_features));
-  return linear(x, weight_, bias_);
+  return linear(x, sigma_ ? sigma_->reparametrized() : weight_, bias_);
 }
 
 }  // namespace qkv

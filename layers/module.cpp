@@ -10,14 +10,27 @@ void check_name(const std::string& name, const char* what) {
 }
 }  // namespace
 
+void Module::check_new_name(const std::string& name) const {
+  for (const NamedTensorList* list : {&params_, &buffers_})
+    for (const auto& [n, _] : *list)
+      if (n == name) throw std::invalid_argument("parameter or buffer '" + name + "' is registered twice");
+}
+
 Tensor Module::register_parameter(const std::string& name, Tensor value) {
   check_name(name, "parameter");
-  for (const auto& [n, _] : params_)
-    if (n == name) throw std::invalid_argument("parameter '" + name + "' is registered twice");
+  check_new_name(name);
   Tensor leaf = value.detach();
   leaf.requires_grad_(true);
   params_.emplace_back(name, leaf);
   return leaf;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor value) {
+  check_name(name, "buffer");
+  check_new_name(name);
+  Tensor buffer = value.detach();
+  buffers_.emplace_back(name, buffer);
+  return buffer;
 }
 
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
@@ -28,14 +41,20 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   children_.emplace_back(name, std::move(module));
 }
 
-void Module::collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const {
-  for (const auto& [name, p] : params_) out.emplace_back(prefix + name, p);
-  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+void Module::collect(const std::string& prefix, NamedTensorList Module::*which, NamedTensorList& out) const {
+  for (const auto& [name, t] : this->*which) out.emplace_back(prefix + name, t);
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", which, out);
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
-  std::vector<std::pair<std::string, Tensor>> out;
-  collect("", out);
+  NamedTensorList out;
+  collect("", &Module::params_, out);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
+  NamedTensorList out;
+  collect("", &Module::buffers_, out);
   return out;
 }
 

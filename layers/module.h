@@ -1,6 +1,8 @@
 // Module: the base of every layer. A module owns named parameters and named submodules;
 // named_parameters() walks them in registration order with dotted names
-// ("blocks.0.attn.q.weight"), which optimisers and checkpoints share.
+// ("blocks.0.attn.q.weight"), which optimisers and checkpoints share. Buffers are state
+// that is not trained but that a checkpoint must keep (σReparam's power-iteration vectors):
+// named_buffers() walks them the same way; no optimiser sees them.
 #pragma once
 
 #include <memory>
@@ -18,6 +20,7 @@ class Module {
 
   std::vector<std::pair<std::string, Tensor>> named_parameters() const;
   std::vector<Tensor> parameters() const;
+  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
   // The parameter with this dotted name ("attn.q.weight"); invalid_argument listing the
   // names when there is none. Writing into its data() sets the weight (tests, loading).
   Tensor parameter(const std::string& dotted_name) const;
@@ -39,6 +42,8 @@ class Module {
  protected:
   // Registers a parameter (made a leaf that requires grad) and returns it.
   Tensor register_parameter(const std::string& name, Tensor value);
+  // Registers a buffer (no gradient; the module updates it in place) and returns it.
+  Tensor register_buffer(const std::string& name, Tensor value);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     add_child(name, module);
@@ -47,9 +52,11 @@ class Module {
 
  private:
   void add_child(const std::string& name, std::shared_ptr<Module> module);
-  void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
+  using NamedTensorList = std::vector<std::pair<std::string, Tensor>>;
+  void collect(const std::string& prefix, NamedTensorList Module::*which, NamedTensorList& out) const;
+  void check_new_name(const std::string& name) const;
 
-  std::vector<std::pair<std::string, Tensor>> params_;
+  NamedTensorList params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 };

@@ -28,10 +28,11 @@ SequenceModel::SequenceModel(const SequenceModelOptions& options, Generator& gen
   const EncoderBlockOptions block{
       .attention = {.d_model = o.d_model, .heads = o.heads, .d_head = o.d_head, .scorer = scorer,
                     .causal = o.causal, .dropout = o.dropout, .kv_heads = o.kv_heads, .window = o.window,
-                    .sink = o.sink, .normalizer = o.normalizer},
+                    .sink = o.sink, .normalizer = o.normalizer, .sigma_reparam = o.sigma_reparam},
       .d_ff = o.d_ff,
       .activation = o.activation,
-      .dropout = o.dropout};
+      .dropout = o.dropout,
+      .sigma_reparam = o.sigma_reparam};
   blocks_ = register_module("blocks", std::make_shared<ModuleList<EncoderBlock>>());
   for (int64_t i = 0; i < o.layers; ++i) blocks_->add(std::make_shared<EncoderBlock>(block, gen));
   final_norm_ = register_module("norm", std::make_shared<LayerNorm>(LayerNormOptions{.dim = o.d_model}));

@@ -39,6 +39,8 @@ struct SequenceModelOptions {
   int64_t window = 0;
   bool sink = false;
   AttentionNormalizer normalizer = AttentionNormalizer::softmax;
+  // σReparam (layers/sigma_reparam.h) on every layer's attention and feed-forward Linears.
+  bool sigma_reparam = false;
   bool keep_attention_weights = false;  // forward() returns every layer's weights
   // forward() returns every layer's row statistics (fused layers), or its weights (layers
   // that run composed), without asking a fused layer for its weights.

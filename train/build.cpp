@@ -53,6 +53,7 @@ SequenceModelOptions sequence_model_options(const ModelConfig& m, const Task& ta
       .window = m.window,
       .sink = m.sink,
       .normalizer = m.normalizer,
+      .sigma_reparam = m.sigma_reparam,
   };
 }
 
@@ -83,6 +84,7 @@ void initialize_weights(Module& model, const Init& init, Generator& gen) {
     const Tensor fresh = init.make(p.shape(), gen);
     std::copy(fresh.data(), fresh.data() + fresh.numel(), p.data());
   }
+  reset_sigma_reparams(model);  // gamma = sigma(W) of the new weights
 }
 
 std::shared_ptr<SequenceModel> build_model(const ModelConfig& config, const Task& task, Generator& gen) {
@@ -175,9 +177,10 @@ double estimated_parameter_count(const ModelConfig& m, const TaskSizes& t) {
   if (m.relative_bias == RelativeBiasKind::clipped) scorer += h * (2 * static_cast<double>(m.relative_window) + 1);
   if (m.relative_bias == RelativeBiasKind::t5) scorer += h * static_cast<double>(m.relative_buckets);
   if (m.sink) scorer += h;
+  const double gammas = m.sigma_reparam ? 6 : 0;  // σReparam: one per Linear of the block
   const double kv_inner = static_cast<double>(m.kv_heads) * dh;
   const double block = 4 * d + (d * inner + inner) + 2 * (d * kv_inner + kv_inner) + (inner * d + d) + scorer +
-                       (d * ff + ff) + (ff * d + d);
+                       (d * ff + ff) + (ff * d + d) + gammas;
   return input + positional + static_cast<double>(m.layers) * block + 2 * d +
          (d + 1) * static_cast<double>(t.num_classes);
 }

@@ -90,6 +90,7 @@ struct ModelConfig {
   double softcap = 0;             // c of c tanh(s / c); 0: none
   bool sink = false;              // a learned sink logit per head
   AttentionNormalizer normalizer = AttentionNormalizer::softmax;
+  bool sigma_reparam = false;     // σReparam on the attention and feed-forward Linears
   Init::Kind init = Init::Kind::xavier_uniform;
   double init_std = 0;            // for init == normal
 };

@@ -56,7 +56,8 @@ void ProbeLog::write(const ProbeRecord& r) {
     ordered heads = ordered::array();
     for (const SoftmaxStats& s : layer)
       heads.push_back({{"entropy", s.mean_entropy}, {"jacobian_norm", s.mean_jacobian_norm},
-                       {"dead_fraction", s.dead_fraction}, {"max_weight", s.mean_max_weight}});
+                       {"dead_fraction", s.dead_fraction}, {"max_weight", s.mean_max_weight},
+                       {"max_logit", s.max_logit}});
     attention.push_back(heads);
   }
   ordered parameters = ordered::object();

@@ -3,7 +3,7 @@
 // <run_dir>/probes.jsonl:
 //   {"step": 100,
 //    "attention": [ per layer [ per head {"entropy", "jacobian_norm", "dead_fraction",
-//                                         "max_weight"} ] ],
+//                                         "max_weight", "max_logit"} ] ],
 //    "parameters": { name: {"grad_norm", "update_ratio"} }   (named_parameters order)}
 // The attention statistics are those of train/softmax_stats.h, over the training
 // batch of that step; update_ratio is ||w_after - w_before|| / ||w_before|| of the update.

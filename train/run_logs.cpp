@@ -147,6 +147,7 @@ void read_attention(const json& row, ProbesTable& table, ProbesTable::Row& out, 
       if (!head.is_object())
         at.fail(field, "an object of entropy, jacobian_norm, dead_fraction and max_weight", found(head));
       for (const char* key : kHeadStats) out.attention.push_back(at.statistic(head, key, field + "." + key));
+      out.max_logits.push_back(at.statistic(head, "max_logit", field + ".max_logit"));
     }
   }
 }

@@ -45,6 +45,7 @@ struct ProbesTable {
   struct Row {
     int64_t step = 0;
     std::vector<double> attention;   // per head (layer by layer): entropy, jacobian_norm, dead_fraction, max_weight
+    std::vector<double> max_logits;  // per head (layer by layer); NaN where a row lacks it (older files)
     std::vector<double> parameters;  // per parameter: grad_norm, update_ratio (NaN where a row lacks it)
   };
   std::vector<Row> rows;

@@ -159,6 +159,11 @@ std::vector<KeySpec> build_schema() {
        .doc = "Attention weights: softmax over the keys, or sigmoid(s - log N) each on its own "
               "(Ramapuram et al. 2024).",
        .assign = field(&RunConfig::model, &ModelConfig::normalizer)},
+      {.section = "model", .key = "sigma_reparam", .type = T::boolean, .default_value = false,
+       .doc = "σReparam (Zhai et al. 2023) on every attention and feed-forward Linear: W is used as "
+              "(gamma / sigma(W)) W, sigma(W) its spectral norm by one power-iteration step per "
+              "training forward, gamma learnable and starting at sigma(W).",
+       .assign = field(&RunConfig::model, &ModelConfig::sigma_reparam)},
       {.section = "model", .key = "init", .type = T::choice, .default_value = "xavier_uniform",
        .choices = enum_names<Init::Kind>(),
        .doc = "Initialisation of weight matrices (biases start at 0): Glorot's uniform or normal, "

@@ -29,6 +29,8 @@ class StatsAccumulator {
   void add_kernel_row(const Scalar* row) {
     if (row[0] == -std::numeric_limits<Scalar>::infinity() || row[3] == 0) return;  // no key seen
     const double s2 = row[3], s3 = row[4];
+    // NaN never wins std::max: the first row sets the maximum.
+    s_.max_logit = s_.rows == 0 ? row[1] : std::max(s_.max_logit, static_cast<double>(row[1]));
     add(row[2], std::exp(static_cast<double>(row[1]) - row[0]), std::sqrt(std::max(0.0, s2 - 2 * s3 + s2 * s2)));
   }
 

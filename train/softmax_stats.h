@@ -2,6 +2,7 @@
 // softmax Jacobian, row by row.
 #pragma once
 
+#include <limits>
 #include <vector>
 
 #include "core/tensor.h"
@@ -14,6 +15,10 @@ struct SoftmaxStats {
   double saturated_fraction = 0;   // rows whose largest weight exceeds 0.99
   double mean_jacobian_norm = 0;   // Frobenius norm of diag(w) - w w^T, averaged over rows
   double dead_fraction = 0;        // rows whose Jacobian norm is below 1e-3
+  // The largest attention logit (score before the softmax) of any row: what grows before
+  // training diverges (Wortsman et al. 2023). Only the fused kernel's row statistics carry
+  // scores; from weights alone it is NaN.
+  double max_logit = std::numeric_limits<double>::quiet_NaN();
   int64_t rows = 0;
 };
 

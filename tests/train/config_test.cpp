@@ -104,7 +104,7 @@ TEST_CASE("unknown keys are named with a suggestion", "[config]") {
         "run.json: model.dropuot: expected a key of model (scorer, scale, additive_hidden, "
         "relative_bias, relative_window, relative_buckets, relative_max_distance, positional, "
         "d_model, heads, d_head, layers, d_ff, dropout, activation, causal, kv_heads, window, softcap, sink, "
-          "normalizer, init, init_std), "
+          "normalizer, sigma_reparam, init, init_std), "
         "found unknown key \"dropuot\" (did you mean \"dropout\"?)");
   CHECK_THAT(only_problem(with("model", "lr", 0.1)),
              Catch::Contains("found unknown key \"lr\" (did you mean \"optimizer.lr\"?)"));

@@ -21,16 +21,21 @@ import statistics
 import time
 
 
-def rss_mb():
-    """Resident memory now (VmRSS)."""
+def status_mb(field):
+    """A memory figure of this process from /proc/self/status, in MB."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return 0.0
 
 
-import torch  # noqa: E402 (after rss_mb, so that the baseline below is measured right after it)
+def rss_mb():
+    """Resident memory now (VmRSS)."""
+    return status_mb("VmRSS")
+
+
+import torch  # noqa: E402 (imported here so that the baseline below is measured right after it)
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
@@ -61,11 +66,7 @@ def time_it(warmup, repeats, step):
 
 def peak_rss_mb():
     """Peak resident memory (VmHWM; ru_maxrss would include the parent's, inherited at exec)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+    return status_mb("VmHWM")
 
 
 class Block(nn.Module):

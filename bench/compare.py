@@ -210,8 +210,8 @@ def sweep(args, qkv_bench, torch_envs, peak):
             points.append((gflop, ratio, causal))
             print("measured", name, file=sys.stderr)
     print("Sweep: one block, vocab 256, each side at its best thread count (%s) and PyTorch at its fastest correct "
-          "kernels; FMA peak %s GFLOP/s\n" % (", ".join(map(str, args.threads)),
-                                             ", ".join("%.0f at %d" % (peak[t], t) for t in args.threads)))
+          "kernels; FMA peak %s\n" % (", ".join(map(str, args.threads)),
+                                             ", ".join("%.0f GFLOP/s at %d thread(s)" % (peak[t], t) for t in args.threads)))
     print("| d_model | N | d_head | heads | causal | batch | GFLOP per step | qkv ms (threads) "
           "| PyTorch ms (threads, kernels) | qkv / PyTorch | qkv % of peak | target |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -15,7 +15,8 @@
 //   flex_memory the fused causal forward plus backward at --seq N keys, q, k, v [1, 8, N, 64]:
 //               peak memory grows linearly in N (run it at several N)
 //   CONFIG      a full training step (zero grad, forward, backward, Adam) of the benchmark
-//               model described by a JSON file in configs/bench/; under `mpirun -np N`, a
+//               model described by a JSON file in configs/bench/ (tiny, small, medium, wide,
+//               long, heads16; bench/compare.py --sweep writes a grid of them); under `mpirun -np N`, a
 //               data-parallel step: each rank its 1/N of the batch, the gradients summed
 //               over ranks (dist/data_parallel.h) before Adam, and the time and bytes of
 //               that allreduce reported beside the step's
@@ -47,13 +48,15 @@ using qkv_bench::step_flops;
 
 // The process's peak resident memory (VmHWM). Not getrusage's ru_maxrss, which a process
 // started by exec inherits from its parent (a Python driver with torch loaded).
-double peak_rss_mb() {
+double status_mb(const std::string& field) {
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // in kB
+    if (line.rfind(field, 0) == 0) return std::stod(line.substr(field.size())) / 1024.0;  // in kB
   return 0;
 }
+double peak_rss_mb() { return status_mb("VmHWM:"); }
+double rss_mb() { return status_mb("VmRSS:"); }
 
 void print(const nlohmann::json& line) { std::printf("%s\n", line.dump().c_str()); }
 
@@ -64,12 +67,14 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
     throw std::runtime_error(config + ": train.batch " + std::to_string(s.batch) + " does not split evenly over " +
                              std::to_string(ranks) + " ranks");
   const int64_t rows = s.batch / ranks;
+  const double baseline_mb = rss_mb();  // the program and its libraries, as PyTorch's after `import torch`
   qkv::Generator gen(s.seed);
   qkv::SequenceModel model({.vocab_size = s.vocab, .num_classes = s.vocab, .max_len = s.seq_len, .d_model = s.d_model,
                             .heads = s.heads, .layers = s.layers, .d_ff = 4 * s.d_model, .positional = qkv::PositionKind::sinusoidal,
-                            .scorer = {.kind = "scaled_dot"}},
+                            .scorer = {.kind = "scaled_dot"}, .causal = s.causal},
                            gen);
   qkv::Adam optimizer(model.named_parameters(), qkv::AdamOptions{.lr = s.lr});
+  const double model_mb = rss_mb();
   const int64_t tokens = s.batch * s.seq_len;  // over all ranks
   std::vector<qkv::Tensor> parameters;
   for (auto& [name, p] : model.named_parameters()) parameters.push_back(p);
@@ -94,12 +99,13 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
          {"allreduce_ms_per_step", ranks > 1 ? allreduce_ms : 0.0},
          {"allreduce_bytes_per_step", ranks > 1 ? reducer.bytes_per_step() : 0}, {"buckets", reducer.buckets()},
          {"tokens_per_s", static_cast<double>(tokens) / (t.median_ms / 1e3)}, {"flops", step_flops(s)},
-         {"parameters", model.parameter_count()}, {"peak_rss_mb", peak_rss_mb()}});
+         {"parameters", model.parameter_count()}, {"peak_rss_mb", peak_rss_mb()}, {"baseline_rss_mb", baseline_mb}, {"model_rss_mb", model_mb}});
 }
 
 // ---- attention ----
 
 void bench_attention(int64_t warmup, int64_t repeats, bool need_weights) {
+  const double baseline_mb = rss_mb();
   const qkv::Shape shape{8, 8, 256, 64};
   qkv::Generator gen(0);
   qkv::Tensor q = qkv::Tensor::randn(shape, gen).requires_grad_();
@@ -115,7 +121,8 @@ void bench_attention(int64_t warmup, int64_t repeats, bool need_weights) {
   // q k^T and weights v: 2 N^2 d each forward; backward twice that.
   const double flops = 3.0 * 2 * (2.0 * 256 * 256 * 64) * 64;
   print({{"workload", need_weights ? "attention_weights" : "attention"}, {"threads", qkv::num_threads()},
-         {"median_ms", t.median_ms}, {"min_ms", t.min_ms}, {"flops", flops}, {"peak_rss_mb", peak_rss_mb()}});
+         {"median_ms", t.median_ms}, {"min_ms", t.min_ms}, {"flops", flops}, {"peak_rss_mb", peak_rss_mb()},
+         {"baseline_rss_mb", baseline_mb}});
 }
 
 // ---- flex attention: every variant fused and composed ----

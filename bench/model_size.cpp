@@ -25,10 +25,16 @@ ModelSize read_size(const std::string& path) {
       throw std::runtime_error(where + ": expected a " + (seed ? "non-negative" : "positive") + " number, found " + v.dump());
     return v;
   };
+  bool causal = false;
+  if (j["model"].contains("causal")) {
+    if (!j["model"]["causal"].is_boolean())
+      throw std::runtime_error(path + ": /model/causal: expected true or false, found " + j["model"]["causal"].dump());
+    causal = j["model"]["causal"].get<bool>();
+  }
   return {get("model", "vocab").get<int64_t>(), get("model", "seq_len").get<int64_t>(),
           get("model", "d_model").get<int64_t>(), get("model", "heads").get<int64_t>(),
           get("model", "layers").get<int64_t>(),  get("train", "batch").get<int64_t>(),
-          get("train", "lr").get<double>(),       get("train", "seed").get<uint64_t>()};
+          get("train", "lr").get<double>(),       get("train", "seed").get<uint64_t>(), causal};
 }
 
 double step_flops(const ModelSize& s) {

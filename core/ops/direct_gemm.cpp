@@ -10,17 +10,6 @@
 namespace qkv::kernels {
 namespace {
 
-// The two block sizes below were chosen with `build/bench/qkv_bench kernels` run with other
-// values. B is taken kDepthBlock rows at a time. A column block of a longer stretch of B falls out
-// of the caches before the next rows of C reuse it ([256 x 2048] x [2048 x 1024] ran at 82
-// GFLOP/s with 512 rows against 147 with 256 on one core); a shorter one adds passes over
-// C (2048 x 1024 x 256: 127 with 128 rows, 144 with 256).
-constexpr int64_t kDepthBlock = 256;
-// And A kRowBlock rows at a time: the block of A every column block of C reads again (256 x
-// 256 floats, 256 KiB) then stays in the L2 cache ([2048 x 256] x [256 x 1024] on one core:
-// 140 GFLOP/s with all 2048 rows at once, 150 with 256, 144 with 512).
-constexpr int64_t kRowBlock = 256;
-
 struct Product {
   int64_t k;
   Scalar alpha;
@@ -117,16 +106,24 @@ void last_columns(const Product& x, int64_t m, int64_t j0, int64_t n) {
 
 }  // namespace
 
+DirectBlocks direct_blocks(const CpuCaches& caches) {
+  const int64_t s = sizeof(Scalar);
+  const int64_t depth = std::max<int64_t>(kLanes, caches.l1d / (kTileColumns * s) / kLanes * kLanes);
+  const int64_t rows = std::max<int64_t>(kTileRows, caches.l2 / 4 / (depth * s) / kTileRows * kTileRows);
+  return {depth, rows};
+}
+
 void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b, int64_t ldb,
                  Scalar* c, int64_t ldc, bool accumulate, const Scalar* bias) {
   if (k == 0)  // an empty sum
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
-  for (int64_t p0 = 0; p0 < k; p0 += kDepthBlock)
-    for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
-      const int64_t rows = std::min(kRowBlock, m - i0);
+  static const DirectBlocks blocks = direct_blocks(cpu_caches());
+  for (int64_t p0 = 0; p0 < k; p0 += blocks.depth)
+    for (int64_t i0 = 0; i0 < m; i0 += blocks.rows) {
+      const int64_t rows = std::min(blocks.rows, m - i0);
       // Later depth blocks add to what the first wrote, bias included.
-      const Product x{std::min(kDepthBlock, k - p0), alpha, a.from(i0, p0), b + p0 * ldb, ldb, c + i0 * ldc, ldc,
+      const Product x{std::min(blocks.depth, k - p0), alpha, a.from(i0, p0), b + p0 * ldb, ldb, c + i0 * ldc, ldc,
                       accumulate || p0 > 0, p0 == 0 ? bias : nullptr};
       int64_t j = 0;
       for (; j + kTileColumns <= n; j += kTileColumns) column_block<kTileVectors>(x, rows, j);

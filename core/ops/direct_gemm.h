@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "core/cpu_caches.h"
 #include "core/tensor.h"
 
 namespace qkv::kernels {
@@ -30,6 +31,16 @@ struct StridedMatrix {
     return {data + i * row_stride + p * col_stride, row_stride, col_stride};
   }
 };
+
+// direct_gemm takes B `depth` rows at a time and A `rows` rows at a time. The block of B
+// that every tile of a column block reads again (depth x kTileColumns floats) fills the L1
+// data cache; the block of A that every column block reads again (rows x depth) fills a
+// quarter of the L2 cache, beside B's rows streaming through it.
+struct DirectBlocks {
+  int64_t depth;  // a multiple of kLanes
+  int64_t rows;   // a multiple of kTileRows
+};
+DirectBlocks direct_blocks(const CpuCaches& caches);
 
 // C = alpha A B, or C += alpha A B when `accumulate`: A is [m, k] (any strides), B is
 // [k, n] row-major with rows ldb apart, C is [m, n] row-major with rows ldc apart. A

@@ -9,6 +9,7 @@
 #include "core/generator.h"
 #include "core/ops.h"
 #include "core/ops/direct_gemm.h"
+#include "core/ops/vector_tile.h"
 
 using namespace qkv;
 
@@ -122,4 +123,26 @@ TEST_CASE("matmul and linear agree with a triple loop on a small and a large pro
     check_close(matmul(a, b, {.alpha = -2}), -2, false, "alpha");
     check_close(linear(a, b, bias), 1, true, "linear");
   }
+}
+
+TEST_CASE("direct_gemm's blocks follow the cache sizes", "[kernels]") {
+  const int64_t s = sizeof(Scalar);
+  const CpuCaches small{.l1d = 32 << 10, .l2 = 256 << 10, .l3 = 0, .source = "test"};
+  const CpuCaches large{.l1d = 48 << 10, .l2 = 2 << 20, .l3 = 32 << 20, .source = "test"};
+  for (const CpuCaches& caches : {small, large}) {
+    const kernels::DirectBlocks blocks = kernels::direct_blocks(caches);
+    INFO("L1 " << caches.l1d << " L2 " << caches.l2);
+    // B's column block fills the L1, A's row block a quarter of the L2, each within one
+    // step of its multiple.
+    CHECK(blocks.depth * kernels::kTileColumns * s <= caches.l1d);
+    CHECK((blocks.depth + kernels::kLanes) * kernels::kTileColumns * s > caches.l1d);
+    CHECK(blocks.rows * blocks.depth * s <= caches.l2 / 4);
+    CHECK((blocks.rows + kernels::kTileRows) * blocks.depth * s > caches.l2 / 4);
+    CHECK(blocks.depth % kernels::kLanes == 0);
+    CHECK(blocks.rows % kernels::kTileRows == 0);
+  }
+  // Caches too small for one block still give one tile's worth, not zero.
+  const kernels::DirectBlocks tiny = kernels::direct_blocks({.l1d = 1, .l2 = 1, .l3 = 0, .source = "test"});
+  CHECK(tiny.depth == kernels::kLanes);
+  CHECK(tiny.rows == kernels::kTileRows);
 }

@@ -105,6 +105,7 @@ struct TrainConfig {
   int64_t batch_size = 0;
   uint64_t seed = 0;
   int64_t threads = 0;            // 0: every core OpenMP reports
+  std::string precision;          // of the step's matrix products: "float32" or "bf16"
   int64_t eval_interval = 0;      // 0: only at the end
   int64_t log_interval = 0;
   int64_t checkpoint_interval = 0;  // 0: none during training

@@ -8,6 +8,7 @@
 #include "core/masks.h"
 #include "core/ops.h"
 #include "core/parallel.h"
+#include "core/precision.h"
 #include "core/score_mod.h"
 #include "core/storage_pool.h"
 #include "core/tensor.h"

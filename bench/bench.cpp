@@ -1,6 +1,7 @@
 // qkv's speed benchmark. One workload per run, so that peak memory is the workload's own:
 //   peak        float32 FMA throughput of this machine (the ceiling for everything else)
 //   matmul      GFLOP/s of matmul at square and model-shaped sizes
+// (--precision bf16 runs matmul and CONFIG with bf16 operands, core/precision.h)
 //   kernels     qkv's matmul and each of its kernels (direct_gemm, packed_gemm, and Eigen's
 //               GEMM for reference) against OpenBLAS, BLIS and oneDNN, on square sizes and
 //               on every product of the benchmark models (bench/kernels.cpp)
@@ -95,7 +96,7 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
   // Rank 0's own allreduce time, warm-up steps included, per step.
   const double allreduce_ms = qkv::dist::seconds_in_allreduce() * 1e3 / static_cast<double>(warmup + repeats);
   if (!qkv::dist::is_root()) return;
-  print({{"workload", config}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+  print({{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
          {"allreduce_ms_per_step", ranks > 1 ? allreduce_ms : 0.0},
          {"allreduce_bytes_per_step", ranks > 1 ? reducer.bytes_per_step() : 0}, {"buckets", reducer.buckets()},
          {"tokens_per_s", static_cast<double>(tokens) / (t.median_ms / 1e3)}, {"flops", step_flops(s)},
@@ -221,7 +222,7 @@ void bench_matmul(int64_t repeats) {
     const double flops = 2.0 * static_cast<double>(m * k * n);
     const int64_t reps = std::max<int64_t>(5, static_cast<int64_t>(repeats * 2e9 / flops / 10));
     const Timing t = time_it(2, reps, [&] { qkv::matmul(a, b); });
-    print({{"workload", "matmul"}, {"m", m}, {"k", k}, {"n", n}, {"threads", qkv::num_threads()},
+    print({{"workload", "matmul"}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"m", m}, {"k", k}, {"n", n}, {"threads", qkv::num_threads()},
            {"median_ms", t.median_ms}, {"gflops", flops / (t.median_ms * 1e6)}});
   }
 }
@@ -242,6 +243,9 @@ int main(int argc, char** argv) {
   app.add_option("--seq", seq, "flex_memory: keys and queries")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--variant", variant, "flex: only this variant (all when empty)");
   app.add_option("--threads", threads, "OpenMP threads (0: OpenMP's default)")->capture_default_str();
+  std::string precision = "float32";
+  app.add_option("--precision", precision, "matrix products in float32, or bf16 operands with float32 sums (matmul, CONFIG)")
+      ->capture_default_str()->check(CLI::IsMember({"float32", "bf16"}));
   std::string configs = QKV_BENCH_CONFIGS;
   std::vector<std::string> anchors{"openblas", "blis", "onednn"};
   app.add_option("--configs", configs, "kernels: the folder of benchmark model configs whose products are timed")
@@ -251,6 +255,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) qkv::set_num_threads(static_cast<int>(threads));
+    const qkv::PrecisionScope scope(qkv::parse_enum<qkv::Precision>(precision, "--precision"));
     if (workload == "peak") {
       print({{"workload", "peak"}, {"threads", qkv::num_threads()}, {"gflops", qkv_bench::fma_peak_gflops(qkv::num_threads())},
              {"vector", qkv_bench::fma_vector_name()}});

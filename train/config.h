@@ -21,6 +21,7 @@
 
 #include "core/named_enum.h"
 #include "core/ops.h"
+#include "core/precision.h"
 #include "layers/activation.h"
 #include "layers/init.h"
 #include "layers/positional.h"
@@ -137,6 +138,7 @@ struct TrainConfig {
   int64_t batch_size = 0;
   uint64_t seed = 0;
   int64_t threads = 0;            // 0: every core OpenMP reports
+  Precision precision = Precision::float32;  // of the step's matrix products
   int64_t eval_interval = 0;      // 0: only at the end
   int64_t log_interval = 0;
   int64_t checkpoint_interval = 0;  // 0: none during training

@@ -292,6 +292,11 @@ std::vector<KeySpec> build_schema() {
       {.section = "train", .key = "threads", .type = T::integer, .default_value = 0, .min = 0, .max = 256,
        .doc = "Worker threads; 0 uses every core OpenMP reports. More threads than cores only slow a step.",
        .assign = field(&RunConfig::train, &TrainConfig::threads)},
+      {.section = "train", .key = "precision", .type = T::choice, .default_value = "float32",
+       .choices = enum_names<Precision>(),
+       .doc = "Matrix products of the training step (forward and backward): float32, or bf16 operands with float32 "
+              "sums (docs/precision.md). Weights, optimiser state, softmax, loss and evaluation stay float32.",
+       .assign = field(&RunConfig::train, &TrainConfig::precision)},
       {.section = "train", .key = "eval_interval", .type = T::integer, .default_value = 100,
        .min = 0, .doc = "Steps between held-out evaluations; 0 evaluates only at the end.",
        .assign = field(&RunConfig::train, &TrainConfig::eval_interval)},

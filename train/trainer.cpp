@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "core/autograd.h"
+#include "core/precision.h"
 #include "core/ops.h"
 #include "dist/communicator.h"
 #include "io/checkpoint.h"
@@ -379,12 +381,15 @@ TrainResult Trainer::run() {
     const Batch& batch = share.batch;
     reseed_dropout();
     model_->keep_attention_stats(probing);
+    // The products of forward and backward in train.precision; the rest of the step in float32.
+    std::optional<PrecisionScope> precision(std::in_place, cfg.precision);
     const SequenceModelOutput out = forward(batch);
 
     // 2. Loss, and its gradient with respect to every parameter.
     const Tensor loss = cross_entropy(out.logits, batch.targets, kIgnore);
     optimizer_->zero_grad();
     loss.backward();
+    precision.reset();
     if (gradient_reducer_) gradient_reducer_->sum_weighted(share.weight);
 
     // 3. Stop before a non-finite value reaches the weights; clip.

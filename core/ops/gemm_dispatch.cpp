@@ -1,5 +1,6 @@
 #include "core/ops/gemm_dispatch.h"
 
+#include "core/ops/bf16_gemm.h"
 #include "core/ops/packed_gemm.h"
 
 #include <algorithm>
@@ -22,7 +23,12 @@ GemmKernel choose_gemm_kernel(int64_t m, int64_t n, int64_t k, const CpuCaches& 
 const char* gemm_kernel_name(GemmKernel kernel) { return kernel == GemmKernel::direct ? "direct" : "packed"; }
 
 void gemm_product(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
-                  const Scalar* bias) {
+                  const Scalar* bias, Precision precision) {
+#ifndef QKV_DOUBLE
+  if (precision == Precision::bf16) return bf16_gemm(m, n, k, alpha, a, b, c, bias);
+#else
+  (void)precision;
+#endif
   const CpuCaches& caches = cpu_caches();
   if (choose_gemm_kernel(m, n, k, caches) == GemmKernel::packed) {
     static const PackedBlocks blocks = packed_blocks(caches);

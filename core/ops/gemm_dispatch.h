@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "core/cpu_caches.h"
+#include "core/precision.h"
 #include "core/ops/direct_gemm.h"
 
 namespace qkv::kernels {
@@ -16,8 +17,9 @@ const char* gemm_kernel_name(GemmKernel kernel);
 
 // C [m, n] = alpha A B, plus `bias` [n] on every row when given, split over the threads,
 // by the kernel choose_gemm_kernel names for this CPU. A and B are row-major or stored
-// transposes (StridedMatrix::row_major).
+// transposes (StridedMatrix::row_major). In bf16 precision the float build hands the
+// product to bf16_gemm (core/ops/bf16_gemm.h) instead; the double build ignores it.
 void gemm_product(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
-                  const Scalar* bias);
+                  const Scalar* bias, Precision precision = Precision::float32);
 
 }  // namespace qkv::kernels

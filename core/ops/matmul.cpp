@@ -1,6 +1,8 @@
 // Matmul and linear, over one product routine: C = op(A) op(B) on raw row-major buffers.
 // kernels::gemm_product chooses between direct_gemm, which reads the operands in place, and
-// packed_gemm, which packs them first, from the CPU's cache sizes.
+// packed_gemm, which packs them first, from the CPU's cache sizes; in bf16 precision
+// (core/precision.h) it hands them to bf16_gemm. The precision is read on the thread that
+// calls the op, forward or backward, and passed to the threads that run the products.
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "core/ops/gemm_dispatch.h"
@@ -25,8 +27,10 @@ struct Operand {
 
 // C [m, n] = alpha op(A) op(B), plus `bias` [n] on every row when given, by the kernel
 // that the CPU's caches call for (core/ops/gemm_dispatch.h).
-void matrix_product(const Operand& a, const Operand& b, Scalar alpha, Scalar* c, const Scalar* bias) {
-  kernels::gemm_product(a.used_rows(), b.used_cols(), a.used_cols(), alpha, a.strided(), b.strided(), c, bias);
+void matrix_product(const Operand& a, const Operand& b, Scalar alpha, Scalar* c, const Scalar* bias,
+                    Precision precision) {
+  kernels::gemm_product(a.used_rows(), b.used_cols(), a.used_cols(), alpha, a.strided(), b.strided(), c, bias,
+                        precision);
 }
 }  // namespace
 
@@ -64,6 +68,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
   }
 
   Tensor out = Tensor::empty(out_shape);
+  const Precision precision = matmul_precision();
   const Scalar* da = a.data();
   const Scalar* db = b.data();
   Scalar* dc = out.data();
@@ -78,7 +83,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
       }
       matrix_product({da + ia * a_rows * a_cols, a_rows, a_cols, opt.transpose_a},
                      {db + ib * b_rows * b_cols, b_rows, b_cols, opt.transpose_b}, opt.alpha, dc + t * n * m,
-                     nullptr);
+                     nullptr, precision);
     }
   };
   // One product: it is split over the threads. Many: the batch is split, and each product
@@ -114,23 +119,27 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Shape out_shape = x.shape();
   out_shape.back() = out;
   Tensor y = Tensor::empty(out_shape);
+  const Precision precision = matmul_precision();
   // Every leading axis of x is a row of one product, [rows, in] x [in, out], which adds the
   // bias as it writes each row.
   matrix_product({x.data(), rows, in, false}, {weight.data(), in, out, false}, 1, y.data(),
-                 bias.defined() ? bias.data() : nullptr);
+                 bias.defined() ? bias.data() : nullptr, precision);
 
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   return record_op("linear", y, {x, weight, bias},
                    [x = need_w ? kernels::saved(x) : Tensor(), w = need_x ? kernels::saved(weight) : Tensor(),
                     x_shape = x.shape(), rows, in, out, need_x, need_w, need_b](const Tensor& g) {
                      Tensor gx, gw, gb;
+                     const Precision precision = matmul_precision();
                      if (need_x) {  // dx = G W^T
                        gx = Tensor::empty(x_shape);
-                       matrix_product({g.data(), rows, out, false}, {w.data(), in, out, true}, 1, gx.data(), nullptr);
+                       matrix_product({g.data(), rows, out, false}, {w.data(), in, out, true}, 1, gx.data(), nullptr,
+                                      precision);
                      }
                      if (need_w) {  // dW = x^T G
                        gw = Tensor::empty({in, out});
-                       matrix_product({x.data(), rows, in, true}, {g.data(), rows, out, false}, 1, gw.data(), nullptr);
+                       matrix_product({x.data(), rows, in, true}, {g.data(), rows, out, false}, 1, gw.data(), nullptr,
+                                      precision);
                      }
                      if (need_b) {  // db = the column sums of G; each thread sums a block of columns
                        gb = Tensor::zeros({out});

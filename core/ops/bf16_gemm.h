@@ -1,0 +1,45 @@
+// The matrix product of bf16 mode (core/precision.h): C = alpha A B with A and B rounded
+// to bfloat16 and every sum kept in float32. Float build only. Internal.
+//
+// Both operands are packed once per product as pairs of bfloat16 along the depth, the
+// operand layout of AVX512_BF16's dot-product instruction (vdpbf16ps: per float lane,
+// acc += a0 b0 + a1 b1): A row by row ([m][k/2] pairs), B in panels of kBf16PanelColumns
+// columns ([panel][k/2][64] pairs). A register tile of C (kBf16TileRows rows, one panel
+// wide) then takes a broadcast pair of A and the panel's pair row per step. The product
+// of two bfloat16 values is exact in float32, so the only error beyond the rounding of
+// the operands is float32's accumulation error.
+#pragma once
+
+#ifndef QKV_DOUBLE
+
+#include <cstdint>
+
+#include "core/cpu_caches.h"
+#include "core/ops/direct_gemm.h"
+
+namespace qkv::kernels {
+
+inline constexpr int64_t kBf16TileRows = 6;
+inline constexpr int64_t kBf16PanelColumns = 64;
+
+enum class Bf16Kernel {
+  avx512_bf16,  // vdpbf16ps (_mm512_dpbf16_ps); compiled for it whatever the build flags
+  portable,     // each pair widened to float32 and multiplied in float32: any CPU, same packing
+};
+
+// avx512_bf16 when this CPU has the instructions (asked at run time), else portable.
+Bf16Kernel best_bf16_kernel();
+const char* bf16_kernel_name(Bf16Kernel kernel);
+
+// Depth pairs per block: a tile's pairs of A fill at most half the L1, the panel's pairs
+// of B at most half the L2, so both stay in cache across the tiles that reuse them.
+int64_t bf16_depth_block(const CpuCaches& caches);
+
+// C [m, n] = alpha A B, plus `bias` [n] on every row when given: A [m, k] and B [k, n]
+// with any strides, C row-major with rows n apart. Split over the threads.
+void bf16_gemm(int64_t m, int64_t n, int64_t k, float alpha, StridedMatrix a, StridedMatrix b, float* c,
+               const float* bias, Bf16Kernel kernel = best_bf16_kernel());
+
+}  // namespace qkv::kernels
+
+#endif  // QKV_DOUBLE

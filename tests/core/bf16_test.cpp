@@ -1,0 +1,269 @@
+// bf16 mode: float -> bfloat16 rounding by hand; bf16_gemm (both kernels) against a double
+// product of the bf16-rounded operands (equal up to float32 accumulation error) and
+// against the float32 product (equal up to the operands' rounding, and not equal: the
+// operands were rounded); the thread split gives the serial bits; matmul and linear
+// follow the scoped, per-thread precision switch, forward and backward.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/generator.h"
+#include "core/ops.h"
+#include "core/ops/bf16.h"
+#include "core/ops/bf16_gemm.h"
+#include "core/parallel.h"
+#include "core/precision.h"
+
+using namespace qkv;
+using kernels::bf16_to_float;
+using kernels::float_to_bf16;
+
+namespace {
+float from_bits(uint32_t bits) {
+  float x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+float rounded(float x) { return bf16_to_float(float_to_bf16(x)); }
+}  // namespace
+
+TEST_CASE("float to bf16 rounds to nearest, ties to even", "[bf16]") {
+  CHECK(float_to_bf16(1.0f) == 0x3f80);
+  CHECK(float_to_bf16(-2.0f) == 0xc000);
+  CHECK(bf16_to_float(0x3f80) == 1.0f);
+  // 1 + 2^-8 lies halfway between 1 (0x3f80) and 1 + 2^-7 (0x3f81): the even one wins.
+  CHECK(float_to_bf16(from_bits(0x3f808000)) == 0x3f80);
+  // 1 + 3 * 2^-8 lies halfway between 0x3f81 and 0x3f82: again the even one, now upward.
+  CHECK(float_to_bf16(from_bits(0x3f818000)) == 0x3f82);
+  // Just above and below a tie.
+  CHECK(float_to_bf16(from_bits(0x3f808001)) == 0x3f81);
+  CHECK(float_to_bf16(from_bits(0x3f807fff)) == 0x3f80);
+  // pi = 0x40490fdb: 0x4049 + (0x0fdb < 0x8000) -> 3.140625.
+  CHECK(rounded(3.14159265f) == 3.140625f);
+}
+
+TEST_CASE("float to bf16 keeps infinities, NaNs and subnormals", "[bf16]") {
+  const float inf = std::numeric_limits<float>::infinity();
+  CHECK(float_to_bf16(inf) == 0x7f80);
+  CHECK(float_to_bf16(-inf) == 0xff80);
+  // The largest float is nearer 2^128 than the largest bfloat16: it overflows to infinity.
+  CHECK(float_to_bf16(std::numeric_limits<float>::max()) == 0x7f80);
+  // A NaN whose payload lies only in the low half would round to infinity; it stays NaN.
+  CHECK(std::isnan(bf16_to_float(float_to_bf16(from_bits(0x7f800001)))));
+  CHECK(float_to_bf16(from_bits(0xff800001)) >> 15 == 1);  // its sign too
+  CHECK(std::isnan(rounded(std::numeric_limits<float>::quiet_NaN())));
+  // Subnormals: 0x00018000 is halfway between 0x0001 and 0x0002 (to even: 2); 0x00008000
+  // halfway between 0 and the smallest bf16 subnormal 2^-133 (to even: 0); 0x0000c000 above.
+  CHECK(float_to_bf16(from_bits(0x00018000)) == 0x0002);
+  CHECK(float_to_bf16(from_bits(0x00008000)) == 0x0000);
+  CHECK(float_to_bf16(from_bits(0x0000c000)) == 0x0001);
+  CHECK(bf16_to_float(0x0001) == std::ldexp(1.0f, -133));
+}
+
+namespace {
+struct GemmCase {
+  int64_t m, n, k;
+  bool a_transposed, b_transposed, bias;
+};
+
+struct Operands {
+  std::vector<float> a, b, bias;
+  int64_t lda, ldb;
+};
+
+Operands random_operands(const GemmCase& c, Generator& gen) {
+  Operands x;
+  x.lda = c.a_transposed ? c.m : c.k;
+  x.ldb = c.b_transposed ? c.k : c.n;
+  x.a.resize(c.m * c.k);
+  x.b.resize(c.k * c.n);
+  x.bias.resize(c.n);
+  for (auto* v : {&x.a, &x.b, &x.bias})
+    for (float& e : *v) e = static_cast<float>(gen.normal());
+  return x;
+}
+
+float a_at(const GemmCase& c, const Operands& x, int64_t i, int64_t p) {
+  return c.a_transposed ? x.a[p * x.lda + i] : x.a[i * x.lda + p];
+}
+float b_at(const GemmCase& c, const Operands& x, int64_t p, int64_t j) {
+  return c.b_transposed ? x.b[j * x.ldb + p] : x.b[p * x.ldb + j];
+}
+
+std::vector<float> bf16_product(const GemmCase& c, const Operands& x, float alpha, kernels::Bf16Kernel kernel) {
+  std::vector<float> out(c.m * c.n, std::numeric_limits<float>::quiet_NaN());
+  kernels::bf16_gemm(c.m, c.n, c.k, alpha, kernels::StridedMatrix::row_major(x.a.data(), x.lda, c.a_transposed),
+                     kernels::StridedMatrix::row_major(x.b.data(), x.ldb, c.b_transposed), out.data(),
+                     c.bias ? x.bias.data() : nullptr, kernel);
+  return out;
+}
+
+// Largest error of bf16_gemm against (1) the double product of the rounded operands, in
+// units of float32 accumulation error ((k + 2) u sum |alpha a b| + |bias| u), and against
+// (2) the exact product of the float operands, in units of the rounding error of the
+// operands (2^-7 sum |alpha a b|: with 8 significant bits each operand is off by at most
+// 2^-8 of itself), plus the accumulation error.
+struct GemmErrors {
+  double accumulation = 0, rounding = 0, largest_rounding_difference = 0;
+};
+
+GemmErrors compare(const GemmCase& c, const Operands& x, float alpha, const std::vector<float>& out) {
+  constexpr double u = 1.0 / (1 << 24);
+  GemmErrors e;
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t j = 0; j < c.n; ++j) {
+      double of_rounded = 0, exact = 0, magnitude = 0;
+      for (int64_t p = 0; p < c.k; ++p) {
+        const double a = a_at(c, x, i, p), b = b_at(c, x, p, j);
+        of_rounded += double(rounded(float(a))) * double(rounded(float(b)));
+        exact += a * b;
+        magnitude += std::abs(alpha * a * b);
+      }
+      const double bias = c.bias ? x.bias[j] : 0.0;
+      const double got = out[i * c.n + j];
+      e.accumulation = std::max(e.accumulation, std::abs(got - (alpha * of_rounded + bias)) /
+                                                    ((c.k + 2) * u * magnitude + std::abs(bias) * u + 1e-30));
+      e.rounding = std::max(e.rounding, std::abs(got - (alpha * exact + bias)) /
+                                            (std::ldexp(magnitude, -7) + (c.k + 2) * u * magnitude + 1e-30));
+      e.largest_rounding_difference = std::max(e.largest_rounding_difference, std::abs(got - (alpha * exact + bias)));
+    }
+  return e;
+}
+
+std::vector<kernels::Bf16Kernel> kernels_here() {
+  std::vector<kernels::Bf16Kernel> out{kernels::Bf16Kernel::portable};
+  if (kernels::best_bf16_kernel() == kernels::Bf16Kernel::avx512_bf16) out.push_back(kernels::Bf16Kernel::avx512_bf16);
+  else WARN("this CPU has no AVX512_BF16: only the portable kernel is tested");
+  return out;
+}
+}  // namespace
+
+TEST_CASE("bf16_gemm equals the float product of the rounded operands, on both kernels", "[bf16][kernels]") {
+  Generator gen(31);
+  for (kernels::Bf16Kernel kernel : kernels_here())
+    for (int64_t m : {1, 5, 6, 13})
+      for (int64_t n : {1, 15, 64, 65, 130})
+        for (int64_t k : {1, 2, 7, 64})
+          for (bool ta : {false, true}) {
+            const GemmCase c{m, n, k, ta, (m + k) % 2 == 1, (n + k) % 2 == 0};
+            const Operands x = random_operands(c, gen);
+            const GemmErrors e = compare(c, x, 0.75f, bf16_product(c, x, 0.75f, kernel));
+            INFO(kernels::bf16_kernel_name(kernel) << ": m " << m << " n " << n << " k " << k << " a^T " << ta
+                                                   << " b^T " << c.b_transposed << " bias " << c.bias);
+            CHECK(e.accumulation <= 1);
+            CHECK(e.rounding <= 1);
+          }
+}
+
+TEST_CASE("bf16_gemm rounds its operands: it differs from float32, within bf16's error", "[bf16][kernels]") {
+  // Deep enough to cross the depth blocks of this CPU's caches.
+  Generator gen(32);
+  const GemmCase c{40, 100, 2 * 2 * kernels::bf16_depth_block(cpu_caches()) + 3, false, true, true};
+  const Operands x = random_operands(c, gen);
+  for (kernels::Bf16Kernel kernel : kernels_here()) {
+    const GemmErrors e = compare(c, x, 1.0f, bf16_product(c, x, 1.0f, kernel));
+    INFO(kernels::bf16_kernel_name(kernel) << ", k " << c.k);
+    CHECK(e.accumulation <= 1);
+    CHECK(e.rounding <= 1);
+    CHECK(e.largest_rounding_difference > 1e-3);  // float32 alone would be ~1e-5 here
+  }
+}
+
+TEST_CASE("bf16_gemm gives the same bits on one thread and two", "[bf16][kernels]") {
+  Generator gen(33);
+  const int threads = num_threads();
+  for (const GemmCase& c : {GemmCase{300, 70, 90, false, false, true}, GemmCase{20, 400, 90, true, true, false}}) {
+    const Operands x = random_operands(c, gen);
+    set_num_threads(1);
+    const std::vector<float> one = bf16_product(c, x, 1.0f, kernels::best_bf16_kernel());
+    set_num_threads(2);
+    const std::vector<float> two = bf16_product(c, x, 1.0f, kernels::best_bf16_kernel());
+    CHECK(one == two);
+  }
+  set_num_threads(threads);
+}
+
+TEST_CASE("PrecisionScope sets this thread's precision and restores the one before", "[bf16]") {
+  CHECK(matmul_precision() == Precision::float32);
+  {
+    PrecisionScope outer(Precision::bf16);
+    CHECK(matmul_precision() == Precision::bf16);
+    Precision elsewhere = Precision::bf16;
+    std::thread([&] { elsewhere = matmul_precision(); }).join();
+    CHECK(elsewhere == Precision::float32);
+    {
+      PrecisionScope inner(Precision::float32);
+      CHECK(matmul_precision() == Precision::float32);
+    }
+    CHECK(matmul_precision() == Precision::bf16);
+  }
+  CHECK(matmul_precision() == Precision::float32);
+  CHECK(parse_enum<Precision>("bf16", "precision") == Precision::bf16);
+  CHECK_THROWS_WITH(parse_enum<Precision>("fp16", "precision"), Catch::Contains("'fp16'") && Catch::Contains("bf16"));
+}
+
+TEST_CASE("linear under a bf16 scope rounds the operands of its forward and backward products", "[bf16]") {
+  Generator gen(34);
+  const Tensor x = Tensor::randn({9, 33}, gen).requires_grad_();
+  const Tensor w = Tensor::randn({33, 17}, gen).requires_grad_();
+  const Tensor b = Tensor::randn({17}, gen).requires_grad_();
+  const Tensor g = Tensor::randn({9, 17}, gen);
+  Tensor y;
+  {
+    PrecisionScope bf16(Precision::bf16);
+    y = linear(x, w, b);
+    sum(mul(y, g)).backward();
+  }
+  // The same products in double from the rounded operands: y = x W + b, dx = G W^T, dW = x^T G.
+  auto r = [](const Tensor& t, int64_t i) { return double(rounded(t.data()[i])); };
+  double worst_y = 0, worst_dx = 0, worst_dw = 0;
+  for (int64_t i = 0; i < 9; ++i)
+    for (int64_t j = 0; j < 17; ++j) {
+      double s = b.data()[j];
+      for (int64_t p = 0; p < 33; ++p) s += r(x, i * 33 + p) * r(w, p * 17 + j);
+      worst_y = std::max(worst_y, std::abs(s - y.data()[i * 17 + j]));
+    }
+  for (int64_t i = 0; i < 9; ++i)
+    for (int64_t p = 0; p < 33; ++p) {
+      double s = 0;
+      for (int64_t j = 0; j < 17; ++j) s += r(g, i * 17 + j) * r(w, p * 17 + j);
+      worst_dx = std::max(worst_dx, std::abs(s - x.grad().data()[i * 33 + p]));
+    }
+  for (int64_t p = 0; p < 33; ++p)
+    for (int64_t j = 0; j < 17; ++j) {
+      double s = 0;
+      for (int64_t i = 0; i < 9; ++i) s += r(x, i * 33 + p) * r(g, i * 17 + j);
+      worst_dw = std::max(worst_dw, std::abs(s - w.grad().data()[p * 17 + j]));
+    }
+  CHECK(worst_y < 1e-4);
+  CHECK(worst_dx < 1e-4);
+  CHECK(worst_dw < 1e-4);
+  // Out of the scope, the float32 kernels again: not the bf16-rounded result.
+  const Tensor y32 = linear(x.detach(), w.detach(), b.detach());
+  double differs = 0;
+  for (int64_t i = 0; i < y.numel(); ++i) differs = std::max(differs, double(std::abs(y32.data()[i] - y.data()[i])));
+  CHECK(differs > 1e-3);
+}
+
+TEST_CASE("matmul under a bf16 scope, batched and transposed, matches the rounded product", "[bf16]") {
+  Generator gen(35);
+  const Tensor a = Tensor::randn({3, 7, 20}, gen), b = Tensor::randn({3, 11, 20}, gen);
+  Tensor c;
+  {
+    PrecisionScope bf16(Precision::bf16);
+    c = matmul(a, b, {.transpose_b = true});
+  }
+  double worst = 0;
+  for (int64_t t = 0; t < 3; ++t)
+    for (int64_t i = 0; i < 7; ++i)
+      for (int64_t j = 0; j < 11; ++j) {
+        double s = 0;
+        for (int64_t p = 0; p < 20; ++p)
+          s += double(rounded(a.data()[(t * 7 + i) * 20 + p])) * double(rounded(b.data()[(t * 11 + j) * 20 + p]));
+        worst = std::max(worst, std::abs(s - c.data()[(t * 7 + i) * 11 + j]));
+      }
+  CHECK(worst < 1e-4);
+}

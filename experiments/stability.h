@@ -70,9 +70,9 @@ struct StabilityRun {
   double final_min_entropy = 0;    // lowest head's entropy at the last probe (nats)
   double final_mean_entropy = 0;   // mean over heads at the last probe
   // probes.jsonl over training: steps, and per step the max logit and per head the entropy.
-  std::vector<int64_t> steps;
-  std::vector<double> max_logit;
-  std::vector<std::vector<double>> head_entropy;  // [step][layer-major head]
+  std::vector<int64_t> steps = {};
+  std::vector<double> max_logit = {};
+  std::vector<std::vector<double>> head_entropy = {};  // [step][layer-major head]
 };
 
 // A run's row from its folder.

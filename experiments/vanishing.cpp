@@ -28,7 +28,7 @@ VanishingOptions default_vanishing_options() {
       {"model", {{"d_model", 64}, {"heads", 1}, {"layers", 2}, {"d_ff", 128}, {"positional", "sinusoidal"}}},
       {"task", {{"name", "reverse"}, {"seq_len", 9}, {"vocab", 12}, {"eval_batches", 4}}},
       {"optimizer", {{"name", "adam"}, {"lr", 1e-3}}},
-      {"train", {{"steps", 400}, {"batch_size", 32}, {"eval_interval", 25}, {"seed", 0}}}};
+      {"train", {{"steps", 300}, {"batch_size", 32}, {"eval_interval", 25}, {"seed", 0}}}};
   return o;
 }
 
@@ -257,6 +257,42 @@ std::string training_verdict(const std::vector<VanishingTrainingRow>& rows, cons
 }
 }  // namespace
 
+std::string vanishing_verdict(const std::vector<VanishingDkOutcome>& outcomes) {
+  std::ostringstream os;
+  os << "**Claim** (the seed's): without the 1/sqrt(d_k) scale, attention learns less and less often as d_k "
+        "grows, while the scaled model learns at every d_k, and no learning rate rescues the unscaled one. ";
+  if (outcomes.empty()) return os.str() + "**Verdict:** this run trained nothing, so it cannot tell.\n";
+  const VanishingDkOutcome& lo = outcomes.front();
+  const VanishingDkOutcome& hi = outcomes.back();
+  const Interval scaled_hi = wilson_interval(hi.scaled_reached, hi.runs);
+  const Interval unscaled_hi = wilson_interval(hi.unscaled_reached, hi.runs);
+  const Interval unscaled_lo = wilson_interval(lo.unscaled_reached, lo.runs);
+  const bool supported = unscaled_hi.high < scaled_hi.low && unscaled_hi.high < unscaled_lo.low;
+  const bool contradicted = hi.unscaled_reached >= hi.scaled_reached;
+  os << "**Verdict: this run "
+     << (supported ? "supports it" : contradicted ? "contradicts it" : "cannot tell (the intervals overlap)") << ".** ";
+  const auto count = [](int64_t reached, int64_t runs) {
+    const Interval w = wilson_interval(reached, runs);
+    return std::to_string(reached) + " of " + std::to_string(runs) + " [95% " + report_number(w.low) + ", " +
+           report_number(w.high) + "]";
+  };
+  os << "Runs reaching 90% held-out accuracy, scaled / unscaled:";
+  for (const VanishingDkOutcome& o : outcomes)
+    os << (&o == &outcomes.front() ? " " : "; ") << "d_k=" << o.d_k << " " << count(o.scaled_reached, o.runs) << " / "
+       << count(o.unscaled_reached, o.runs);
+  os << ".";
+  if (!hi.best_lr.empty()) {
+    int64_t rescued = 0;
+    for (const VanishingDkOutcome& o : outcomes)
+      rescued += wilson_interval(o.best_lr_reached, o.best_lr_runs).high >= wilson_interval(o.scaled_reached, o.runs).low &&
+                 2 * o.best_lr_reached >= o.best_lr_runs;
+    os << " At d_k=" << hi.d_k << " the best unscaled learning rate tried (" << hi.best_lr << ") reached 90% in "
+       << count(hi.best_lr_reached, hi.best_lr_runs) << "; a learning rate rescues unscaled attention (the rule of "
+       << "section 2) at " << rescued << " of " << outcomes.size() << " d_k.";
+  }
+  return os.str() + "\n";
+}
+
 std::vector<RunConfig> vanishing_training_runs(const VanishingOptions& options) {
   const std::string source = options.config_source + " training.run";
   const uint64_t first_seed = experiment_run_config(options.training.run, {}, source, options.out_dir).train.seed;
@@ -309,6 +345,7 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
   Table per_cell = cell_table();
   Table lr_runs({"d_k", "lr", "seed", "final_accuracy", "step_reaching_90", "final_dead_fraction"});
   std::ostringstream rescue;  // the learning-rate sweep's verdict, per d_k
+  std::vector<VanishingDkOutcome> outcomes;
   if (options.run_training) {
     size_t cell = 0;
     for (int64_t d_k : options.training.d_ks) {
@@ -331,7 +368,10 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
         }
         std::vector<const TrainedRun*> trained;
         for (const VanishingTrainingRow* run : runs) trained.push_back(&run->result);
-        add_cell_row(per_cell, d_k, scaling_name(scaled), cell_stats(trained));
+        const CellStats stats = cell_stats(trained);
+        add_cell_row(per_cell, d_k, scaling_name(scaled), stats);
+        if (scaled) outcomes.push_back({.d_k = d_k, .runs = stats.runs, .scaled_reached = stats.reached});
+        else outcomes.back().unscaled_reached = stats.reached;
         // Seeds stay apart: a mean would hide runs that split (one learns, one stays near chance).
         for (const VanishingTrainingRow* run : runs)
           curve_table(run->result.curve).save(dir + "/" + curve_stem(d_k, scaled, run->seed));
@@ -375,6 +415,12 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
       }
       // Rescued: the best rate's interval overlaps the scaled model's and at least half its
       // runs reach 90%; not rescued: its interval lies wholly below the scaled one's.
+      for (VanishingDkOutcome& o : outcomes)
+        if (o.d_k == d_k) {
+          o.best_lr = best_lr;
+          o.best_lr_runs = best.runs;
+          o.best_lr_reached = best.reached;
+        }
       const bool rescued = best.wilson.high >= scaled.wilson.low && 2 * best.reached >= best.runs;
       const bool not_rescued = best.wilson.high < scaled.wilson.low;
       rescue << "- d_k=" << d_k << ": scaled reached 90% in " << fraction_text(scaled) << ", unscaled at the runs' lr in "
@@ -396,8 +442,9 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
   // ---- report ----
   std::ostringstream md;
   md << "# Attention without the 1/sqrt(d_k) scale\n\n"
-     << "Generated by `vanishing` from `" << options.config_source << "`; every figure below was computed by this run.\n\n"
-     << "## 1. At initialisation\n\n"
+     << "Generated by `vanishing` from `" << options.config_source << "`; every figure below was computed by this run.\n\n";
+  if (options.run_training) md << vanishing_verdict(outcomes) << "\n";
+  md     << "## 1. At initialisation\n\n"
      << "Queries and keys have unit-variance components (X ~ N(0,1), W_Q, W_K ~ N(0, 1/d_model)), N = "
      << options.probe.seq_len << " keys per row, averaged over " << options.probe.seeds << " seeds. "
      << "`scaled_dot` is q.k/sqrt(d_k); `dot` is the unscaled q.k; `general` is q^T W k with Xavier W; "

@@ -26,7 +26,7 @@ namespace qkv {
 
 struct FusedScoring {
   Scalar scale = 1;                                         // s = scale q . k, then
-  std::vector<std::shared_ptr<const ScoreMod>> score_mods;  // each mod in turn
+  std::vector<std::shared_ptr<const ScoreMod>> score_mods = {};  // each mod in turn
   bool prepares_inputs = false;                             // prepare() changes q or k
 };
 

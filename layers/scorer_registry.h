@@ -37,7 +37,7 @@ struct ScorerOptions {
   // scaled_dot: the factor; learned_temperature: the temperature it starts from.
   ScoreScale scale = ScoreScale::inverse_sqrt_dk();
   int64_t additive_hidden = 0;        // additive; 0 means d_k
-  RelativeBiasOptions relative_bias;  // kind none: no bias
+  RelativeBiasOptions relative_bias = {};  // kind none: no bias
   Scalar qk_norm_scale = 0;           // qk_norm: g at the start; 0 means sqrt(d_k)
   bool qk_norm_learned = true;        // qk_norm: false keeps g fixed
   // rope rotates q and k, alibi adds a distance penalty; the absolute kinds act on the

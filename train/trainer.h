@@ -41,7 +41,7 @@ struct TrainerOptions {
   bool resume = false;
   bool overwrite = false;
   std::ostream* log = &std::cout;
-  std::optional<bool> progress_bar;  // default: when stdout is a terminal
+  std::optional<bool> progress_bar = {};  // default: when stdout is a terminal
   // How messages that suggest a command ("continue with: train --resume DIR") name the
   // program: the command that runs it (argv[0], or an installed name such as qkv-train).
   std::string program = "train";

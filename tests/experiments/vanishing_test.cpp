@@ -100,6 +100,8 @@ TEST_CASE("two runs of a small vanishing experiment give identical CSVs", "[expe
   o.probe.seeds = 3;
   o.training.d_ks = {8};
   o.training.seeds = 1;
+  o.training.unscaled_lrs.clear();
+  o.training.unscaled_lrs_over_sqrt_dk.clear();
   o.training.run.merge_patch({{"task", {{"eval_batches", 1}}},
                               {"train", {{"steps", 6}, {"batch_size", 4}, {"eval_interval", 3}}}});
   std::ostringstream log;
@@ -148,6 +150,7 @@ TEST_CASE("a bad vanishing config names the file, the path, what was expected an
   CHECK_THAT(message(R"({"training": {"run": 3}})"), Catch::Contains("training.run: expected a run config"));
   CHECK_THAT(message("{\n  \"probe\": [1,\n}"), Catch::Contains("bad.json:3:"));
   CHECK(load_vanishing_options(QKV_SOURCE_DIR "/configs/vanishing.json").probe.d_ks.size() == 5);
+  CHECK(load_vanishing_options(QKV_SOURCE_DIR "/configs/vanishing_full.json").training.seeds == 16);
 }
 
 TEST_CASE("a sweep point is an ordinary run folder: evaluated and resumed by the trainer", "[experiments]") {
@@ -156,6 +159,8 @@ TEST_CASE("a sweep point is an ordinary run folder: evaluated and resumed by the
   o.probe.seeds = 1;
   o.training.d_ks = {8};
   o.training.seeds = 1;
+  o.training.unscaled_lrs.clear();
+  o.training.unscaled_lrs_over_sqrt_dk.clear();
   o.training.run.merge_patch({{"task", {{"eval_batches", 1}}},
                               {"train", {{"steps", 4}, {"batch_size", 4}, {"eval_interval", 2}}}});
   o.out_dir = scratch("vanishing_run_folder").string();
@@ -212,4 +217,22 @@ TEST_CASE("vanishing: per-cell intervals and the unscaled learning-rate sweep", 
   const std::string report = slurp(fs::path(o.out_dir) / "report.md");
   CHECK_THAT(report, Catch::Contains("Does another learning rate rescue unscaled attention?") &&
                          Catch::Contains("- d_k=16: scaled reached 90% in "));
+}
+
+TEST_CASE("vanishing's verdict follows the numbers: supported, contradicted, or cannot tell", "[experiments]") {
+  // Wilson 95% for 0 of 8 is [0, 0.324] and for 8 of 8 [0.676, 1] (statistics_test checks the arithmetic).
+  const VanishingDkOutcome small{.d_k = 4, .runs = 8, .scaled_reached = 8, .unscaled_reached = 8};
+  std::vector<VanishingDkOutcome> outcomes{small, {.d_k = 256, .runs = 8, .scaled_reached = 8, .unscaled_reached = 0,
+                                                   .best_lr = "0.0003", .best_lr_runs = 8, .best_lr_reached = 1}};
+  const std::string supported = vanishing_verdict(outcomes);
+  CHECK_THAT(supported, Catch::Contains("**Verdict: this run supports it.**") &&
+                            Catch::Contains("d_k=256 8 of 8 [95% 0.676, 1] / 0 of 8 [95% 0, 0.324]") &&
+                            Catch::Contains("(0.0003) reached 90% in 1 of 8") && Catch::Contains("at 0 of 2 d_k"));
+  outcomes.back().unscaled_reached = 8;
+  outcomes.back().best_lr_reached = 8;
+  const std::string contradicted = vanishing_verdict(outcomes);
+  CHECK_THAT(contradicted, Catch::Contains("**Verdict: this run contradicts it.**") && Catch::Contains("at 1 of 2 d_k"));
+  outcomes.back().unscaled_reached = 4;
+  CHECK_THAT(vanishing_verdict(outcomes), Catch::Contains("cannot tell"));
+  CHECK_THAT(vanishing_verdict({}), Catch::Contains("cannot tell"));
 }

@@ -39,11 +39,11 @@ inline std::vector<nlohmann::json> jsonl_rows(const std::string& path) {
 }
 
 // The run configs in configs/: every JSON file there except the experiment programs' own
-// configs (vanishing, position, scorers, scale_alternatives, stability), which
+// configs (vanishing, vanishing_full, position, scorers, scale_alternatives, stability), which
 // tests/experiments/ loads with their loaders.
 inline std::vector<std::filesystem::path> run_config_paths() {
   const std::vector<std::string> experiment_configs{"vanishing.json", "position.json", "scorers.json",
-                                                    "scale_alternatives.json", "stability.json"};
+                                                    "scale_alternatives.json", "stability.json", "vanishing_full.json"};
   std::vector<std::filesystem::path> paths;
   for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(QKV_SOURCE_DIR) / "configs")) {
     if (entry.path().extension() != ".json") continue;

@@ -282,13 +282,19 @@ std::string vanishing_verdict(const std::vector<VanishingDkOutcome>& outcomes) {
        << count(o.unscaled_reached, o.runs);
   os << ".";
   if (!hi.best_lr.empty()) {
-    int64_t rescued = 0;
-    for (const VanishingDkOutcome& o : outcomes)
-      rescued += wilson_interval(o.best_lr_reached, o.best_lr_runs).high >= wilson_interval(o.scaled_reached, o.runs).low &&
+    // Only a d_k where the unscaled runs fail at the runs' own rate needs rescuing.
+    int64_t failing = 0, rescued = 0;
+    for (const VanishingDkOutcome& o : outcomes) {
+      const double scaled_low = wilson_interval(o.scaled_reached, o.runs).low;
+      if (wilson_interval(o.unscaled_reached, o.runs).high >= scaled_low) continue;
+      ++failing;
+      rescued += wilson_interval(o.best_lr_reached, o.best_lr_runs).high >= scaled_low &&
                  2 * o.best_lr_reached >= o.best_lr_runs;
+    }
     os << " At d_k=" << hi.d_k << " the best unscaled learning rate tried (" << hi.best_lr << ") reached 90% in "
-       << count(hi.best_lr_reached, hi.best_lr_runs) << "; a learning rate rescues unscaled attention (the rule of "
-       << "section 2) at " << rescued << " of " << outcomes.size() << " d_k.";
+       << count(hi.best_lr_reached, hi.best_lr_runs) << ". Of the " << failing << " d_k where unscaled attention "
+       << "fails at the scaled runs' learning rate, another rate rescues it (the rule of section 2) at " << rescued
+       << ".";
   }
   return os.str() + "\n";
 }
@@ -413,21 +419,24 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
           best_lr = lr.label;
         }
       }
-      // Rescued: the best rate's interval overlaps the scaled model's and at least half its
-      // runs reach 90%; not rescued: its interval lies wholly below the scaled one's.
+      // Rescue is asked only where the unscaled runs' interval lies wholly below the scaled
+      // one's. Rescued: the best rate's interval overlaps the scaled model's and at least half
+      // its runs reach 90%; not rescued: its interval lies wholly below the scaled one's.
       for (VanishingDkOutcome& o : outcomes)
         if (o.d_k == d_k) {
           o.best_lr = best_lr;
           o.best_lr_runs = best.runs;
           o.best_lr_reached = best.reached;
         }
+      const bool needs_rescue = unscaled.wilson.high < scaled.wilson.low;
       const bool rescued = best.wilson.high >= scaled.wilson.low && 2 * best.reached >= best.runs;
       const bool not_rescued = best.wilson.high < scaled.wilson.low;
       rescue << "- d_k=" << d_k << ": scaled reached 90% in " << fraction_text(scaled) << ", unscaled at the runs' lr in "
              << fraction_text(unscaled) << "; the best unscaled rate (" << best_lr << ") in " << fraction_text(best)
-             << ": " << (rescued ? "**a learning rate rescues unscaled attention here**"
-                                 : not_rescued ? "**no learning rate tried rescues it**"
-                                               : "these seeds cannot tell")
+             << ": " << (!needs_rescue ? "unscaled attention does not fail here at the runs' rate, so there is nothing to rescue"
+                         : rescued       ? "**a learning rate rescues unscaled attention here**"
+                         : not_rescued   ? "**no learning rate tried rescues it**"
+                                         : "these seeds cannot tell")
              << ".\n";
     }
     summary.save(dir + "/training");
@@ -481,7 +490,8 @@ VanishingResult run_vanishing_experiment(const VanishingOptions& options, std::o
        << per_cell.markdown() << "\n";
     if (!rescue.str().empty())
       md << "**Does another learning rate rescue unscaled attention?** The unscaled model was also trained at "
-         << "each learning rate of `lr_sweep.csv`, with the same seeds. \"Rescues\": the best rate's interval "
+         << "each learning rate of `lr_sweep.csv`, with the same seeds. A d_k needs rescuing where the unscaled "
+         << "runs' interval lies wholly below the scaled runs'. \"Rescues\": the best rate's interval "
          << "overlaps the scaled model's and at least half its runs reach 90%; \"no rate tried rescues it\": its "
          << "interval lies wholly below the scaled one's.\n\n"
          << rescue.str() << "\n";

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Prints README's two vanishing tables from a run folder of the vanishing experiment
-(probe.csv, training.csv), every number to 3 significant digits as report.md gives them.
+"""Prints README's vanishing tables from a run folder of the vanishing experiment
+(probe.csv, training_cells.csv), every number to 3 significant digits as report.md gives them.
 
     python3 scripts/vanishing_tables.py runs/vanishing
 """
@@ -38,16 +38,25 @@ def main(run_dir):
         print(f"| {d} | {pair('score_std')} (1 / {sig(math.sqrt(d))}) | {pair('entropy')} | "
               f"{pair('jacobian_norm')} | {pair('dead_rows')} | {pair('grad_W_Q')} |")
     print()
-    training = rows(f"{run_dir}/training.csv")
-    print("| d_k | scaled: final accuracy (step reaching 90%) per seed | unscaled: final accuracy (step reaching 90%) "
-          "per seed | unscaled: final dead rows per seed |")
-    print("|---|---|---|---|")
-    for d in sorted({int(r["d_k"]) for r in training}):
-        of = lambda scaling: [r for r in training if int(r["d_k"]) == d and r["scaling"] == scaling]
-        runs = lambda scaling: ", ".join(f"{sig(r['final_accuracy'])} ({r['step_reaching_90']})" for r in of(scaling))
-        dead = ", ".join(sig(r["final_dead_fraction"]) for r in of("unscaled"))
-        print(f"| {d} | {runs('scaled')} | {runs('unscaled')} | {dead} |")
-
+    cells = {(int(r["d_k"]), r["variant"]): r for r in rows(f"{run_dir}/training_cells.csv")}
+    interval = lambda c: f"{c['runs_reaching_90']} of {c['runs']} [{sig(c['wilson95_low'])}, {sig(c['wilson95_high'])}]"
+    steps = lambda c: "never" if c["runs_reaching_90"] == "0" else \
+        f"{sig(c['step_90_median'])} ({sig(c['step_90_q1'])}-{sig(c['step_90_q3'])})"
+    final = lambda c: f"{sig(c['final_accuracy_median'])} ({sig(c['final_accuracy_min'])}-{sig(c['final_accuracy_max'])})"
+    print("| d_k | reaching 90%, scaled [95% Wilson] | unscaled | step reaching 90%, median (quartiles), scaled "
+          "| unscaled | final accuracy, median (range), scaled | unscaled |")
+    print("|---|---|---|---|---|---|---|")
+    d_ks = sorted({d for (d, _) in cells})
+    for d in d_ks:
+        s, u = cells[(d, "scaled")], cells[(d, "unscaled")]
+        print(f"| {d} | {interval(s)} | {interval(u)} | {steps(s)} | {steps(u)} | {final(s)} | {final(u)} |")
+    print()
+    sweeps = sorted({v for (_, v) in cells if v.startswith("unscaled lr=")}, key=lambda v: v)
+    print("| unscaled, reaching 90% | " + " | ".join(f"d_k = {d}" for d in d_ks) + " |")
+    print("|---|" + "---|" * len(d_ks))
+    for v in ["unscaled"] + sweeps:
+        label = "lr 0.001 (the scaled runs')" if v == "unscaled" else v.replace("unscaled lr=", "lr ")
+        print(f"| {label} | " + " | ".join(interval(cells[(d, v)]) for d in d_ks) + " |")
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "runs/vanishing")

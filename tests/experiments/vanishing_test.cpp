@@ -227,11 +227,15 @@ TEST_CASE("vanishing's verdict follows the numbers: supported, contradicted, or 
   const std::string supported = vanishing_verdict(outcomes);
   CHECK_THAT(supported, Catch::Contains("**Verdict: this run supports it.**") &&
                             Catch::Contains("d_k=256 8 of 8 [95% 0.676, 1] / 0 of 8 [95% 0, 0.324]") &&
-                            Catch::Contains("(0.0003) reached 90% in 1 of 8") && Catch::Contains("at 0 of 2 d_k"));
+                            Catch::Contains("(0.0003) reached 90% in 1 of 8") &&
+                            Catch::Contains("Of the 1 d_k where unscaled attention fails at the scaled runs' learning "
+                                            "rate, another rate rescues it (the rule of section 2) at 0."));
+  outcomes.back().best_lr_reached = 8;  // d_k = 4 never failed, so it is not counted as rescued
+  CHECK_THAT(vanishing_verdict(outcomes), Catch::Contains("supports it") && Catch::Contains("Of the 1 d_k") &&
+                                              Catch::Contains("rescues it (the rule of section 2) at 1."));
   outcomes.back().unscaled_reached = 8;
-  outcomes.back().best_lr_reached = 8;
   const std::string contradicted = vanishing_verdict(outcomes);
-  CHECK_THAT(contradicted, Catch::Contains("**Verdict: this run contradicts it.**") && Catch::Contains("at 1 of 2 d_k"));
+  CHECK_THAT(contradicted, Catch::Contains("**Verdict: this run contradicts it.**") && Catch::Contains("Of the 0 d_k"));
   outcomes.back().unscaled_reached = 4;
   CHECK_THAT(vanishing_verdict(outcomes), Catch::Contains("cannot tell"));
   CHECK_THAT(vanishing_verdict({}), Catch::Contains("cannot tell"));

@@ -186,8 +186,8 @@ std::string scorer_comparison_verdict(const std::vector<ScorerOutcome>& outcomes
     }
 
   std::ostringstream os;
-  os << "**Claim** (the Transformer's choice, Vaswani et al. 2017): scaled dot-product attention learns every one of "
-        "these tasks. **Verdict: this run "
+  os << "**Claim** (implied by the Transformer's choice of it, Vaswani et al. 2017): scaled dot-product attention "
+        "learns every one of these tasks. **Verdict: this run "
      << (!scaled_ran ? "cannot tell (scaled_dot was not among the scorers)"
          : contradicted ? "contradicts it"
          : scaled_learns_all ? "supports it"

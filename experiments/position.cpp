@@ -246,42 +246,57 @@ void plot_accuracy(const std::string& dir, const PositionOptions& options, const
   if (render_plot(dir + "/accuracy", os.str(), 1000, 600)) images.push_back("accuracy.png");
 }
 
+// Binomial standard error of a held-out accuracy over `eval_positions` scored positions,
+// treated as independent.
+double held_out_standard_error(double accuracy, double eval_positions) {
+  return std::sqrt(std::max(accuracy * (1 - accuracy), 1e-12) / eval_positions);
+}
+
+// Above the ceiling by more than sampling noise: the run uses order.
+bool beats_ceiling(double accuracy, const OrderBlindCeiling& ceiling, double eval_positions) {
+  return accuracy > ceiling.accuracy + 2 * (held_out_standard_error(accuracy, eval_positions) + ceiling.standard_error);
+}
+
+std::vector<PositionVariantOutcome> variant_outcomes(const PositionResult& result, double eval_positions) {
+  std::vector<PositionVariantOutcome> outcomes;
+  for (const PositionRow& row : result.rows) {
+    if (outcomes.empty() || outcomes.back().variant != row.variant) outcomes.push_back({.variant = row.variant});
+    PositionVariantOutcome& o = outcomes.back();
+    const double accuracy = row.result.curve.back().eval_accuracy;
+    if (o.runs) o.steps_reaching_90 += "/";
+    o.steps_reaching_90 += step_text(row.result.step_reaching_90);
+    ++o.runs;
+    o.above_ceiling += beats_ceiling(accuracy, result.ceiling, eval_positions);
+    o.reached_90 += row.result.step_reaching_90 >= 0;
+    o.mean_accuracy += accuracy;  // a sum until every run is in
+    o.max_equivariance_error = std::max(o.max_equivariance_error, row.equivariance_error);
+  }
+  for (PositionVariantOutcome& o : outcomes) o.mean_accuracy /= static_cast<double>(o.runs);
+  return outcomes;
+}
+
 // One row per variant over its seeds.
-Table summary_table(const PositionResult& result) {
+Table summary_table(const std::vector<PositionVariantOutcome>& outcomes, double ceiling) {
   Table t({"variant", "mean_final_accuracy", "seeds_reaching_90", "steps_reaching_90", "order_blind_ceiling",
            "max_equivariance_error"});
-  for (size_t i = 0; i < result.rows.size();) {
-    size_t end = i;
-    double accuracy = 0, worst = 0;
-    int64_t reached = 0;
-    std::string steps;
-    for (; end < result.rows.size() && result.rows[end].variant == result.rows[i].variant; ++end) {
-      const PositionRow& row = result.rows[end];
-      accuracy += row.result.curve.back().eval_accuracy;
-      worst = std::max(worst, row.equivariance_error);
-      reached += row.result.step_reaching_90 >= 0;
-      if (end > i) steps += "/";
-      steps += step_text(row.result.step_reaching_90);
-    }
-    t.add_row({result.rows[i].variant, accuracy / static_cast<double>(end - i),
-               std::to_string(reached) + "/" + std::to_string(end - i), steps, result.ceiling.accuracy, worst});
-    i = end;
-  }
+  for (const PositionVariantOutcome& o : outcomes)
+    t.add_row({o.variant, o.mean_accuracy, std::to_string(o.reached_90) + "/" + std::to_string(o.runs),
+               o.steps_reaching_90, ceiling, o.max_equivariance_error});
   return t;
 }
 
-std::string verdict(const PositionResult& result, double eval_positions) {
+// Every run against the ceiling, in words.
+std::string runs_against_ceiling(const PositionResult& result, double eval_positions) {
   std::ostringstream os;
   for (const auto& row : result.rows) {
     const double acc = row.result.curve.back().eval_accuracy;
-    // Binomial standard error of the held-out estimate (positions treated as independent).
-    const double eval_se = std::sqrt(std::max(acc * (1 - acc), 1e-12) / eval_positions);
     os << "- **" << row.variant << "**, seed " << row.seed << ": final held-out accuracy " << acc;
-    if (acc > result.ceiling.accuracy + 2 * (eval_se + result.ceiling.standard_error))
+    if (beats_ceiling(acc, result.ceiling, eval_positions))
       os << ", above the order-blind ceiling " << result.ceiling.accuracy << ": it uses order";
     else if (acc > result.ceiling.accuracy)
       os << ", above the order-blind ceiling " << result.ceiling.accuracy << " by " << acc - result.ceiling.accuracy
-         << ", within two standard errors of the held-out estimate (one is " << eval_se << ")";
+         << ", within two standard errors of the held-out estimate (one is "
+         << held_out_standard_error(acc, eval_positions) << ")";
     else
       os << ", not above the order-blind ceiling " << result.ceiling.accuracy;
     os << "; max |model(P x) - P model(x)| = " << row.equivariance_error << ".\n";
@@ -289,6 +304,32 @@ std::string verdict(const PositionResult& result, double eval_positions) {
   return os.str();
 }
 }  // namespace
+
+std::string position_verdict(const std::vector<PositionVariantOutcome>& outcomes, const OrderBlindCeiling& ceiling) {
+  const auto none = std::find_if(outcomes.begin(), outcomes.end(), [](const auto& o) { return o.variant == "none"; });
+  const bool contradicted = none != outcomes.end() && none->above_ceiling > 0;
+  const bool positions_learn = std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
+    return o.variant != "none" && o.runs > 0 && o.above_ceiling == o.runs;
+  });
+  std::ostringstream os;
+  os << "**Claim** (the seed's): self-attention without position information is permutation-equivariant, so it "
+        "cannot learn an order-dependent task beyond the order-blind ceiling; with position information it can. "
+     << "**Verdict: this run "
+     << (contradicted                ? "contradicts it"
+         : none == outcomes.end()    ? "cannot tell (no variant without positions ran)"
+         : positions_learn           ? "supports it"
+                                     : "cannot tell (no variant with positions beat the ceiling in every run)")
+     << ".** Order-blind ceiling " << report_number(ceiling.accuracy);
+  if (ceiling.standard_error > 0) os << " (standard error " << report_number(ceiling.standard_error) << ")";
+  os << ". Per variant: mean final held-out accuracy; runs above the ceiling by two standard errors; runs reaching "
+        "90%; max |model(P x) - P model(x)|:";
+  for (const PositionVariantOutcome& o : outcomes)
+    os << (&o == &outcomes.front() ? " " : "; ") << "`" << o.variant << "` " << report_number(o.mean_accuracy) << ", "
+       << o.above_ceiling << " of " << o.runs << ", " << o.reached_90 << " of " << o.runs << ", "
+       << report_number(o.max_equivariance_error);
+  os << ".";
+  return os.str();
+}
 
 PositionResult run_position_experiment(const PositionOptions& options, std::ostream& log) {
   const std::string dir = options.out_dir;
@@ -336,21 +377,23 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
       result.rows.push_back(std::move(row));
     }
   }
-  table.save(dir + "/position");
-  const Table summary = summary_table(result);
-  summary.save(dir + "/summary");
-  timing.save(dir + "/timing");
-  plot_accuracy(dir, options, result, images);
-
-  // ---- report ----
   // Scored positions per held-out sequence: the same in every sequence of these tasks.
   Generator count_gen(b.task.eval_seed);
   const std::vector<int64_t> one_targets = task->sample(1, count_gen).targets.values;
   const double eval_positions =
       static_cast<double>(b.task.eval_batches * b.train.batch_size) *
       static_cast<double>(std::count_if(one_targets.begin(), one_targets.end(), [](int64_t t) { return t != kIgnore; }));
+  result.outcomes = variant_outcomes(result, eval_positions);
+  result.verdict = position_verdict(result.outcomes, result.ceiling);
+  table.save(dir + "/position");
+  const Table summary = summary_table(result.outcomes, result.ceiling.accuracy);
+  summary.save(dir + "/summary");
+  timing.save(dir + "/timing");
+  plot_accuracy(dir, options, result, images);
+
+  // ---- report ----
   std::ostringstream md;
-  md << "# Position information\n\n"
+  md << "# Position information\n\n" << result.verdict << "\n\n"
      << "Generated by `position` from `" << options.config_source << "`; every figure below was computed by this run.\n\n"
      << "Task `" << b.task.name << "` (" << b.task.options.dump() << "), a " << b.model.layers << "-layer pre-LN transformer, d_model "
      << b.model.d_model << ", " << b.model.heads << " heads, d_ff " << b.model.d_ff << ", " << enum_name(b.optimizer.name) << " lr "
@@ -381,7 +424,7 @@ PositionResult run_position_experiment(const PositionOptions& options, std::ostr
      << "model is permutation-equivariant: shuffling the input positions shuffles the outputs the same way, "
      << "model(P x) = P model(x). Its output at position i is then a function of the token at i and the multiset of "
      << "all tokens, and an order-dependent target can be predicted no better than the order-blind ceiling above.\n\n"
-     << "Measured:\n\n" << verdict(result, eval_positions) << "\n"
+     << "Measured:\n\n" << runs_against_ceiling(result, eval_positions) << "\n"
      << "The `none` model's equivariance error is float rounding (the attention sums run over the keys in another "
      << "order); with absolute or relative positions the outputs move with the positions and the error is of the "
      << "order of the logits themselves.\n\n"

@@ -77,10 +77,33 @@ struct PositionRow {
   double equivariance_error = 0;
 };
 
+// One variant over its seeds, as the summary table and the report's opening read it.
+struct PositionVariantOutcome {
+  std::string variant;
+  int64_t runs = 0;
+  // Runs whose final held-out accuracy beats the order-blind ceiling by more than two
+  // standard errors (of the held-out estimate plus the ceiling's): runs that use order.
+  int64_t above_ceiling = 0;
+  int64_t reached_90 = 0;
+  double mean_accuracy = 0;
+  double max_equivariance_error = 0;
+  std::string steps_reaching_90 = {};  // each run's, "/"-separated
+};
+
+// The report's first paragraph: the claim, whether these runs support it, and the numbers.
+// Supported: no run of `none` beats the order-blind ceiling (by two standard errors) and
+// every run of some variant with positions does. Contradicted: a run of `none` beats it,
+// which permutation equivariance rules out (a bug, or order leaking in). Otherwise (no
+// `none` variant, or no variant with positions beat it in every run within this budget)
+// these runs cannot tell. Outcomes in the order the variants ran.
+std::string position_verdict(const std::vector<PositionVariantOutcome>& outcomes, const OrderBlindCeiling& ceiling);
+
 struct PositionResult {
   std::vector<PositionRow> rows;
+  std::vector<PositionVariantOutcome> outcomes;
   OrderBlindCeiling ceiling;
   double chance_accuracy = 0;
+  std::string verdict;  // position_verdict of the outcomes, the report's first paragraph
 };
 
 // Trains every variant with every seed, writes everything under options.out_dir, and returns the

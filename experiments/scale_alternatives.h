@@ -45,9 +45,36 @@ struct ScaleAlternativesRun {
   double final_scale = 0;  // mean learned g (qk_norm) or tau (learned_temperature) over heads and layers; NaN otherwise
 };
 
+// One alternative as the report's opening reads it: the init probe at the smallest and
+// the largest probed d_k, and the training runs at the largest trained d_k.
+struct ScaleAlternativeOutcome {
+  std::string scorer;
+  int64_t probe_d_k_smallest = 0, probe_d_k_largest = 0;
+  double jacobian_norm_smallest = 0, jacobian_norm_largest = 0;  // of the softmax, mean per row
+  double dead_rows_largest = 0;
+  int64_t train_d_k = 0;
+  int64_t runs = 0;  // 0: no training
+  int64_t reached_90 = 0;
+  double mean_accuracy = 0;
+};
+
+// "Keeps the gradient through the softmax alive": at the largest probed d_k its Jacobian
+// norm is at least half the one at the smallest, and at most 5% of rows are dead.
+bool keeps_softmax_gradient_alive(const ScaleAlternativeOutcome& outcome);
+
+// The report's first paragraph: the claim, whether these runs support it, and the numbers.
+// A choice "trains" when every run reaches 90% held-out accuracy at the largest trained d_k.
+// The training half counts only if scaled_dot ran and trains there (else the budget is too
+// small to tell). Supported: every choice that keeps the gradient alive trains, and every one
+// that loses it does not (at least one of each). Contradicted: a choice that keeps it alive
+// reaches 90% in no run, or one that loses it trains. Otherwise these runs cannot tell.
+std::string scale_alternatives_verdict(const std::vector<ScaleAlternativeOutcome>& outcomes);
+
 struct ScaleAlternativesResult {
   std::vector<InitProbeRow> probe;
   std::vector<ScaleAlternativesRun> training;
+  std::vector<ScaleAlternativeOutcome> outcomes;  // in the order of the scorers
+  std::string verdict;  // scale_alternatives_verdict of the outcomes, the report's first paragraph
 };
 
 // Runs both parts, writes everything under options.out_dir, and returns the numbers.

@@ -56,6 +56,28 @@ Table scorer_results_table(const std::vector<ScorerComparisonRow>& rows);
 // task, scorer, seed, ms_per_step_median, ms_per_step_mean.
 Table scorer_timing_table(const std::vector<ScorerComparisonRow>& rows);
 
+// One (task, scorer) over its seeds: what the summary table and the report's opening read.
+struct ScorerOutcome {
+  std::string task, scorer;
+  int64_t runs = 0;
+  int64_t reached_90 = 0;  // runs reaching 90% held-out accuracy
+  double mean_accuracy = 0;
+  double ms_per_step = 0;  // mean over the runs of each run's median step time
+  int64_t parameter_count = 0;
+  std::string steps_reaching_90 = {};  // each run's, "/"-separated
+};
+// Rows of one cell are adjacent (the order run_scorer_comparison returns them in).
+std::vector<ScorerOutcome> scorer_outcomes(const std::vector<ScorerComparisonRow>& rows);
+
+// The report's first paragraph: the claim, whether these runs support it, and the numbers.
+// Claim: scaled_dot, the Transformer's scorer, learns every task. Supported: every run of
+// scaled_dot reaches 90% on every task. Contradicted: on some task no run of scaled_dot
+// reaches 90% while every run of another scorer does (the budget sufficed, the scorer did
+// not). Otherwise (scaled_dot not run, or some of its seeds learn and some do not) these
+// runs cannot tell. The time per step is reported beside, not judged: it varies with the
+// machine's load, and the verdict must not.
+std::string scorer_comparison_verdict(const std::vector<ScorerOutcome>& outcomes);
+
 // Trains every (task, scorer, seed), writes everything under options.out_dir, and returns the
 // rows. `log` receives one line per finished run.
 // Under mpirun the ranks share the training runs (experiments/training_sweep.h); rank 0

@@ -6,6 +6,7 @@
 
 #include "../io/test_files.h"
 #include "experiments/position.h"
+#include "experiments/table.h"
 #include "qkv.h"
 
 using namespace qkv;
@@ -42,6 +43,35 @@ TEST_CASE("position: trained model without positions is permutation-equivariant,
   for (const char* file : {"config.json", "metrics.jsonl", "probes.jsonl", "checkpoint.safetensors"})
     CHECK(std::filesystem::exists(dir / "runs" / "none_seed0" / file));
   CHECK(r.rows[1].result.config.model.positional == PositionKind::sinusoidal);
+  // The report opens with the verdict computed from these runs, each variant's numbers in it.
+  REQUIRE(r.outcomes.size() == 2);
+  CHECK(r.outcomes[0].mean_accuracy == r.rows[0].result.curve.back().eval_accuracy);
+  CHECK(r.outcomes[1].max_equivariance_error == r.rows[1].equivariance_error);
+  const std::string report = qkv_test::slurp(dir / "report.md");
+  CHECK(report.rfind("# Position information\n\n" + r.verdict + "\n\n", 0) == 0);
+  CHECK_THAT(r.verdict, Catch::Contains("**Verdict: this run ") && Catch::Contains("`none` ") &&
+                            Catch::Contains("`sinusoidal` ") && Catch::Contains(report_number(r.ceiling.accuracy)));
+}
+
+TEST_CASE("position's verdict follows the numbers: supported, contradicted, or cannot tell", "[experiments]") {
+  const OrderBlindCeiling ceiling{.accuracy = 0.1958, .standard_error = 0.0004, .method = "by hand"};
+  std::vector<PositionVariantOutcome> outcomes{
+      {.variant = "none", .runs = 3, .above_ceiling = 0, .reached_90 = 0, .mean_accuracy = 0.195, .max_equivariance_error = 0.0001},
+      {.variant = "rope", .runs = 3, .above_ceiling = 3, .reached_90 = 3, .mean_accuracy = 1, .max_equivariance_error = 23},
+      {.variant = "alibi", .runs = 3, .above_ceiling = 0, .reached_90 = 0, .mean_accuracy = 0.1943, .max_equivariance_error = 4.145}};
+  const std::string supported = position_verdict(outcomes, ceiling);
+  CHECK_THAT(supported, Catch::Contains("**Verdict: this run supports it.**") &&
+                            Catch::Contains("Order-blind ceiling 0.196 (standard error 0.0004).") &&
+                            Catch::Contains("`none` 0.195, 0 of 3, 0 of 3, 0.0001; `rope` 1, 3 of 3, 3 of 3, 23; "
+                                            "`alibi` 0.194, 0 of 3, 0 of 3, 4.14."));
+  // A position variant that beats the ceiling in only some seeds does not show that it can learn.
+  outcomes[1].above_ceiling = 2;
+  CHECK_THAT(position_verdict(outcomes, ceiling),
+             Catch::Contains("cannot tell (no variant with positions beat the ceiling in every run)"));
+  // An equivariant model above the ceiling is impossible: it contradicts the claim.
+  outcomes[0].above_ceiling = 1;
+  CHECK_THAT(position_verdict(outcomes, ceiling), Catch::Contains("**Verdict: this run contradicts it.**"));
+  CHECK_THAT(position_verdict({outcomes[1]}, ceiling), Catch::Contains("cannot tell (no variant without positions ran)"));
 }
 
 TEST_CASE("position: the relative-bias variant has no absolute encoding and a clipped bias") {

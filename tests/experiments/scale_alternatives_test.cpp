@@ -73,6 +73,56 @@ TEST_CASE("scale_alternatives: the probe separates the alternatives, the report 
                                Catch::Contains("- `mup_dot` keeps the gradient alive, with near-uniform weights"));
   CHECK(fs::exists(dir / "training_summary.csv"));
   CHECK(fs::exists(dir / "probe_qk_norm.csv"));
+  // The report opens with the verdict of these runs; 6 steps train nothing, not even
+  // scaled_dot, so it cannot judge the training half.
+  REQUIRE(r.outcomes.size() == 6);
+  CHECK(r.outcomes[0].jacobian_norm_largest == probe_row(r, "dot", 256).mean_jacobian_norm);
+  CHECK(r.outcomes[0].runs == 1);
+  CHECK(report.str().rfind("# What else keeps the softmax alive\n\n" + r.verdict + "\n\n", 0) == 0);
+  CHECK_THAT(r.verdict, Catch::Contains("cannot tell (scaled_dot did not train") &&
+                            Catch::Contains("from d_k=4 to d_k=256") && Catch::Contains("Training at d_k=8"));
+}
+
+TEST_CASE("scale_alternatives' verdict follows the numbers: supported, contradicted, or cannot tell", "[experiments]") {
+  const auto outcome = [](std::string scorer, double jacobian_largest, double dead, int64_t reached, double accuracy) {
+    return ScaleAlternativeOutcome{.scorer = std::move(scorer), .probe_d_k_smallest = 4, .probe_d_k_largest = 1024,
+                                   .jacobian_norm_smallest = 0.3, .jacobian_norm_largest = jacobian_largest,
+                                   .dead_rows_largest = dead, .train_d_k = 1024, .runs = 2, .reached_90 = reached,
+                                   .mean_accuracy = accuracy};
+  };
+  // The alive rule at its edges: half the Jacobian norm and 5% dead rows still count.
+  CHECK(keeps_softmax_gradient_alive(outcome("a", 0.15, 0.05, 0, 0)));
+  CHECK_FALSE(keeps_softmax_gradient_alive(outcome("a", 0.149, 0, 0, 0)));
+  CHECK_FALSE(keeps_softmax_gradient_alive(outcome("a", 0.3, 0.06, 0, 0)));
+
+  std::vector<ScaleAlternativeOutcome> outcomes{outcome("dot", 0.0581, 0.64, 0, 0.2188),
+                                                outcome("scaled_dot", 0.303, 0, 2, 1),
+                                                outcome("mup_dot", 0.2421, 0, 2, 0.998)};
+  CHECK_THAT(scale_alternatives_verdict(outcomes),
+             Catch::Contains("**Verdict: this run supports it.**") &&
+                 Catch::Contains("from d_k=4 to d_k=1024, the softmax Jacobian norm, and the dead rows at d_k=1024: "
+                                 "`dot` 0.3 -> 0.0581, 0.64 (lost); `scaled_dot` 0.3 -> 0.303, 0 (alive)") &&
+                 Catch::Contains("Training at d_k=1024, runs reaching 90% held-out accuracy (mean final accuracy): "
+                                 "`dot` 0 of 2 (0.219); `scaled_dot` 2 of 2 (1); `mup_dot` 2 of 2 (0.998)."));
+  outcomes[0].reached_90 = 1;  // one seed of two is not "trains"
+  CHECK_THAT(scale_alternatives_verdict(outcomes), Catch::Contains("**Verdict: this run supports it.**"));
+  outcomes[2].reached_90 = 1;
+  CHECK_THAT(scale_alternatives_verdict(outcomes),
+             Catch::Contains("cannot tell (a choice that keeps the gradient alive trained in some seeds only)"));
+  outcomes[2].reached_90 = 2;
+  outcomes[0].reached_90 = 2;
+  CHECK_THAT(scale_alternatives_verdict(outcomes), Catch::Contains("**Verdict: this run contradicts it.**"));
+  outcomes[0].reached_90 = 0;
+  outcomes[2].reached_90 = 0;  // alive, yet no run learns
+  CHECK_THAT(scale_alternatives_verdict(outcomes), Catch::Contains("**Verdict: this run contradicts it.**"));
+  outcomes[1].reached_90 = 1;  // scaled_dot itself fails: the budget cannot judge the others
+  CHECK_THAT(scale_alternatives_verdict(outcomes), Catch::Contains("cannot tell (scaled_dot did not train"));
+  CHECK_THAT(scale_alternatives_verdict({outcome("scaled_dot", 0.303, 0, 2, 1), outcome("qk_norm", 0.3, 0, 2, 1)}),
+             Catch::Contains("cannot tell (no choice to contrast"));
+  std::vector<ScaleAlternativeOutcome> untrained{outcome("scaled_dot", 0.303, 0, 0, 0)};
+  untrained[0].runs = 0;
+  CHECK_THAT(scale_alternatives_verdict(untrained),
+             Catch::Contains("cannot tell") && Catch::EndsWith("Nothing was trained."));
 }
 
 TEST_CASE("scale_alternatives config: shipped config loads, errors name path and suggestion", "[experiments]") {

@@ -90,6 +90,31 @@ inline __m512i QKV_BF16_PACK_TARGET pairs_of_rows(const float* even, const float
   return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(o, e));
 }
 
+// A 16 x 16 block of 32-bit words transposed in registers: pairs within 128-bit lanes,
+// then 64-bit halves, then the lanes themselves (the usual three rounds of shuffles).
+inline void QKV_BF16_PACK_TARGET transpose_16x16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
 QKV_BF16_PACK_TARGET void pack_bf16_a_avx512(StridedMatrix a, int64_t m, int64_t k, uint32_t* out) {
   const int64_t pairs = (k + 1) / 2;
   constexpr int64_t kRows = 16;
@@ -101,12 +126,18 @@ QKV_BF16_PACK_TARGET void pack_bf16_a_avx512(StridedMatrix a, int64_t m, int64_t
           for (int64_t q = 0; q < pairs; q += 16)
             _mm512_mask_storeu_epi32(out + i * pairs + q, first_lanes(pairs - q),
                                      pairs_of_run(a.data + i * a.row_stride + 2 * q, k - 2 * q));
-      } else {  // a stored transpose: two depths are two runs along the rows
-        alignas(64) uint32_t column[16];
-        for (int64_t q = 0; q < pairs; ++q) {
-          const float* even = a.data + i0 * a.row_stride + 2 * q * a.col_stride;
-          _mm512_store_si512(column, pairs_of_rows(even, 2 * q + 1 < k ? even + a.col_stride : nullptr, rows));
-          for (int64_t r = 0; r < rows; ++r) out[(i0 + r) * pairs + q] = column[r];
+      } else {  // a stored transpose: two depths are two runs along 16 rows, transposed
+        for (int64_t q0 = 0; q0 < pairs; q0 += 16) {
+          __m512i block[16];  // block[j]: depth pair q0 + j of the 16 rows
+          for (int64_t j = 0; j < 16; ++j) {
+            const int64_t q = q0 + j;
+            const float* even = a.data + i0 * a.row_stride + 2 * q * a.col_stride;
+            block[j] = q < pairs ? pairs_of_rows(even, 2 * q + 1 < k ? even + a.col_stride : nullptr, rows)
+                                 : _mm512_setzero_si512();
+          }
+          transpose_16x16(block);  // block[r]: row i0 + r, pairs q0 to q0 + 15
+          for (int64_t r = 0; r < rows; ++r)
+            _mm512_mask_storeu_epi32(out + (i0 + r) * pairs + q0, first_lanes(pairs - q0), block[r]);
         }
       }
     }

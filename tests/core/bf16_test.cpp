@@ -146,7 +146,7 @@ std::vector<kernels::Bf16Kernel> kernels_here() {
 TEST_CASE("bf16_gemm equals the float product of the rounded operands, on both kernels", "[bf16][kernels]") {
   Generator gen(31);
   for (kernels::Bf16Kernel kernel : kernels_here())
-    for (int64_t m : {1, 5, 6, 13})
+    for (int64_t m : {1, 5, 6, 13, 37})
       for (int64_t n : {1, 15, 64, 65, 130})
         for (int64_t k : {1, 2, 7, 45, 64})
           for (bool ta : {false, true}) {

@@ -158,14 +158,16 @@ QKV_BF16_PACK_TARGET void pack_bf16_b_avx512(StridedMatrix b, int64_t k, int64_t
             _mm512_storeu_si512(dst + q * kBf16PanelColumns + j,
                                 pairs_of_rows(even + j, odd ? odd + j : nullptr, n - j0 - j));
         }
-      } else {  // a stored transpose: each column of B is a run along the depth
-        alignas(64) uint32_t run[16];
-        for (int64_t j = 0; j < kBf16PanelColumns; ++j)
-          for (int64_t q = 0; q < pairs; q += 16) {
-            const bool inside = j0 + j < n;
-            _mm512_store_si512(run, inside ? pairs_of_run(b.data + (j0 + j) * b.col_stride + 2 * q, k - 2 * q)
-                                           : _mm512_setzero_si512());
-            for (int64_t r = 0; r < std::min<int64_t>(16, pairs - q); ++r) dst[(q + r) * kBf16PanelColumns + j] = run[r];
+      } else {  // a stored transpose: each column of B is a run along the depth, transposed
+        for (int64_t j = 0; j < kBf16PanelColumns; j += 16)
+          for (int64_t q0 = 0; q0 < pairs; q0 += 16) {
+            __m512i block[16];  // block[c]: pairs q0 to q0 + 15 of column j + c
+            for (int64_t c = 0; c < 16; ++c)
+              block[c] = j0 + j + c < n ? pairs_of_run(b.data + (j0 + j + c) * b.col_stride + 2 * q0, k - 2 * q0)
+                                        : _mm512_setzero_si512();
+            transpose_16x16(block);  // block[r]: pair q0 + r of the 16 columns
+            for (int64_t r = 0; r < std::min<int64_t>(16, pairs - q0); ++r)
+              _mm512_storeu_si512(dst + (q0 + r) * kBf16PanelColumns + j, block[r]);
           }
       }
     }

@@ -22,7 +22,7 @@ uint32_t bf16_pair(float even, float odd) {
 
 // A as [m][pairs]. A stored transpose is read 16 rows at a time, so each step along the
 // depth reads a contiguous run of A's buffer.
-void pack_bf16_a(StridedMatrix a, int64_t m, int64_t k, uint32_t* out) {
+void pack_bf16_a_scalar(StridedMatrix a, int64_t m, int64_t k, uint32_t* out) {
   const int64_t pairs = (k + 1) / 2;
   auto at = [&](int64_t i, int64_t p) { return p < k ? a.data[i * a.row_stride + p * a.col_stride] : 0.0f; };
   constexpr int64_t kRows = 16;
@@ -41,7 +41,7 @@ void pack_bf16_a(StridedMatrix a, int64_t m, int64_t k, uint32_t* out) {
 }
 
 // B as [panel][pairs][kBf16PanelColumns], zero columns past n.
-void pack_bf16_b(StridedMatrix b, int64_t k, int64_t n, uint32_t* out) {
+void pack_bf16_b_scalar(StridedMatrix b, int64_t k, int64_t n, uint32_t* out) {
   const int64_t pairs = (k + 1) / 2, panels = (n + kBf16PanelColumns - 1) / kBf16PanelColumns;
   auto at = [&](int64_t p, int64_t j) { return p < k && j < n ? b.data[p * b.row_stride + j * b.col_stride] : 0.0f; };
   parallel_for(panels, pairs * kBf16PanelColumns, [&](int64_t begin, int64_t end) {
@@ -58,6 +58,117 @@ void pack_bf16_b(StridedMatrix b, int64_t k, int64_t n, uint32_t* out) {
         for (int64_t j = 0; j < kBf16PanelColumns; ++j)
           for (int64_t q = 0; q < pairs; ++q)
             dst[q * kBf16PanelColumns + j] = bf16_pair(at(2 * q, j0 + j), at(2 * q + 1, j0 + j));
+      }
+    }
+  });
+}
+
+// The same packings, 16 pairs per instruction: vcvtne2ps2bf16 rounds 32 floats to
+// bfloat16 (to nearest, ties to even, as float_to_bf16 does), so rounding costs about as
+// much as copying. Masked loads read nothing past the operand and give the zero padding.
+#define QKV_BF16_PACK_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+inline __mmask16 QKV_BF16_PACK_TARGET first_lanes(int64_t count) {
+  return static_cast<__mmask16>(count >= 16 ? 0xffff : (1u << std::max<int64_t>(count, 0)) - 1);
+}
+
+// 16 pairs of a contiguous run of `count` floats (count <= 32 used, zero past it).
+inline __m512i QKV_BF16_PACK_TARGET pairs_of_run(const float* run, int64_t count) {
+  const __m512 low = _mm512_maskz_loadu_ps(first_lanes(count), run);
+  const __m512 high = _mm512_maskz_loadu_ps(first_lanes(count - 16), run + 16);
+  return (__m512i)_mm512_cvtne2ps_pbh(high, low);  // the second operand fills the low half
+}
+
+// 16 pairs (even[j], odd[j]) of two rows of `count` floats (odd may be null: zeros).
+inline __m512i QKV_BF16_PACK_TARGET pairs_of_rows(const float* even, const float* odd, int64_t count) {
+  const __mmask16 mask = first_lanes(count);
+  const __m512 e = _mm512_maskz_loadu_ps(mask, even);
+  const __m512 o = odd ? _mm512_maskz_loadu_ps(mask, odd) : _mm512_setzero_ps();
+  // Rounded as [e0..e15, o0..o15], then interleaved to e0 o0 e1 o1 ...
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                              22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(o, e));
+}
+
+// A 16 x 16 block of 32-bit words transposed in registers: pairs within 128-bit lanes,
+// then 64-bit halves, then the lanes themselves (the usual three rounds of shuffles).
+inline void QKV_BF16_PACK_TARGET transpose_16x16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+QKV_BF16_PACK_TARGET void pack_bf16_a_avx512(StridedMatrix a, int64_t m, int64_t k, uint32_t* out) {
+  const int64_t pairs = (k + 1) / 2;
+  constexpr int64_t kRows = 16;
+  parallel_for((m + kRows - 1) / kRows, kRows * k, [&](int64_t begin, int64_t end) QKV_BF16_PACK_TARGET {
+    for (int64_t i0 = begin * kRows; i0 < std::min(m, end * kRows); i0 += kRows) {
+      const int64_t rows = std::min(kRows, m - i0);
+      if (a.col_stride == 1) {  // each row of A is a run along the depth
+        for (int64_t i = i0; i < i0 + rows; ++i)
+          for (int64_t q = 0; q < pairs; q += 16)
+            _mm512_mask_storeu_epi32(out + i * pairs + q, first_lanes(pairs - q),
+                                     pairs_of_run(a.data + i * a.row_stride + 2 * q, k - 2 * q));
+      } else {  // a stored transpose: two depths are two runs along 16 rows, transposed
+        for (int64_t q0 = 0; q0 < pairs; q0 += 16) {
+          __m512i block[16];  // block[j]: depth pair q0 + j of the 16 rows
+          for (int64_t j = 0; j < 16; ++j) {
+            const int64_t q = q0 + j;
+            const float* even = a.data + i0 * a.row_stride + 2 * q * a.col_stride;
+            block[j] = q < pairs ? pairs_of_rows(even, 2 * q + 1 < k ? even + a.col_stride : nullptr, rows)
+                                 : _mm512_setzero_si512();
+          }
+          transpose_16x16(block);  // block[r]: row i0 + r, pairs q0 to q0 + 15
+          for (int64_t r = 0; r < rows; ++r)
+            _mm512_mask_storeu_epi32(out + (i0 + r) * pairs + q0, first_lanes(pairs - q0), block[r]);
+        }
+      }
+    }
+  });
+}
+
+QKV_BF16_PACK_TARGET void pack_bf16_b_avx512(StridedMatrix b, int64_t k, int64_t n, uint32_t* out) {
+  const int64_t pairs = (k + 1) / 2, panels = (n + kBf16PanelColumns - 1) / kBf16PanelColumns;
+  parallel_for(panels, pairs * kBf16PanelColumns, [&](int64_t begin, int64_t end) QKV_BF16_PACK_TARGET {
+    for (int64_t panel = begin; panel < end; ++panel) {
+      uint32_t* dst = out + panel * pairs * kBf16PanelColumns;
+      const int64_t j0 = panel * kBf16PanelColumns;
+      if (b.col_stride == 1) {  // two depths are two runs along B's rows
+        for (int64_t q = 0; q < pairs; ++q) {
+          const float* even = b.data + 2 * q * b.row_stride + j0;
+          const float* odd = 2 * q + 1 < k ? even + b.row_stride : nullptr;
+          for (int64_t j = 0; j < kBf16PanelColumns; j += 16)
+            _mm512_storeu_si512(dst + q * kBf16PanelColumns + j,
+                                pairs_of_rows(even + j, odd ? odd + j : nullptr, n - j0 - j));
+        }
+      } else {  // a stored transpose: each column of B is a run along the depth, transposed
+        for (int64_t j = 0; j < kBf16PanelColumns; j += 16)
+          for (int64_t q0 = 0; q0 < pairs; q0 += 16) {
+            __m512i block[16];  // block[c]: pairs q0 to q0 + 15 of column j + c
+            for (int64_t c = 0; c < 16; ++c)
+              block[c] = j0 + j + c < n ? pairs_of_run(b.data + (j0 + j + c) * b.col_stride + 2 * q0, k - 2 * q0)
+                                        : _mm512_setzero_si512();
+            transpose_16x16(block);  // block[r]: pair q0 + r of the 16 columns
+            for (int64_t r = 0; r < std::min<int64_t>(16, pairs - q0); ++r)
+              _mm512_storeu_si512(dst + (q0 + r) * kBf16PanelColumns + j, block[r]);
+          }
       }
     }
   });
@@ -144,7 +255,7 @@ void run_tile(const Bf16Tile& t, int64_t rows, Bf16Kernel kernel) {
 }  // namespace
 
 Bf16Kernel best_bf16_kernel() {
-  static const Bf16Kernel best = __builtin_cpu_supports("avx512bf16") ? Bf16Kernel::avx512_bf16 : Bf16Kernel::portable;
+  static const Bf16Kernel best = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? Bf16Kernel::avx512_bf16 : Bf16Kernel::portable;
   return best;
 }
 
@@ -174,8 +285,16 @@ void bf16_gemm(int64_t m, int64_t n, int64_t k, float alpha, StridedMatrix a, St
   thread_local std::vector<uint32_t> packed_a, packed_b;
   packed_a.resize(static_cast<size_t>(m * pairs));
   packed_b.resize(static_cast<size_t>(panels * pairs * kBf16PanelColumns));
-  pack_bf16_a(a, m, k, packed_a.data());
-  pack_bf16_b(b, k, n, packed_b.data());
+  // The vector packing reads runs along one of the strides; every operand qkv's products
+  // hand here has one of them 1 (StridedMatrix::row_major).
+  const bool runs = (a.row_stride == 1 || a.col_stride == 1) && (b.row_stride == 1 || b.col_stride == 1);
+  if (kernel == Bf16Kernel::avx512_bf16 && runs) {
+    pack_bf16_a_avx512(a, m, k, packed_a.data());
+    pack_bf16_b_avx512(b, k, n, packed_b.data());
+  } else {
+    pack_bf16_a_scalar(a, m, k, packed_a.data());
+    pack_bf16_b_scalar(b, k, n, packed_b.data());
+  }
   static const int64_t depth_block = bf16_depth_block(cpu_caches());
   const uint32_t* pa = packed_a.data();
   const uint32_t* pb = packed_b.data();

@@ -22,14 +22,31 @@ GemmKernel choose_gemm_kernel(int64_t m, int64_t n, int64_t k, const CpuCaches& 
 
 const char* gemm_kernel_name(GemmKernel kernel) { return kernel == GemmKernel::direct ? "direct" : "packed"; }
 
+// bf16_gemm does twice float32's multiply-adds per instruction but first rounds both
+// operands into packed panels, which the float32 direct kernel never copies. Two shapes
+// lose what the dot products gain: C narrower than one bf16 panel (n < 64), where the
+// panel's zero columns are computed too; and an A that fits in the L1 cache, where B, the
+// larger operand to round, serves so few rows that rounding it costs about what using it
+// does (and the whole product is too short to amortise the packing passes).
+Precision choose_product_precision(int64_t m, int64_t n, int64_t k, Precision requested, const CpuCaches& caches) {
+#ifndef QKV_DOUBLE
+  const int64_t a_bytes = m * k * static_cast<int64_t>(sizeof(Scalar));
+  if (requested == Precision::bf16 && n >= kBf16PanelColumns && a_bytes > caches.l1d) return Precision::bf16;
+#else
+  (void)m, (void)n, (void)k, (void)requested, (void)caches;
+#endif
+  return Precision::float32;
+}
+
 void gemm_product(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
                   const Scalar* bias, Precision precision) {
+  const CpuCaches& caches = cpu_caches();
 #ifndef QKV_DOUBLE
-  if (precision == Precision::bf16) return bf16_gemm(m, n, k, alpha, a, b, c, bias);
+  if (choose_product_precision(m, n, k, precision, caches) == Precision::bf16)
+    return bf16_gemm(m, n, k, alpha, a, b, c, bias);
 #else
   (void)precision;
 #endif
-  const CpuCaches& caches = cpu_caches();
   if (choose_gemm_kernel(m, n, k, caches) == GemmKernel::packed) {
     static const PackedBlocks blocks = packed_blocks(caches);
     parallel_packed_gemm(m, n, k, alpha, a, b, c, n, false, bias, blocks);

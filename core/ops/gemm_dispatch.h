@@ -15,10 +15,16 @@ enum class GemmKernel { direct, packed };
 GemmKernel choose_gemm_kernel(int64_t m, int64_t n, int64_t k, const CpuCaches& caches);
 const char* gemm_kernel_name(GemmKernel kernel);
 
+// The precision a product asked to run in `requested` runs in: bf16 only where it can be
+// faster than float32 (a full bf16 panel of C's columns, and more of A than the L1 cache
+// holds), float32 otherwise. The rule and why: gemm_dispatch.cpp.
+Precision choose_product_precision(int64_t m, int64_t n, int64_t k, Precision requested, const CpuCaches& caches);
+
 // C [m, n] = alpha A B, plus `bias` [n] on every row when given, split over the threads,
 // by the kernel choose_gemm_kernel names for this CPU. A and B are row-major or stored
 // transposes (StridedMatrix::row_major). In bf16 precision the float build hands the
-// product to bf16_gemm (core/ops/bf16_gemm.h) instead; the double build ignores it.
+// product to bf16_gemm (core/ops/bf16_gemm.h) instead, where choose_product_precision
+// says bf16 pays; the double build ignores it.
 void gemm_product(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
                   const Scalar* bias, Precision precision = Precision::float32);
 

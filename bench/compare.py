@@ -140,17 +140,26 @@ def gemm_table(args, qkv_bench):
     return rows, best_rate
 
 
+def workload_name(workload):
+    return os.path.basename(workload).replace(".json", "")
+
+
 def workloads(args, qkv_bench, torch_envs, peak):
     gemm_rows, best_rate = gemm_table(args, qkv_bench)
+    chosen = [w for w in WORKLOADS if not args.only or workload_name(w) in args.only]
+    unknown = set(args.only or []) - {workload_name(w) for w in WORKLOADS}
+    if unknown:
+        sys.exit("compare.py: --only %s: not a workload (%s)" % (
+            ", ".join(sorted(unknown)), ", ".join(workload_name(w) for w in WORKLOADS)))
     rows, torch_version = [], None
-    for workload in WORKLOADS:
+    for workload in chosen:
         (qt, q, _), (tt, tl, kernels) = measure(workload, args, qkv_bench, torch_envs)
         torch_version = tl["torch"]
         flops = q["flops"]
         ratio = q["median_ms"] / tl["median_ms"]
         at_peak = lambda ms, t: flops / (ms * 1e6) / peak[t]
         rows.append("| %s | %.2f (%d) | %.2f (%d, %s) | %.2f | %s | %.2f | %.1f%% | %.1f%% | %.1f | %.0f / %.0f | %.0f / %.0f |" % (
-            os.path.basename(workload).replace(".json", ""), q["median_ms"], qt, tl["median_ms"], tt, kernels, ratio,
+            workload_name(workload), q["median_ms"], qt, tl["median_ms"], tt, kernels, ratio,
             verdict(ratio, at_peak(q["median_ms"], qt)), flops / 1e9, 100 * at_peak(q["median_ms"], qt),
             100 * at_peak(tl["median_ms"], tt), flops / (best_rate[qt] * 1e6), q["peak_rss_mb"], net(q),
             tl["peak_rss_mb"], net(tl)))
@@ -243,6 +252,7 @@ def main():
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeats", type=int, help="timed steps per process (20; --sweep: 5)")
     p.add_argument("--sweep", action="store_true", help="the grid of shapes instead of the named workloads")
+    p.add_argument("--only", nargs="+", metavar="WORKLOAD", help="just these named workloads (e.g. heads16 small)")
     p.add_argument("--plot", default="docs/images/sweep_qkv_over_pytorch.png", help="--sweep: the PNG to draw")
     args = p.parse_args()
     args.processes = args.processes or (1 if args.sweep else 3)

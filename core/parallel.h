@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <utility>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -17,25 +16,14 @@ void set_num_threads(int n);  // n >= 1
 // Elements below which elementwise kernels stay on one thread.
 constexpr int64_t kParallelGrain = 1 << 15;
 
-// Seconds to start and join a team of num_threads() threads on this machine: the median of
-// 15 empty parallel regions, measured on first use for each thread count. Work that takes a
-// few times this on one thread is worth splitting; less is not.
-double team_start_seconds();
-
-// Whether work estimated at `seconds` on one thread finishes sooner split over the threads.
-// Splitting halves the work (on two threads) but adds the team's start and the time the
-// other threads take to pull the operands into their own caches, about another start for
-// the small products this decides: so the work must outlast four starts.
-bool splitting_pays(double seconds);
-
-// Calls fn(begin, end) over [0, n) in contiguous chunks: in parallel when `split` is true,
-// there are threads to split over and the caller is not one of another op's threads
-// (OpenMP would start a team of one for it); otherwise on the calling thread.
+// Calls fn(begin, end) over [0, n) in contiguous chunks, in parallel when n*cost is large.
 template <class Fn>
-void parallel_for_if(bool split, int64_t n, Fn&& fn) {
+void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
   if (n <= 0) return;
 #ifdef _OPENMP
-  if (split && num_threads() > 1 && !omp_in_parallel()) {
+  // Inside a parallel region (an op called from another op's threads) the work stays on
+  // the calling thread: OpenMP would start a team of one for it.
+  if (n * cost_per_item >= kParallelGrain && num_threads() > 1 && !omp_in_parallel()) {
 #pragma omp parallel
     {
       const int64_t threads = omp_get_num_threads();
@@ -49,12 +37,6 @@ void parallel_for_if(bool split, int64_t n, Fn&& fn) {
   }
 #endif
   fn(0, n);
-}
-
-// parallel_for_if, in parallel when n * cost_per_item is at least kParallelGrain.
-template <class Fn>
-void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
-  parallel_for_if(n * cost_per_item >= kParallelGrain, n, std::forward<Fn>(fn));
 }
 
 }  // namespace qkv

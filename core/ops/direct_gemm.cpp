@@ -4,7 +4,6 @@
 #include "core/parallel.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -131,26 +130,6 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
       j = last_vectors<kTileVectors - 1>(x, rows, (n - j) / kLanes, j);
       last_columns(x, rows, j, n);
     }
-}
-
-double small_product_seconds_per_fma() {
-  // A 64 x 64 x 64 product from the cache, on this thread: the best of five, so that an
-  // interruption does not count. Measured once; a thread that arrives while another measures
-  // waits for it (a static's initialisation).
-  static const double seconds = [] {
-    constexpr int64_t size = 64;
-    const std::vector<Scalar> a(size * size, Scalar(0.5)), b(size * size, Scalar(0.25));
-    std::vector<Scalar> c(size * size);
-    double best = 1;
-    for (int run = 0; run < 6; ++run) {
-      const auto begin = std::chrono::steady_clock::now();
-      direct_gemm(size, size, size, 1, StridedMatrix::row_major(a.data(), size), b.data(), size, c.data(), size, false, nullptr);
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-      if (run > 0) best = std::min(best, s);  // the first brings the code and data into the caches
-    }
-    return std::max(best, 1e-12) / static_cast<double>(size * size * size);
-  }();
-  return seconds;
 }
 
 void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b,

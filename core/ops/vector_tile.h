@@ -40,23 +40,14 @@ inline Vec load_vector(const Scalar* p) {
 }
 inline void store_vector(Scalar* p, const Vec& v) { std::memcpy(p, &v, sizeof v); }
 
-// Seconds per multiply-add of the direct kernel on a small product, on one thread of this
-// machine: measured on first use (core/ops/direct_gemm.cpp), the rate that decides whether
-// a product is worth splitting over the threads.
-double small_product_seconds_per_fma();
-
 // Splits an [m, n] product over the threads along its longer side, in whole units of
 // `row_unit` rows or `column_unit` columns: product(first_row, rows, first_column, columns)
-// computes that part of C, whose elements each see the same sums for any split (so the
-// decision to split, which rests on run-time measurements, never changes a result). A
-// product too small to pay for a team (splitting_pays) runs on the calling thread.
+// computes that part of C, whose elements each see the same sums for any split.
 template <class Product>
 void split_over_threads(int64_t m, int64_t n, int64_t k, int64_t row_unit, int64_t column_unit, Product&& product) {
   const bool by_rows = m >= n;
   const int64_t unit = by_rows ? row_unit : column_unit, length = by_rows ? m : n;
-  const double fmas = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const bool split = num_threads() > 1 && splitting_pays(fmas * small_product_seconds_per_fma());
-  parallel_for_if(split, (length + unit - 1) / unit, [&](int64_t begin, int64_t end) {
+  parallel_for((length + unit - 1) / unit, unit * k * (by_rows ? n : m), [&](int64_t begin, int64_t end) {
     const int64_t first = begin * unit, count = std::min(end * unit, length) - first;
     if (by_rows) product(first, count, int64_t(0), n);
     else product(int64_t(0), m, first, count);

@@ -146,36 +146,3 @@ TEST_CASE("direct_gemm's blocks follow the cache sizes", "[kernels]") {
   CHECK(tiny.depth == kernels::kLanes);
   CHECK(tiny.rows == kernels::kTileRows);
 }
-
-TEST_CASE("a product is split over the threads only when its measured time outlasts starting a team", "[kernels]") {
-  const int saved = num_threads();
-  set_num_threads(2);
-  const double team = team_start_seconds();
-  CHECK(team > 0);
-  CHECK(team < 1e-2);  // a team starts in microseconds, not a hundredth of a second
-  CHECK(team_start_seconds() == team);  // measured once per thread count
-  const double fma = kernels::small_product_seconds_per_fma();
-  CHECK(fma > 0);
-  CHECK(fma < 1e-8);  // any vector unit does a float multiply-add in well under 10 ns
-  CHECK_FALSE(splitting_pays(team));  // one start's worth of work is not worth a team
-  CHECK(splitting_pays(4 * team));
-  // The decision follows the estimate: a product of 4 team starts' worth splits, one of
-  // half a start does not; either way each element of C sees the same sums.
-  int64_t split_calls = 0;
-  const auto count_parts = [&](double seconds) {
-    split_calls = 0;
-    const auto fmas = static_cast<int64_t>(seconds / fma);
-    const int64_t m = 96, n = 64, k = std::max<int64_t>(1, fmas / (m * n));
-    kernels::split_over_threads(m, n, k, kernels::kTileRows, kernels::kLanes,
-                                [&](int64_t, int64_t, int64_t, int64_t) {
-#pragma omp atomic
-                                  ++split_calls;
-                                });
-    return split_calls;
-  };
-  CHECK(count_parts(0.5 * team) == 1);
-  CHECK(count_parts(8 * team) == 2);
-  set_num_threads(1);
-  CHECK_FALSE(splitting_pays(1.0));  // one thread: nothing to split over
-  set_num_threads(saved);
-}

@@ -15,7 +15,7 @@
 using namespace qkv;
 
 namespace {
-struct Case {
+struct PackedCase {
   int64_t m, n, k;
   bool a_transposed, b_transposed, accumulate, bias;
 };
@@ -24,7 +24,7 @@ struct Case {
 const kernels::PackedBlocks kTinyBlocks{.depth = 8, .rows = 2 * kernels::kTileRows,
                                         .columns = kernels::kTileColumns};
 
-void check(const Case& c, const kernels::PackedBlocks& blocks, Generator& gen) {
+void check_packed(const PackedCase& c, const kernels::PackedBlocks& blocks, Generator& gen) {
   // Leading dimensions wider than the product, so rows are not contiguous.
   const int64_t lda = (c.a_transposed ? c.m : c.k) + 3, ldb = (c.b_transposed ? c.k : c.n) + 5, ldc = c.n + 2;
   std::vector<Scalar> a((c.a_transposed ? c.k : c.m) * lda + 1), b((c.b_transposed ? c.n : c.k) * ldb + 1),
@@ -64,19 +64,19 @@ TEST_CASE("packed_gemm matches a triple loop across edge tiles, transposes and b
     for (int64_t n : {1, 17, 64, 65, 150})
       for (int64_t k : {1, 8, 9, 40})
         for (bool ta : {false, true})
-          for (bool tb : {false, true}) check({m, n, k, ta, tb, (m + n) % 2 == 1, (n + k) % 2 == 0}, kTinyBlocks, gen);
+          for (bool tb : {false, true}) check_packed({m, n, k, ta, tb, (m + n) % 2 == 1, (n + k) % 2 == 0}, kTinyBlocks, gen);
 }
 
 TEST_CASE("packed_gemm with this CPU's blocks, accumulating with a bias", "[kernels][packed]") {
   Generator gen(22);
   const kernels::PackedBlocks blocks = kernels::packed_blocks(cpu_caches());
-  for (bool ta : {false, true}) check({70, 200, blocks.depth + 3, ta, !ta, true, true}, blocks, gen);
+  for (bool ta : {false, true}) check_packed({70, 200, blocks.depth + 3, ta, !ta, true, true}, blocks, gen);
 }
 
 TEST_CASE("packed_gemm with no depth writes zeros (or the bias), or leaves C when accumulating", "[kernels][packed]") {
   Generator gen(23);
   for (bool accumulate : {false, true})
-    for (bool bias : {false, true}) check({7, 40, 0, false, false, accumulate, bias}, kTinyBlocks, gen);
+    for (bool bias : {false, true}) check_packed({7, 40, 0, false, false, accumulate, bias}, kTinyBlocks, gen);
 }
 
 TEST_CASE("parallel_packed_gemm gives the serial bits on any split", "[kernels][packed][threads]") {

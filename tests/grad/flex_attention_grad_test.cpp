@@ -9,15 +9,11 @@
 #include "examples/distance_penalty.h"
 #include "layers_gradcheck_helpers.h"
 #include "qkv.h"
+#include "random_tensors.h"
 
 using namespace qkv;
 
 namespace {
-Generator& gen() {
-  static Generator g(2024);
-  return g;
-}
-Tensor randn(const Shape& s) { return Tensor::randn(s, gen()); }
 
 // The composition flex_attention replaces, in the split layout [B, H, N, d].
 Tensor composed(const Tensor& q, const Tensor& k, const Tensor& v, const FlexAttentionOptions& o) {

@@ -5,15 +5,11 @@
 #include <cmath>
 
 #include "qkv.h"
+#include "random_tensors.h"
 
 using namespace qkv;
 
 namespace {
-Generator& gen() {
-  static Generator g(77);
-  return g;
-}
-Tensor randn(const Shape& s) { return Tensor::randn(s, gen()); }
 
 void check_gradients(const TensorFunction& f, const std::vector<Tensor>& inputs) {
   GradcheckResult r = gradcheck(f, inputs);

@@ -5,15 +5,11 @@
 #include <numbers>
 
 #include "qkv.h"
+#include "random_tensors.h"
 
 using namespace qkv;
 
 namespace {
-Generator& gen() {
-  static Generator g(2024);
-  return g;
-}
-Tensor randn(const Shape& s) { return Tensor::randn(s, gen()); }
 // Values kept away from the kinks of abs/relu/clamp, where finite differences are wrong.
 Tensor away_from_zero(const Shape& s) {
   Tensor t = randn(s);

@@ -43,7 +43,7 @@ std::vector<std::vector<double>> reference(const RefUpdate& update, double init_
   return history;
 }
 
-struct Problem {
+struct Quadratic {
   Tensor theta = Tensor::from(std::vector<Scalar>(kTheta0.begin(), kTheta0.end()), {2, 3}).requires_grad_();
   Tensor c = Tensor::from(std::vector<Scalar>(kC.begin(), kC.end()), {2, 3});
   Tensor d = Tensor::from(std::vector<Scalar>(kD.begin(), kD.end()), {2, 3});
@@ -54,7 +54,7 @@ struct Problem {
   }
 };
 
-std::vector<std::vector<double>> run(Problem& p, Optimizer& opt) {
+std::vector<std::vector<double>> run(Quadratic& p, Optimizer& opt) {
   std::vector<std::vector<double>> history;
   for (int t = 1; t <= kSteps; ++t) {
     opt.zero_grad();
@@ -135,7 +135,7 @@ RefUpdate adagrad_ref(double lr, double lr_decay, double wd, double eps) {
 
 template <class Opt, class Options>
 std::vector<std::vector<double>> trajectory(Options options) {
-  Problem p;
+  Quadratic p;
   Opt opt(p.params(), options);
   return run(p, opt);
 }
@@ -168,7 +168,7 @@ TEST_CASE("optim: SGD follows torch.optim.SGD for every option", "[optim]") {
 
   check_close(trajectory<SGD>(SGDOptions{.lr = 0.05, .momentum = 0.8, .weight_decay = 0.1, .nesterov = true}),
               reference(sgd_ref(0.05, 0.8, 0, 0.1, true)));
-  CHECK_THROWS_WITH(SGD(Problem().params(), SGDOptions{.momentum = 0.9, .dampening = 0.1, .nesterov = true}),
+  CHECK_THROWS_WITH(SGD(Quadratic().params(), SGDOptions{.momentum = 0.9, .dampening = 0.1, .nesterov = true}),
                     Catch::Contains("Nesterov"));
 }
 
@@ -241,7 +241,7 @@ TEST_CASE("optim: Adagrad follows torch.optim.Adagrad for every option", "[optim
 }
 
 TEST_CASE("optim: parameter groups use their own rate and weight decay", "[optim]") {
-  Problem a, b;
+  Quadratic a, b;
   std::vector<ParamGroup> groups{{.params = {{"a", a.theta}}, .lr = 0.05, .weight_decay = 0.2},
                                  {.params = {{"b", b.theta}}}};
   SGD opt(groups, SGDOptions{.lr = 0.1, .momentum = 0.9});
@@ -262,7 +262,7 @@ TEST_CASE("optim: parameter groups use their own rate and weight decay", "[optim
 }
 
 TEST_CASE("optim: a parameter without a gradient is skipped and keeps its own step count", "[optim]") {
-  Problem a, b;
+  Quadratic a, b;
   Adam opt(NamedParameters{{"a", a.theta}, {"b", b.theta}}, AdamOptions{.lr = 0.1});
   // Two steps where only `a` has a gradient, then both: b's first update must use t = 1.
   for (int t = 0; t < 2; ++t) {

@@ -23,7 +23,6 @@ json tiny(const std::string& out_dir, int64_t d_model = 16) {
                      {"plots", false}}}};
 }
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
 }  // namespace
 
 TEST_CASE("custom_layer trains its registered scorer from a config, resumes and inspects the run",
@@ -31,8 +30,8 @@ TEST_CASE("custom_layer trains its registered scorer from a config, resumes and 
   const std::string dir = qkv_test::scratch_dir("custom_layer_run"), run = dir + "/run";
   const std::string program = QKV_CUSTOM_LAYER_BINARY, config = QKV_SOURCE_DIR "/examples/cosine.json";
   const std::string small = " --set train.batch_size=8 --set task.eval_batches=1 --set probes.interval=3";
-  const auto first = qkv_test::run_command(quoted(program) + " " + quoted(config) + small +
-                                               " --set train.steps=4 --set train.plots=false --out " + quoted(run),
+  const auto first = qkv_test::run_command(qkv_test::shell_quoted(program) + " " + qkv_test::shell_quoted(config) + small +
+                                               " --set train.steps=4 --set train.plots=false --out " + qkv_test::shell_quoted(run),
                                            dir);
   INFO(first.out + first.err);
   REQUIRE(first.exit_code == 0);
@@ -40,7 +39,7 @@ TEST_CASE("custom_layer trains its registered scorer from a config, resumes and 
   CHECK(first.out.find("cosine scorer") != std::string::npos);
 
   const auto resumed =
-      qkv_test::run_command(quoted(program) + " --resume " + quoted(run) + " --set train.steps=7", dir);
+      qkv_test::run_command(qkv_test::shell_quoted(program) + " --resume " + qkv_test::shell_quoted(run) + " --set train.steps=7", dir);
   INFO(resumed.out + resumed.err);
   REQUIRE(resumed.exit_code == 0);
   CHECK(resumed.out.find("resuming at step 4 of 7") != std::string::npos);
@@ -48,12 +47,12 @@ TEST_CASE("custom_layer trains its registered scorer from a config, resumes and 
   CHECK(qkv_test::jsonl_rows(run + "/probes.jsonl").size() == 2);  // steps 3 and 6
 
   // The train program does not have the kind; its message lists the kinds it has.
-  const auto plain = qkv_test::run_command("'" QKV_TRAIN_BINARY "' --resume " + quoted(run), dir);
+  const auto plain = qkv_test::run_command("'" QKV_TRAIN_BINARY "' --resume " + qkv_test::shell_quoted(run), dir);
   CHECK(plain.exit_code == 1);
   CHECK_THAT(plain.err, Catch::Contains("model.scorer: expected one of \"additive\"") &&
                             Catch::Contains("register_scorer()") && Catch::Contains("found \"cosine\""));
 
-  const auto inspected = qkv_test::run_command(quoted(program) + " --eval " + quoted(run) + " --examples 2", dir);
+  const auto inspected = qkv_test::run_command(qkv_test::shell_quoted(program) + " --eval " + qkv_test::shell_quoted(run) + " --examples 2", dir);
   INFO(inspected.out + inspected.err);
   REQUIRE(inspected.exit_code == 0);
   CHECK_THAT(inspected.out, Catch::Contains("held-out accuracy ") && Catch::Contains("example 1 (") &&
@@ -119,8 +118,8 @@ TEST_CASE("plot_runs overlays several run folders, train --list-keys prints ever
   b["model"]["layers"] = 2;
   for (const json& config : {a, b, c})
     Trainer(resolve_config(config, "tiny.json"), {.log = &log, .progress_bar = false}).run();
-  const auto overlay = qkv_test::run_command("'" QKV_PLOT_RUNS_BINARY "' " + quoted(dir + "/a") + " " + quoted(dir + "/c") +
-                                                 " " + quoted(dir + "/b") + " --out " + quoted(dir + "/all"),
+  const auto overlay = qkv_test::run_command("'" QKV_PLOT_RUNS_BINARY "' " + qkv_test::shell_quoted(dir + "/a") + " " + qkv_test::shell_quoted(dir + "/c") +
+                                                 " " + qkv_test::shell_quoted(dir + "/b") + " --out " + qkv_test::shell_quoted(dir + "/all"),
                                              dir);
   INFO(overlay.out + overlay.err);
   CHECK(overlay.exit_code == 0);
@@ -148,7 +147,7 @@ TEST_CASE("plot_runs overlays several run folders, train --list-keys prints ever
     CHECK(fs::file_size(dir + "/all/metrics.png") > 0);
     CHECK(fs::file_size(dir + "/all/probes.png") > 0);
   }
-  const auto missing = qkv_test::run_command("'" QKV_PLOT_RUNS_BINARY "' " + quoted(dir + "/none"), dir);
+  const auto missing = qkv_test::run_command("'" QKV_PLOT_RUNS_BINARY "' " + qkv_test::shell_quoted(dir + "/none"), dir);
   CHECK(missing.exit_code == 1);
   CHECK_THAT(missing.err, Catch::Contains(dir + "/none: no metrics.jsonl in it"));
 

@@ -67,6 +67,13 @@ struct Outcome {
   std::string out, err;
 };
 
+// One word for the shell, whatever the string holds (a single quote included).
+inline std::string shell_quoted(const std::string& s) {
+  std::string quoted = "'";
+  for (char c : s) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
 // Runs a shell command with stdout and stderr captured in files of dir.
 inline Outcome run_command(const std::string& command, const std::string& dir) {
   const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";

@@ -3,7 +3,7 @@
 set -euo pipefail
 # MPI (libopenmpi-dev, openmpi-bin) is optional to build but installed, so that README's
 # commands give the full build: mpirun, data-parallel training and distributed sweeps.
-packages=(g++ cmake make libeigen3-dev nlohmann-json3-dev catch2 libcli11-dev gnuplot-nox libopenmpi-dev openmpi-bin)
+packages=(g++ cmake make ninja-build libeigen3-dev nlohmann-json3-dev catch2 libcli11-dev gnuplot-nox libopenmpi-dev openmpi-bin)
 packages+=("$@")  # what a caller needs besides, e.g. scripts/test.sh: clang for the sanitizer stage
 missing=()
 for p in "${packages[@]}"; do

@@ -42,6 +42,7 @@ if command -v clang++-14 >/dev/null; then
 else
   cmake_args+=("-DCMAKE_CXX_FLAGS=${sanitize[*]}")
 fi
+[ -f build/sanitize/CMakeCache.txt ] || cmake_args+=(-G Ninja)  # as scripts/build.sh
 cmake -S . -B build/sanitize "${cmake_args[@]}" >/dev/null
 cmake --build build/sanitize -j "$(nproc)" --target "${targets[@]}"
 # The flat-memory test counts resident memory, which ASan's quarantine of freed blocks

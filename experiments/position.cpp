@@ -259,19 +259,23 @@ bool beats_ceiling(double accuracy, const OrderBlindCeiling& ceiling, double eva
 
 std::vector<PositionVariantOutcome> variant_outcomes(const PositionResult& result, double eval_positions) {
   std::vector<PositionVariantOutcome> outcomes;
+  std::vector<SeedTally> tallies;
   for (const PositionRow& row : result.rows) {
-    if (outcomes.empty() || outcomes.back().variant != row.variant) outcomes.push_back({.variant = row.variant});
+    if (outcomes.empty() || outcomes.back().variant != row.variant) {
+      outcomes.push_back({.variant = row.variant});
+      tallies.emplace_back();
+    }
     PositionVariantOutcome& o = outcomes.back();
-    const double accuracy = row.result.curve.back().eval_accuracy;
-    if (o.runs) o.steps_reaching_90 += "/";
-    o.steps_reaching_90 += step_text(row.result.step_reaching_90);
-    ++o.runs;
-    o.above_ceiling += beats_ceiling(accuracy, result.ceiling, eval_positions);
-    o.reached_90 += row.result.step_reaching_90 >= 0;
-    o.mean_accuracy += accuracy;  // a sum until every run is in
+    tallies.back().add(row.result);
+    o.above_ceiling += beats_ceiling(row.result.curve.back().eval_accuracy, result.ceiling, eval_positions);
     o.max_equivariance_error = std::max(o.max_equivariance_error, row.equivariance_error);
   }
-  for (PositionVariantOutcome& o : outcomes) o.mean_accuracy /= static_cast<double>(o.runs);
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    outcomes[i].runs = tallies[i].runs;
+    outcomes[i].reached_90 = tallies[i].reached_90;
+    outcomes[i].mean_accuracy = tallies[i].mean_accuracy();
+    outcomes[i].steps_reaching_90 = tallies[i].steps_reaching_90;
+  }
   return outcomes;
 }
 

@@ -90,4 +90,15 @@ std::string step_text(int64_t step_reaching_90) {
   return step_reaching_90 < 0 ? std::string("never") : std::to_string(step_reaching_90);
 }
 
+void SeedTally::add(const TrainedRun& run) {
+  // Appended piece by piece: GCC 12 warns (-Wrestrict, falsely) on "literal" + std::string.
+  if (runs) steps_reaching_90 += "/";
+  steps_reaching_90 += step_text(run.step_reaching_90);
+  ++runs;
+  reached_90 += run.step_reaching_90 >= 0;
+  final_accuracy_sum += run.curve.back().eval_accuracy;
+}
+
+double SeedTally::mean_accuracy() const { return runs ? final_accuracy_sum / static_cast<double>(runs) : 0; }
+
 }  // namespace qkv

@@ -42,4 +42,15 @@ Table curve_table(const std::vector<CurvePoint>& curve);
 // "never" or the step, as the tables print it.
 std::string step_text(int64_t step_reaching_90);
 
+// One setting's runs over its seeds, counted as every experiment's tables and verdicts
+// count them.
+struct SeedTally {
+  int64_t runs = 0;
+  int64_t reached_90 = 0;               // runs reaching 90% held-out accuracy
+  double final_accuracy_sum = 0;        // of the runs' last held-out accuracies
+  std::string steps_reaching_90 = {};   // each run's step_text, "/"-separated
+  void add(const TrainedRun& run);
+  double mean_accuracy() const;         // 0 with no runs
+};
+
 }  // namespace qkv

@@ -112,27 +112,20 @@ std::string describe(const std::string& scorer) {
 // Mean final accuracy, runs reaching 90%, mean final dead rows and mean learned scale of
 // one (scorer, d_k) setting.
 struct Setting {
-  double accuracy = 0, dead = 0, scale = 0, chance = 0;
-  int64_t reached = 0, runs = 0;
-  std::string steps;
+  SeedTally seeds;
+  double dead = 0, scale = 0, chance = 0;
 };
 
 Setting setting(const std::vector<ScaleAlternativesRun>& runs, const std::string& scorer, int64_t d_k) {
   Setting s;
   for (const auto& r : runs) {
     if (r.scorer != scorer || r.d_k != d_k) continue;
-    // Appended piece by piece: GCC 12 warns (-Wrestrict, falsely) on "literal" + std::string.
-    if (s.runs) s.steps += "/";
-    s.steps += step_text(r.result.step_reaching_90);
-    ++s.runs;
-    s.reached += r.result.step_reaching_90 >= 0;
-    s.accuracy += r.result.curve.back().eval_accuracy;
+    s.seeds.add(r.result);
     s.dead += r.result.curve.back().dead_fraction;
     s.scale += r.final_scale;
     s.chance = r.result.chance_accuracy;
   }
-  const double n = static_cast<double>(std::max<int64_t>(s.runs, 1));
-  s.accuracy /= n;
+  const double n = static_cast<double>(std::max<int64_t>(s.seeds.runs, 1));
   s.dead /= n;
   s.scale /= n;
   return s;
@@ -268,9 +261,10 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
           result.training.push_back(std::move(run));
         }
         const Setting st = setting(result.training, scorer, d_k);
-        summary.add_row({scorer, d_k, st.accuracy, std::to_string(st.reached) + "/" + std::to_string(st.runs), st.steps,
-                         st.dead, st.scale, summary_start_scale(scorer, d_k)});
-        per_width.add_row({d_k, st.accuracy, st.dead});
+        summary.add_row({scorer, d_k, st.seeds.mean_accuracy(),
+                         std::to_string(st.seeds.reached_90) + "/" + std::to_string(st.seeds.runs),
+                         st.seeds.steps_reaching_90, st.dead, st.scale, summary_start_scale(scorer, d_k)});
+        per_width.add_row({d_k, st.seeds.mean_accuracy(), st.dead});
       }
       per_width.save(dir + "/training_" + scorer);
     }
@@ -289,9 +283,9 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
     if (options.run_training) {
       const Setting st = setting(result.training, s, options.training_d_ks.back());
       o.train_d_k = options.training_d_ks.back();
-      o.runs = st.runs;
-      o.reached_90 = st.reached;
-      o.mean_accuracy = st.accuracy;
+      o.runs = st.seeds.runs;
+      o.reached_90 = st.seeds.reached_90;
+      o.mean_accuracy = st.seeds.mean_accuracy();
     }
     result.outcomes.push_back(o);
   }
@@ -346,10 +340,11 @@ ScaleAlternativesResult run_scale_alternatives(const ScaleAlternativesOptions& o
         if (!std::isnan(st.scale))
           scales += std::string(scales.empty() ? "" : ", ") + ("d_k=" + std::to_string(d_k) + " " +
                                                     four_digits(summary_start_scale(s, d_k)) + " -> " + four_digits(st.scale));
-        if (st.reached == st.runs) learned += std::string(learned.empty() ? "" : ", ") + std::to_string(d_k);
-        else failures += std::string(failures.empty() ? "" : ", ") + ("d_k=" + std::to_string(d_k) + " (" + std::to_string(st.reached) + "/" +
-                                                          std::to_string(st.runs) + " runs, mean accuracy " +
-                                                          four_digits(st.accuracy) + ")");
+        if (st.seeds.reached_90 == st.seeds.runs) learned += std::string(learned.empty() ? "" : ", ") + std::to_string(d_k);
+        else failures += std::string(failures.empty() ? "" : ", ") + ("d_k=" + std::to_string(d_k) + " (" +
+                                                          std::to_string(st.seeds.reached_90) + "/" +
+                                                          std::to_string(st.seeds.runs) + " runs, mean accuracy " +
+                                                          four_digits(st.seeds.mean_accuracy()) + ")");
       }
       md << "- `" << s << "`: every run reached 90% at d_k = " << (learned.empty() ? "none of the widths" : learned)
          << (failures.empty() ? "" : "; not at " + failures) << "."

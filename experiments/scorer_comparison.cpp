@@ -144,19 +144,21 @@ std::string scorer_description(const std::string& scorer, int64_t window) {
 
 std::vector<ScorerOutcome> scorer_outcomes(const std::vector<ScorerComparisonRow>& rows) {
   std::vector<ScorerOutcome> outcomes;
+  std::vector<SeedTally> tallies;
   for (const ScorerComparisonRow& row : rows) {
-    if (outcomes.empty() || outcomes.back().task != row.task || outcomes.back().scorer != row.scorer)
+    if (outcomes.empty() || outcomes.back().task != row.task || outcomes.back().scorer != row.scorer) {
       outcomes.push_back({.task = row.task, .scorer = row.scorer, .parameter_count = row.result.parameter_count});
-    ScorerOutcome& o = outcomes.back();
-    if (o.runs) o.steps_reaching_90 += "/";
-    o.steps_reaching_90 += step_text(row.result.step_reaching_90);
-    ++o.runs;
-    o.reached_90 += row.result.step_reaching_90 >= 0;
-    o.mean_accuracy += row.result.curve.back().eval_accuracy;  // sums until every run is in
-    o.ms_per_step += row.result.median_seconds_per_step * 1e3;
+      tallies.emplace_back();
+    }
+    tallies.back().add(row.result);
+    outcomes.back().ms_per_step += row.result.median_seconds_per_step * 1e3;  // a sum until every run is in
   }
-  for (ScorerOutcome& o : outcomes) {
-    o.mean_accuracy /= static_cast<double>(o.runs);
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    ScorerOutcome& o = outcomes[i];
+    o.runs = tallies[i].runs;
+    o.reached_90 = tallies[i].reached_90;
+    o.mean_accuracy = tallies[i].mean_accuracy();
+    o.steps_reaching_90 = tallies[i].steps_reaching_90;
     o.ms_per_step /= static_cast<double>(o.runs);
   }
   return outcomes;

@@ -17,6 +17,7 @@
 #include "core/ops/gemm_dispatch.h"
 #include "core/ops/kernels.h"
 #include "core/ops/packed_gemm.h"
+#include "core/ops/product_threads.h"
 
 namespace qkv_bench {
 namespace {
@@ -98,7 +99,8 @@ void bench_kernels(int64_t repeats, const std::string& configs, const std::vecto
   const qkv::kernels::PackedBlocks blocks = qkv::kernels::packed_blocks(caches);
   std::printf("%s\n", nlohmann::json({{"workload", "kernels"}, {"threads", threads}, {"caches", {{"l1d", caches.l1d},
       {"l2", caches.l2}, {"l3", caches.l3}, {"source", caches.source}}}, {"packed_blocks", {{"kc", blocks.depth},
-      {"mc", blocks.rows}, {"nc", blocks.columns}}}}).dump().c_str());
+      {"mc", blocks.rows}, {"nc", blocks.columns}}},
+      {"parallel_product_grain", threads > 1 ? qkv::kernels::measured_parallel_product_grain() : 0.0}}).dump().c_str());
 
   qkv::Generator gen(0);
   qkv::NoGradGuard no_grad;

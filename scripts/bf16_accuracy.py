@@ -15,7 +15,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The experiment programs' configs, which the trainer does not run (tests/train/train_test_util.h).
-EXPERIMENT_CONFIGS = {"vanishing.json", "position.json", "scorers.json", "scale_alternatives.json"}
+EXPERIMENT_CONFIGS = {"vanishing.json", "vanishing_full.json", "position.json", "scorers.json",
+                      "scale_alternatives.json", "stability.json"}
 
 
 def final_eval(metrics):

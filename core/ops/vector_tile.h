@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/ops/product_threads.h"
 #include "core/parallel.h"
 #include "core/tensor.h"
 
@@ -42,9 +43,11 @@ inline void store_vector(Scalar* p, const Vec& v) { std::memcpy(p, &v, sizeof v)
 
 // Splits an [m, n] product over the threads along its longer side, in whole units of
 // `row_unit` rows or `column_unit` columns: product(first_row, rows, first_column, columns)
-// computes that part of C, whose elements each see the same sums for any split.
+// computes that part of C, whose elements each see the same sums for any split. A
+// product too small to repay starting the team (split_product) runs on the calling thread.
 template <class Product>
 void split_over_threads(int64_t m, int64_t n, int64_t k, int64_t row_unit, int64_t column_unit, Product&& product) {
+  if (!split_product(m, n, k)) return product(int64_t(0), m, int64_t(0), n);
   const bool by_rows = m >= n;
   const int64_t unit = by_rows ? row_unit : column_unit, length = by_rows ? m : n;
   parallel_for((length + unit - 1) / unit, unit * k * (by_rows ? n : m), [&](int64_t begin, int64_t end) {

@@ -9,6 +9,8 @@
 #include "core/generator.h"
 #include "core/ops.h"
 #include "core/ops/direct_gemm.h"
+#include "core/ops/product_threads.h"
+#include "core/parallel.h"
 #include "core/ops/vector_tile.h"
 
 using namespace qkv;
@@ -73,6 +75,7 @@ TEST_CASE("direct_gemm with no depth writes zeros (or the bias), or leaves C whe
 
 TEST_CASE("parallel_direct_gemm splits by rows or by columns and gives the serial result", "[kernels]") {
   Generator gen(13);
+  kernels::set_parallel_product_grain(0);  // split these small products whatever this machine measured
   for (auto [m, n] : {std::pair<int64_t, int64_t>{301, 45}, {45, 301}}) {
     const int64_t k = 70;
     std::vector<Scalar> a(m * k), b(k * n), bias(n), serial(m * n), parallel(m * n);
@@ -81,6 +84,25 @@ TEST_CASE("parallel_direct_gemm splits by rows or by columns and gives the seria
     kernels::direct_gemm(m, n, k, 1, {a.data(), k, 1}, b.data(), n, serial.data(), n, false, bias.data());
     kernels::parallel_direct_gemm(m, n, k, 1, {a.data(), k, 1}, b.data(), n, parallel.data(), n, false, bias.data());
     CHECK(serial == parallel);  // the same tiles, so the same sums in the same order
+  }
+  kernels::set_parallel_product_grain(-1);
+}
+
+TEST_CASE("a product goes to the threads when its share outlasts the team's start", "[kernels]") {
+  // 5 us to start a team, 1e11 multiply-adds a second: on 2 threads a split saves half of
+  // the product's time, which repays 5 us from 1e6 multiply-adds on; on 4 it saves 3/4.
+  CHECK(kernels::parallel_product_grain(5e-6, 1e11, 2) == Approx(1e6));
+  CHECK(kernels::parallel_product_grain(5e-6, 1e11, 4) == Approx(5e5 * 4 / 3.0));
+  CHECK(std::isinf(kernels::parallel_product_grain(5e-6, 1e11, 1)));
+  if (num_threads() > 1) {
+    const double grain = kernels::measured_parallel_product_grain();
+    INFO("measured grain " << grain << " multiply-adds");
+    CHECK(grain > 0);
+    CHECK(std::isfinite(grain));
+    CHECK_FALSE(kernels::split_product(1, 1, 1));
+    CHECK(kernels::split_product(1 << 12, 1 << 12, 1 << 12));  // 6.9e10: seconds on one core
+  } else {
+    CHECK_FALSE(kernels::split_product(1 << 12, 1 << 12, 1 << 12));
   }
 }
 

@@ -10,6 +10,7 @@
 #include "core/generator.h"
 #include "core/ops/gemm_dispatch.h"
 #include "core/ops/packed_gemm.h"
+#include "core/ops/product_threads.h"
 #include "core/ops/vector_tile.h"
 
 using namespace qkv;
@@ -81,6 +82,7 @@ TEST_CASE("packed_gemm with no depth writes zeros (or the bias), or leaves C whe
 
 TEST_CASE("parallel_packed_gemm gives the serial bits on any split", "[kernels][packed][threads]") {
   Generator gen(24);
+  kernels::set_parallel_product_grain(0);  // split these small products whatever this machine measured
   for (auto [m, n] : {std::pair<int64_t, int64_t>{301, 45}, {45, 301}}) {
     const int64_t k = 70;
     std::vector<Scalar> a(m * k), b(k * n), bias(n), serial(m * n), parallel(m * n);
@@ -91,6 +93,7 @@ TEST_CASE("parallel_packed_gemm gives the serial bits on any split", "[kernels][
     kernels::parallel_packed_gemm(m, n, k, 1, lhs, rhs, parallel.data(), n, false, bias.data(), kTinyBlocks);
     CHECK(serial == parallel);  // the same tiles and depth blocks, so the same sums in the same order
   }
+  kernels::set_parallel_product_grain(-1);
 }
 
 TEST_CASE("packed blocks follow the cache sizes", "[kernels][packed]") {

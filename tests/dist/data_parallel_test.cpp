@@ -12,7 +12,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "../train/train_test_util.h"
 #include "run_on_ranks.h"
@@ -23,7 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 constexpr double kLossTolerance = 1e-4;  // relative, per step
 
-int train(int ranks, const std::string& args, const std::string& log) {
+int train(int ranks, const std::vector<std::string>& args, const std::string& log) {
   return qkv_test::run_on_ranks(QKV_TRAIN_BINARY, ranks, args, log);
 }
 
@@ -61,8 +63,8 @@ void require_same_curve(const std::vector<json>& reference, const std::vector<js
 TEST_CASE("2 ranks train as 1 process does: same samples, same loss curve, same accuracy", "[mpi]") {
   const std::string dir = qkv_test::scratch_dir("mpi_curve");
   const std::string config = write_config(dir, 20);
-  REQUIRE(train(1, config + " --out " + dir + "/one", dir + "/one.log") == 0);
-  REQUIRE(train(2, config + " --out " + dir + "/two", dir + "/two.log") == 0);
+  REQUIRE(train(1, {config, "--out", dir + "/one"}, dir + "/one.log") == 0);
+  REQUIRE(train(2, {config, "--out", dir + "/two"}, dir + "/two.log") == 0);
   INFO(qkv_test::slurp(dir + "/two.log"));
   // Rank 0 alone wrote the files and printed: one row per step, one "done" line.
   require_same_curve(metrics(dir + "/one"), metrics(dir + "/two"));
@@ -75,13 +77,13 @@ TEST_CASE("2 ranks train as 1 process does: same samples, same loss curve, same 
 TEST_CASE("A checkpoint of 2 ranks resumes on 1, and one of 1 on 2, continuing the same run", "[mpi]") {
   const std::string dir = qkv_test::scratch_dir("mpi_resume");
   const std::string config = write_config(dir, 10);
-  REQUIRE(train(1, config + " --set train.steps=20 --out " + dir + "/whole", dir + "/whole.log") == 0);
+  REQUIRE(train(1, {config, "--set", "train.steps=20", "--out", dir + "/whole"}, dir + "/whole.log") == 0);
   const std::vector<json> whole = metrics(dir + "/whole");
   for (const auto& [first, then] : {std::pair{2, 1}, std::pair{1, 2}}) {
     const std::string run = dir + "/from" + std::to_string(first);
     INFO("first " << first << " rank(s), then " << then);
-    REQUIRE(train(first, config + " --out " + run, dir + "/first.log") == 0);
-    REQUIRE(train(then, "--resume " + run + " --set train.steps=20", dir + "/then.log") == 0);
+    REQUIRE(train(first, {config, "--out", run}, dir + "/first.log") == 0);
+    REQUIRE(train(then, {"--resume", run, "--set", "train.steps=20"}, dir + "/then.log") == 0);
     INFO(qkv_test::slurp(dir + "/then.log"));
     require_same_curve(whole, metrics(run));
   }
@@ -94,11 +96,18 @@ TEST_CASE("SIGTERM on mpirun stops every rank at one step, rank 0 saves once, th
   // mpirun passes the signal on to every rank as SIGTERM, once they are training. Few
   // output lines (no evaluation): OpenMPI's mpirun stops relaying output once signalled,
   // and a rank printing hundreds of lines a second blocks on it until the SIGKILL.
-  const std::string script = "OMP_NUM_THREADS=1 " QKV_MPIEXEC " " QKV_MPIEXEC_NUMPROC_FLAG " 2 " QKV_MPIEXEC_PREFLAGS
-                             " '" QKV_TRAIN_BINARY "' " + config + " --set train.eval_interval=0 --out " + run +
-                             " > " + dir + "/log 2>&1 & job=$!; until [ -s " + run +
-                             "/metrics.jsonl ]; do sleep 0.1; done; sleep 0.3; kill -TERM $job; wait $job";
-  std::system(("timeout 60 sh -c '" + script + "'").c_str());
+  std::vector<std::string> argv = qkv_test::mpi_launcher(2);
+  argv.insert(argv.end(), {QKV_TRAIN_BINARY, config, "--set", "train.eval_interval=0", "--out", run});
+  qkv_test::ChildOptions options = qkv_test::ranks_options(dir + "/log");
+  options.timeout_seconds = 60;
+  qkv_test::Child job(argv, options);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(50);
+  while (!(fs::exists(run + "/metrics.jsonl") && fs::file_size(run + "/metrics.jsonl") > 0) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  job.signal(SIGTERM);
+  job.wait();
   const std::string log = qkv_test::slurp(dir + "/log");
   INFO(log);
   const auto stopped = log.find("stopped on SIGTERM after step ");
@@ -108,7 +117,7 @@ TEST_CASE("SIGTERM on mpirun stops every rank at one step, rank 0 saves once, th
   REQUIRE(log.find("Killed") == std::string::npos);
   const int64_t step = std::stoll(log.substr(stopped + std::string("stopped on SIGTERM after step ").size()));
   REQUIRE(static_cast<int64_t>(metrics(run).size()) == step);
-  REQUIRE(train(1, "--resume " + run + " --set train.steps=" + std::to_string(step + 2), dir + "/resume.log") == 0);
+  REQUIRE(train(1, {"--resume", run, "--set", "train.steps=" + std::to_string(step + 2)}, dir + "/resume.log") == 0);
   INFO(qkv_test::slurp(dir + "/resume.log"));
   REQUIRE(static_cast<int64_t>(metrics(run).size()) == step + 2);
   fs::remove_all(dir);
@@ -117,10 +126,10 @@ TEST_CASE("SIGTERM on mpirun stops every rank at one step, rank 0 saves once, th
 TEST_CASE("A rank that fails takes the job down with its message instead of hanging", "[mpi]") {
   const std::string dir = qkv_test::scratch_dir("mpi_abort");
   const std::string config = write_config(dir, 5);
-  REQUIRE(train(1, config + " --out " + dir + "/run", dir + "/first.log") == 0);
+  REQUIRE(train(1, {config, "--out", dir + "/run"}, dir + "/first.log") == 0);
   // Only rank 0 looks at the run folder, so only rank 0 refuses it; rank 1 would wait for
   // it in the first allreduce.
-  const int code = train(2, config + " --out " + dir + "/run", dir + "/again.log");
+  const int code = train(2, {config, "--out", dir + "/run"}, dir + "/again.log");
   const std::string log = qkv_test::slurp(dir + "/again.log");
   INFO(log);
   REQUIRE(code != 0);
@@ -133,7 +142,7 @@ TEST_CASE("A rank that fails takes the job down with its message instead of hang
 TEST_CASE("More ranks than rows of the batch are refused with a message", "[mpi]") {
   const std::string dir = qkv_test::scratch_dir("mpi_rows");
   const std::string config = write_config(dir, 5);
-  const int code = train(2, config + " --set train.batch_size=1 --out " + dir + "/run", dir + "/log");
+  const int code = train(2, {config, "--set", "train.batch_size=1", "--out", dir + "/run"}, dir + "/log");
   const std::string log = qkv_test::slurp(dir + "/log");
   INFO(log);
   REQUIRE(code == 1);

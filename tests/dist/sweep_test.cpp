@@ -24,8 +24,8 @@ std::set<std::string> file_names(const std::string& dir) {
 void require_same_tables(const std::string& program, const std::string& config_text, const std::string& name) {
   const std::string dir = qkv_test::scratch_dir("mpi_sweep_" + name);
   std::ofstream(dir + "/sweep.json") << config_text;
-  REQUIRE(qkv_test::run_on_ranks(program, 1, dir + "/sweep.json --out " + dir + "/one", dir + "/one.log") == 0);
-  REQUIRE(qkv_test::run_on_ranks(program, 2, dir + "/sweep.json --out " + dir + "/two", dir + "/two.log") == 0);
+  REQUIRE(qkv_test::run_on_ranks(program, 1, {dir + "/sweep.json", "--out", dir + "/one"}, dir + "/one.log") == 0);
+  REQUIRE(qkv_test::run_on_ranks(program, 2, {dir + "/sweep.json", "--out", dir + "/two"}, dir + "/two.log") == 0);
   INFO(qkv_test::slurp(dir + "/two.log"));
   const std::set<std::string> names = file_names(dir + "/one");
   REQUIRE(file_names(dir + "/two") == names);

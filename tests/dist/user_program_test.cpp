@@ -15,10 +15,13 @@ TEST_CASE("a user's program on run_train_cli trains data parallel on 2 ranks", "
   // MPI was found when this was configured: a missing launcher is a failure, not a skip.
   REQUIRE(std::filesystem::exists(QKV_MPIEXEC));
   const std::string dir = qkv_test::scratch_dir("user_program_ranks");
-  const std::string args = "'" QKV_SOURCE_DIR "/examples/cosine.json' --set train.steps=4 --set train.batch_size=7 "
-                           "--set task.eval_batches=1 --set train.threads=1 --set train.plots=false --out ";
-  REQUIRE(qkv_test::run_on_ranks(QKV_CUSTOM_LAYER_BINARY, 1, args + "'" + dir + "/one'", dir + "/one.log") == 0);
-  const int ranks_exit = qkv_test::run_on_ranks(QKV_CUSTOM_LAYER_BINARY, 2, args + "'" + dir + "/two'", dir + "/two.log");
+  const auto args = [&](const std::string& out) {
+    return std::vector<std::string>{QKV_SOURCE_DIR "/examples/cosine.json", "--set", "train.steps=4", "--set",
+                                    "train.batch_size=7", "--set", "task.eval_batches=1", "--set", "train.threads=1",
+                                    "--set", "train.plots=false", "--out", dir + "/" + out};
+  };
+  REQUIRE(qkv_test::run_on_ranks(QKV_CUSTOM_LAYER_BINARY, 1, args("one"), dir + "/one.log") == 0);
+  const int ranks_exit = qkv_test::run_on_ranks(QKV_CUSTOM_LAYER_BINARY, 2, args("two"), dir + "/two.log");
   INFO(qkv_test::slurp(dir + "/two.log"));
   REQUIRE(ranks_exit == 0);
   CHECK(qkv_test::slurp(dir + "/two.log").find("2 ranks, data parallel") != std::string::npos);

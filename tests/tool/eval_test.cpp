@@ -54,7 +54,7 @@ TEST_CASE("train --eval --set applies the evaluation's keys and refuses the othe
         std::string::npos);
 
   // The program exits 1 with the message, where it used to ignore the --set.
-  const auto refused = qkv_test::run_command("'" QKV_TRAIN_BINARY "' --eval " + qkv_test::shell_quoted(dir) + " --set model.heads=1", dir);
+  const auto refused = qkv_test::run_program({QKV_TRAIN_BINARY, "--eval", dir, "--set", "model.heads=1"}, dir);
   CHECK(refused.exit_code == 1);
   CHECK(refused.err.find("model.heads: expected a key --eval applies") != std::string::npos);
 }
@@ -81,8 +81,8 @@ TEST_CASE("train --eval --input prints the trained model's prediction for the us
   CHECK(eval_error(dir, {.input = "3 10"}).find("found \"10\"") != std::string::npos);
   CHECK(eval_error(dir, {.input = "1 2 3 4 5 6 7 8"}).find("separated by spaces, found 8") != std::string::npos);
 
-  const auto program = qkv_test::run_command("'" QKV_TRAIN_BINARY "' --eval " + qkv_test::shell_quoted(dir) + " --input '2 7 1'", dir);
+  const auto program = qkv_test::run_program({QKV_TRAIN_BINARY, "--eval", dir, "--input", "2 7 1"}, dir);
   CHECK(program.exit_code == 0);
   CHECK(program.out.rfind("input       2  7  1\npredicted  ", 0) == 0);
-  CHECK(qkv_test::run_command("'" QKV_TRAIN_BINARY "' " + qkv_test::shell_quoted(dir + "/config.json") + " --input '2 7 1'", dir).exit_code == 2);
+  CHECK(qkv_test::run_program({QKV_TRAIN_BINARY, dir + "/config.json", "--input", "2 7 1"}, dir).exit_code == 2);
 }

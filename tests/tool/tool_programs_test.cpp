@@ -29,9 +29,9 @@ TEST_CASE("custom_layer trains its registered scorer from a config, resumes and 
           "[tool][program]") {
   const std::string dir = qkv_test::scratch_dir("custom_layer_run"), run = dir + "/run";
   const std::string program = QKV_CUSTOM_LAYER_BINARY, config = QKV_SOURCE_DIR "/examples/cosine.json";
-  const std::string small = " --set train.batch_size=8 --set task.eval_batches=1 --set probes.interval=3";
-  const auto first = qkv_test::run_command(qkv_test::shell_quoted(program) + " " + qkv_test::shell_quoted(config) + small +
-                                               " --set train.steps=4 --set train.plots=false --out " + qkv_test::shell_quoted(run),
+  const auto first = qkv_test::run_program({program, config, "--set", "train.batch_size=8", "--set", "task.eval_batches=1",
+                                            "--set", "probes.interval=3", "--set", "train.steps=4", "--set",
+                                            "train.plots=false", "--out", run},
                                            dir);
   INFO(first.out + first.err);
   REQUIRE(first.exit_code == 0);
@@ -39,7 +39,7 @@ TEST_CASE("custom_layer trains its registered scorer from a config, resumes and 
   CHECK(first.out.find("cosine scorer") != std::string::npos);
 
   const auto resumed =
-      qkv_test::run_command(qkv_test::shell_quoted(program) + " --resume " + qkv_test::shell_quoted(run) + " --set train.steps=7", dir);
+      qkv_test::run_program({program, "--resume", run, "--set", "train.steps=7"}, dir);
   INFO(resumed.out + resumed.err);
   REQUIRE(resumed.exit_code == 0);
   CHECK(resumed.out.find("resuming at step 4 of 7") != std::string::npos);
@@ -47,12 +47,12 @@ TEST_CASE("custom_layer trains its registered scorer from a config, resumes and 
   CHECK(qkv_test::jsonl_rows(run + "/probes.jsonl").size() == 2);  // steps 3 and 6
 
   // The train program does not have the kind; its message lists the kinds it has.
-  const auto plain = qkv_test::run_command("'" QKV_TRAIN_BINARY "' --resume " + qkv_test::shell_quoted(run), dir);
+  const auto plain = qkv_test::run_program({QKV_TRAIN_BINARY, "--resume", run}, dir);
   CHECK(plain.exit_code == 1);
   CHECK_THAT(plain.err, Catch::Contains("model.scorer: expected one of \"additive\"") &&
                             Catch::Contains("register_scorer()") && Catch::Contains("found \"cosine\""));
 
-  const auto inspected = qkv_test::run_command(qkv_test::shell_quoted(program) + " --eval " + qkv_test::shell_quoted(run) + " --examples 2", dir);
+  const auto inspected = qkv_test::run_program({program, "--eval", run, "--examples", "2"}, dir);
   INFO(inspected.out + inspected.err);
   REQUIRE(inspected.exit_code == 0);
   CHECK_THAT(inspected.out, Catch::Contains("held-out accuracy ") && Catch::Contains("example 1 (") &&
@@ -118,9 +118,8 @@ TEST_CASE("plot_runs overlays several run folders, train --list-keys prints ever
   b["model"]["layers"] = 2;
   for (const json& config : {a, b, c})
     Trainer(resolve_config(config, "tiny.json"), {.log = &log, .progress_bar = false}).run();
-  const auto overlay = qkv_test::run_command("'" QKV_PLOT_RUNS_BINARY "' " + qkv_test::shell_quoted(dir + "/a") + " " + qkv_test::shell_quoted(dir + "/c") +
-                                                 " " + qkv_test::shell_quoted(dir + "/b") + " --out " + qkv_test::shell_quoted(dir + "/all"),
-                                             dir);
+  const auto overlay =
+      qkv_test::run_program({QKV_PLOT_RUNS_BINARY, dir + "/a", dir + "/c", dir + "/b", "--out", dir + "/all"}, dir);
   INFO(overlay.out + overlay.err);
   CHECK(overlay.exit_code == 0);
   CHECK(qkv_test::lines_of(dir + "/all/metrics_1.dat").size() == 6);
@@ -147,14 +146,14 @@ TEST_CASE("plot_runs overlays several run folders, train --list-keys prints ever
     CHECK(fs::file_size(dir + "/all/metrics.png") > 0);
     CHECK(fs::file_size(dir + "/all/probes.png") > 0);
   }
-  const auto missing = qkv_test::run_command("'" QKV_PLOT_RUNS_BINARY "' " + qkv_test::shell_quoted(dir + "/none"), dir);
+  const auto missing = qkv_test::run_program({QKV_PLOT_RUNS_BINARY, dir + "/none"}, dir);
   CHECK(missing.exit_code == 1);
   CHECK_THAT(missing.err, Catch::Contains(dir + "/none: no metrics.jsonl in it"));
 
-  const auto keys = qkv_test::run_command("'" QKV_TRAIN_BINARY "' --list-keys", dir);
+  const auto keys = qkv_test::run_program({QKV_TRAIN_BINARY, "--list-keys"}, dir);
   CHECK(keys.exit_code == 0);
   for (const KeySpec& spec : config_schema()) CHECK(keys.out.find(spec.path() + "  (") != std::string::npos);
-  const auto help = qkv_test::run_command("'" QKV_TRAIN_BINARY "' --help", dir);
+  const auto help = qkv_test::run_program({QKV_TRAIN_BINARY, "--help"}, dir);
   CHECK_THAT(help.out, Catch::Contains("Scorers (model.scorer): additive") && Catch::Contains("Tasks: recall") &&
                            Catch::Contains("Positional kinds (model.positional): none") &&
                            Catch::Contains("--list-keys"));

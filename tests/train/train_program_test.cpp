@@ -2,15 +2,15 @@
 // non-finite guard and command-line errors, each judged by exit code, files and messages.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "qkv.h"
 #include "train_test_util.h"
@@ -22,14 +22,35 @@ namespace fs = std::filesystem;
 namespace {
 using qkv_test::Outcome;
 
-// Runs `prefix train args` through the shell, capturing stdout and stderr.
-Outcome run_train(const std::string& args, const std::string& dir, const std::string& prefix = "") {
-  return qkv_test::run_command(prefix + " '" QKV_TRAIN_BINARY "' " + args, dir);
+using Args = std::vector<std::string>;
+
+Args train_argv(const Args& args) {
+  Args argv{QKV_TRAIN_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
 }
 
-// Runs a shell command (which names the train binary as $TRAIN), capturing stdout and stderr.
-Outcome run_script(const std::string& script, const std::string& dir) {
-  return qkv_test::run_command("TRAIN='" QKV_TRAIN_BINARY "'; " + script, dir);
+// Runs train with args, capturing stdout and stderr in dir.
+Outcome run_train(const Args& args, const std::string& dir, qkv_test::ChildOptions options = {}) {
+  return qkv_test::run_program(train_argv(args), dir, options);
+}
+
+// Starts train with args and sends it each of `signals` in turn, each after its delay in
+// seconds; then waits for it to end.
+Outcome signalled_train(const Args& args, const std::string& dir, const std::vector<std::pair<double, int>>& signals) {
+  qkv_test::ChildOptions options;
+  options.out_file = dir + "/stdout.txt";
+  options.err_file = dir + "/stderr.txt";
+  qkv_test::Child child(train_argv(args), options);
+  for (const auto& [delay, signo] : signals) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+    child.signal(signo);
+  }
+  Outcome o;
+  o.exit_code = child.wait();
+  o.out = qkv_test::slurp(options.out_file);
+  o.err = qkv_test::slurp(options.err_file);
+  return o;
 }
 
 // A small run with dropout (its masks must resume too) and a step schedule.
@@ -67,11 +88,11 @@ int64_t checkpoint_step(const std::string& run_dir) {
 // The run in `dir`, resumed to `steps`, ends exactly like an uninterrupted run of `steps`
 // (parameters, optimiser state and metrics rows, bit for bit), with no temp file left.
 void check_resumes_exactly(const std::string& config, const std::string& dir, int64_t steps) {
-  const Outcome resumed = run_train("--resume '" + dir + "/run' --set train.steps=" + std::to_string(steps), dir);
+  const Outcome resumed = run_train({"--resume", dir + "/run", "--set", "train.steps=" + std::to_string(steps)}, dir);
   INFO(resumed.out + resumed.err);
   REQUIRE(resumed.exit_code == 0);
-  const Outcome whole = run_train("'" + config + "' --set train.steps=" + std::to_string(steps) + " --out '" + dir +
-                                      "/whole'", dir);
+  const Outcome whole =
+      run_train({config, "--set", "train.steps=" + std::to_string(steps), "--out", dir + "/whole"}, dir);
   REQUIRE(whole.exit_code == 0);
   const NamedTensors a = model_tensors(dir + "/whole/checkpoint.safetensors");
   const NamedTensors b = model_tensors(dir + "/run/checkpoint.safetensors");
@@ -92,14 +113,14 @@ void check_resumes_exactly(const std::string& config, const std::string& dir, in
 TEST_CASE("train: N steps, then --resume for N more, gives the 2N-step run bit for bit", "[trainer][program]") {
   const std::string dir = qkv_test::scratch_dir("program_resume");
   const std::string config = write_config(dir);
-  const Outcome whole = run_train("'" + config + "' --out '" + dir + "/whole'", dir);
+  const Outcome whole = run_train({config, "--out", dir + "/whole"}, dir);
   INFO(whole.err);
   REQUIRE(whole.exit_code == 0);
   // 8 steps: a multiple of eval_interval, so both runs evaluate at step 8; the last
   // checkpoint interval (6) is not the end: the end saves its own.
-  const Outcome half = run_train("'" + config + "' --set train.steps=8 --out '" + dir + "/half'", dir);
+  const Outcome half = run_train({config, "--set", "train.steps=8", "--out", dir + "/half"}, dir);
   REQUIRE(half.exit_code == 0);
-  const Outcome resumed = run_train("--resume '" + dir + "/half' --set train.steps=16", dir);
+  const Outcome resumed = run_train({"--resume", dir + "/half", "--set", "train.steps=16"}, dir);
   INFO(resumed.err);
   REQUIRE(resumed.exit_code == 0);
   CHECK(resumed.out.find("resuming at step 8 of 16") != std::string::npos);
@@ -124,10 +145,9 @@ TEST_CASE("train: N steps, then --resume for N more, gives the 2N-step run bit f
 TEST_CASE("train: Ctrl-C finishes the step, saves a checkpoint, exits 130, --resume continues", "[trainer][program]") {
   const std::string dir = qkv_test::scratch_dir("program_sigint");
   const std::string config = write_config(dir);
-  // Long enough that SIGINT arrives mid-run. --foreground: without it timeout signals the
-  // child and then its whole process group, and a second SIGINT means "stop now".
-  const Outcome stopped = run_train("'" + config + "' --set train.steps=1000000 --out '" + dir + "/run'", dir,
-                                    "timeout --foreground --preserve-status -s INT 2");
+  // Long enough that SIGINT arrives mid-run.
+  const Outcome stopped =
+      signalled_train({config, "--set", "train.steps=1000000", "--out", dir + "/run"}, dir, {{2.0, SIGINT}});
   INFO(stopped.out + stopped.err);
   CHECK(stopped.exit_code == 130);
   CHECK(stopped.out.find("stopped on SIGINT") != std::string::npos);
@@ -140,7 +160,7 @@ TEST_CASE("train: Ctrl-C finishes the step, saves a checkpoint, exits 130, --res
   CHECK(int64_t(qkv_test::jsonl_rows(dir + "/run/metrics.jsonl").size()) == step);
 
   const Outcome resumed =
-      run_train("--resume '" + dir + "/run' --set train.steps=" + std::to_string(step + 3), dir);
+      run_train({"--resume", dir + "/run", "--set", "train.steps=" + std::to_string(step + 3)}, dir);
   INFO(resumed.err);
   CHECK(resumed.exit_code == 0);
   const auto rows = qkv_test::jsonl_rows(dir + "/run/metrics.jsonl");
@@ -151,8 +171,8 @@ TEST_CASE("train: Ctrl-C finishes the step, saves a checkpoint, exits 130, --res
 TEST_CASE("train: a non-finite loss stops with the step and parameter, exit 3, checkpoint kept", "[trainer][program]") {
   const std::string dir = qkv_test::scratch_dir("program_nonfinite");
   const std::string config = write_config(dir);
-  const Outcome o = run_train("'" + config + "' --set optimizer.lr=1e30 --set train.checkpoint_interval=1 --out '" +
-                                  dir + "/run'", dir);
+  const Outcome o = run_train(
+      {config, "--set", "optimizer.lr=1e30", "--set", "train.checkpoint_interval=1", "--out", dir + "/run"}, dir);
   INFO(o.err);
   CHECK(o.exit_code == 3);
   CHECK(o.err.find("non-finite values: step ") != std::string::npos);
@@ -168,34 +188,34 @@ TEST_CASE("train: command-line and config errors exit non-zero with the message 
   const std::string dir = qkv_test::scratch_dir("program_errors");
   const std::string config = write_config(dir);
 
-  const Outcome help = run_train("--help", dir);
+  const Outcome help = run_train({"--help"}, dir);
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("--resume") != std::string::npos);
   CHECK(help.out.find("Exit codes") != std::string::npos);
 
-  const Outcome none = run_train("", dir);
+  const Outcome none = run_train({}, dir);
   CHECK(none.exit_code == 2);
   CHECK(none.err.find("give a CONFIG file") != std::string::npos);
 
-  const Outcome both = run_train("'" + config + "' --resume '" + dir + "'", dir);
+  const Outcome both = run_train({config, "--resume", dir}, dir);
   CHECK(both.exit_code == 2);
   CHECK(both.err.find("not both") != std::string::npos);
 
-  const Outcome unknown_flag = run_train("'" + config + "' --bogus", dir);
+  const Outcome unknown_flag = run_train({config, "--bogus"}, dir);
   CHECK(unknown_flag.exit_code == 2);
 
-  const Outcome missing = run_train("'" + dir + "/nope.json'", dir);
+  const Outcome missing = run_train({dir + "/nope.json"}, dir);
   CHECK(missing.exit_code == 1);
   CHECK(missing.err.find("nope.json: cannot open the config file") != std::string::npos);
 
-  const Outcome bad = run_train("'" + config + "' --set model.dropuot=0.1 --set train.steps=0 --out '" + dir + "/x'", dir);
+  const Outcome bad = run_train({config, "--set", "model.dropuot=0.1", "--set", "train.steps=0", "--out", dir + "/x"}, dir);
   CHECK(bad.exit_code == 1);
   CHECK(bad.err.find("2 problems in the config") != std::string::npos);
   CHECK(bad.err.find("did you mean \"dropout\"") != std::string::npos);
   CHECK(bad.err.find("train.steps: expected an integer >= 1, found 0") != std::string::npos);
   CHECK_FALSE(fs::exists(dir + "/x"));  // nothing written before the config is valid
 
-  const Outcome no_run = run_train("--resume '" + dir + "/absent'", dir);
+  const Outcome no_run = run_train({"--resume", dir + "/absent"}, dir);
   CHECK(no_run.exit_code == 1);
   CHECK(no_run.err.find("no such run folder") != std::string::npos);
 }
@@ -204,9 +224,10 @@ TEST_CASE("train: SIGKILL during training and saving loses nothing that --resume
   const std::string dir = qkv_test::scratch_dir("program_sigkill");
   const std::string config = write_config(dir);
   // A checkpoint every step, so the kill often lands inside a save.
-  const Outcome killed = run_train("'" + config + "' --set train.steps=1000000 --set train.checkpoint_interval=1 --out '" +
-                                       dir + "/run'", dir, "timeout -s KILL 2");
-  CHECK(killed.exit_code == 128 + SIGKILL);  // timeout's report of a child it killed
+  const Outcome killed = signalled_train(
+      {config, "--set", "train.steps=1000000", "--set", "train.checkpoint_interval=1", "--out", dir + "/run"}, dir,
+      {{2.0, SIGKILL}});
+  CHECK(killed.exit_code == 128 + SIGKILL);
   REQUIRE(fs::exists(dir + "/run/checkpoint.safetensors"));
   check_resumes_exactly(config, dir, checkpoint_step(dir + "/run") + 5);
 }
@@ -214,9 +235,8 @@ TEST_CASE("train: SIGKILL during training and saving loses nothing that --resume
 TEST_CASE("train: a second Ctrl-C ends at once, the run resumes from the last checkpoint", "[trainer][program][faults]") {
   const std::string dir = qkv_test::scratch_dir("program_double_sigint");
   const std::string config = write_config(dir);
-  const Outcome stopped = run_script("\"$TRAIN\" '" + config + "' --set train.steps=1000000 --out '" + dir +
-                                         "/run' & pid=$!; sleep 2; kill -INT $pid; sleep 0.01; kill -INT $pid; wait $pid",
-                                     dir);
+  const Outcome stopped = signalled_train({config, "--set", "train.steps=1000000", "--out", dir + "/run"}, dir,
+                                         {{2.0, SIGINT}, {0.01, SIGINT}});
   CHECK(stopped.exit_code == 130);
   REQUIRE(fs::exists(dir + "/run/checkpoint.safetensors"));
   check_resumes_exactly(config, dir, checkpoint_step(dir + "/run") + 5);
@@ -232,13 +252,13 @@ TEST_CASE("train: a full disk stops the run with the file named, --resume then c
   small["model"]["layers"] = 1;
   std::ofstream(config, std::ios::trunc) << small.dump(2);
   // A file-size limit stands in for a full disk: writes past it fail with EFBIG (SIGXFSZ,
-  // which would kill the process instead, is ignored). sh counts ulimit -f in 512-byte
-  // blocks: 40 KiB, which the checkpoint fits under and metrics.jsonl (about 150 bytes a
-  // step) outgrows.
+  // which would kill the process instead, is ignored). 40 KiB, which the checkpoint fits
+  // under and metrics.jsonl (about 150 bytes a step) outgrows.
   const int64_t steps = 400;
-  const Outcome full = run_script("trap '' XFSZ; ulimit -f 80; \"$TRAIN\" '" + config + "' --set train.steps=" +
-                                      std::to_string(steps) + " --out '" + dir + "/run'",
-                                  dir);
+  qkv_test::ChildOptions full_disk;
+  full_disk.file_size_limit = 40 << 10;
+  const Outcome full =
+      run_train({config, "--set", "train.steps=" + std::to_string(steps), "--out", dir + "/run"}, dir, full_disk);
   INFO(full.out + full.err);
   CHECK(full.exit_code == 1);
   CHECK_THAT(full.err, Catch::Contains("train: cannot write " + dir + "/run/metrics.") &&
@@ -249,24 +269,38 @@ TEST_CASE("train: a full disk stops the run with the file named, --resume then c
   check_resumes_exactly(config, dir, steps);
 }
 
+TEST_CASE("train: a run folder named with a shell's quotes, $() and ; is just a name", "[trainer][program]") {
+  const std::string dir = qkv_test::scratch_dir("program_shell_name");
+  const std::string config = write_config(dir);
+  // Were the name ever pasted into a shell command, one of these would create `pwned`.
+  const std::string out = dir + "/run '\"; touch pwned; $(touch pwned) `touch pwned`\nx";
+  const Outcome o = run_train({config, "--set", "train.steps=2", "--set", "train.plots=true", "--out", out}, dir);
+  INFO(o.err);
+  CHECK(o.exit_code == 0);
+  CHECK(fs::exists(out + "/metrics.jsonl"));
+  CHECK_FALSE(fs::exists(dir + "/pwned"));
+  CHECK_FALSE(fs::exists("pwned"));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("train: hostile configs and folder names end in a message and exit 1, creating nothing", "[trainer][program]") {
   const std::string dir = qkv_test::scratch_dir("program_hostile");
   const std::string deep = dir + "/deep.json";
   std::ofstream(deep) << std::string(100000, '[') << std::string(100000, ']');
-  const Outcome nested = run_train("'" + deep + "' --out '" + dir + "/x'", dir);
+  const Outcome nested = run_train({deep, "--out", dir + "/x"}, dir);
   CHECK(nested.exit_code == 1);
   CHECK(nested.err == "train: " + deep + ": malformed JSON: it nests deeper than 64 levels of objects and arrays (a run config nests 2)\n");
 
   const std::string config = write_config(dir);
-  const Outcome empty_out = run_train("'" + config + "' --out ''", dir);
+  const Outcome empty_out = run_train({config, "--out", ""}, dir);
   CHECK(empty_out.exit_code == 1);
   CHECK_THAT(empty_out.err, Catch::Contains("command line (--out ): train.out_dir: expected a non-empty string"));
 
-  const Outcome bad_utf8 = run_train("'" + config + "' --set train.out_dir=" + dir + "/$(printf '\\377')", dir);
+  const Outcome bad_utf8 = run_train({config, "--set", "train.out_dir=" + dir + "/\xff"}, dir);
   CHECK(bad_utf8.exit_code == 1);
   CHECK_THAT(bad_utf8.err, Catch::Contains("--set: expected UTF-8 text, found byte \\xFF"));
 
-  const Outcome threads = run_train("'" + config + "' --set train.threads=100000 --out '" + dir + "/x'", dir);
+  const Outcome threads = run_train({config, "--set", "train.threads=100000", "--out", dir + "/x"}, dir);
   CHECK(threads.exit_code == 1);
   CHECK_THAT(threads.err, Catch::Contains("train.threads: expected an integer in [0, 256], found 100000"));
   CHECK(std::vector<fs::path>(fs::directory_iterator(dir), {}).size() == 4);  // run.json, deep.json, the two logs

@@ -2,17 +2,16 @@
 #pragma once
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+
+#include "../child_process.h"
 
 namespace qkv_test {
 
@@ -53,36 +52,6 @@ inline std::vector<std::filesystem::path> run_config_paths() {
   }
   std::sort(paths.begin(), paths.end());
   return paths;
-}
-
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct Outcome {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-// One word for the shell, whatever the string holds (a single quote included).
-inline std::string shell_quoted(const std::string& s) {
-  std::string quoted = "'";
-  for (char c : s) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-// Runs a shell command with stdout and stderr captured in files of dir.
-inline Outcome run_command(const std::string& command, const std::string& dir) {
-  const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
-  const int status = std::system((command + " > '" + out + "' 2> '" + err + "'").c_str());
-  Outcome o;
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.out = slurp(out);
-  o.err = slurp(err);
-  return o;
 }
 
 }  // namespace qkv_test

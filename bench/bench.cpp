@@ -38,6 +38,7 @@
 #include "bench/kernels.h"
 #include "bench/model_size.h"
 #include "bench/timing.h"
+#include "core/ops/gemm_dispatch.h"
 #include "examples/distance_penalty.h"
 
 namespace {
@@ -60,6 +61,12 @@ double peak_rss_mb() { return status_mb("VmHWM:"); }
 double rss_mb() { return status_mb("VmRSS:"); }
 
 void print(const nlohmann::json& line) { std::printf("%s\n", line.dump().c_str()); }
+
+// What the step's products ran in: float32 also under --precision bf16 where bf16 does not
+// pay on this CPU.
+std::string product_precision() {
+  return qkv::matmul_precision() == qkv::Precision::bf16 && qkv::kernels::bf16_pays() ? "bf16" : "float32";
+}
 
 void bench_training_step(const std::string& config, int64_t warmup, int64_t repeats) {
   const ModelSize s = read_size(config);
@@ -96,7 +103,7 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
   // Rank 0's own allreduce time, warm-up steps included, per step.
   const double allreduce_ms = qkv::dist::seconds_in_allreduce() * 1e3 / static_cast<double>(warmup + repeats);
   if (!qkv::dist::is_root()) return;
-  print({{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+  print({{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"products", product_precision()}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
          {"allreduce_ms_per_step", ranks > 1 ? allreduce_ms : 0.0},
          {"allreduce_bytes_per_step", ranks > 1 ? reducer.bytes_per_step() : 0}, {"buckets", reducer.buckets()},
          {"tokens_per_s", static_cast<double>(tokens) / (t.median_ms / 1e3)}, {"flops", step_flops(s)},
@@ -256,6 +263,9 @@ int main(int argc, char** argv) {
   try {
     if (threads > 0) qkv::set_num_threads(static_cast<int>(threads));
     const qkv::PrecisionScope scope(qkv::parse_enum<qkv::Precision>(precision, "--precision"));
+    // matmul times the bf16 kernel itself, on any CPU; a training step does what train does
+    // (bf16 products only where they pay, core/ops/gemm_dispatch.h).
+    if (workload == "matmul" && qkv::matmul_precision() == qkv::Precision::bf16) qkv::kernels::set_bf16_pays(true);
     if (workload == "peak") {
       print({{"workload", "peak"}, {"threads", qkv::num_threads()}, {"gflops", qkv_bench::fma_peak_gflops(qkv::num_threads())},
              {"vector", qkv_bench::fma_vector_name()}});

@@ -295,7 +295,7 @@ std::vector<KeySpec> build_schema() {
       {.section = "train", .key = "precision", .type = T::choice, .default_value = "float32",
        .choices = enum_names<Precision>(),
        .doc = "Matrix products of the training step (forward and backward): float32, or bf16 operands with float32 "
-              "sums (docs/precision.md). Weights, optimiser state, softmax, loss and evaluation stay float32.",
+              "sums where this CPU runs them faster (measured at start; docs/precision.md). Weights, optimiser state, softmax, loss and evaluation stay float32.",
        .assign = field(&RunConfig::train, &TrainConfig::precision)},
       {.section = "train", .key = "eval_interval", .type = T::integer, .default_value = 100,
        .min = 0, .doc = "Steps between held-out evaluations; 0 evaluates only at the end.",

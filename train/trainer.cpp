@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/autograd.h"
+#include "core/ops/gemm_dispatch.h"
 #include "core/precision.h"
 #include "core/ops.h"
 #include "dist/communicator.h"
@@ -72,6 +73,15 @@ std::string fixed(double x, int digits) {
   s.precision(digits);
   s << std::fixed << x;
   return s.str();
+}
+
+// What train.precision = "bf16" does on this CPU, with the rates that decided it.
+std::string bf16_note() {
+  const kernels::Bf16Rates& rates = kernels::measured_bf16_rates();
+  const std::string measured = "bf16 products measured at " + fixed(rates.bf16_gflops, 0) + " GFLOP/s against float32's " +
+                               fixed(rates.float32_gflops, 0);
+  if (kernels::bf16_pays()) return "precision: bf16 (" + measured + ")";
+  return "precision: bf16 asked, float32 run: on this CPU " + measured + ", so products stay float32";
 }
 
 void collect_dropouts(Module& module, std::vector<Dropout*>& out) {
@@ -203,6 +213,7 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
       << "threads: " << threads_ << oversubscribed_note(threads_)
       << (dist::size() > 1 ? " per rank; " + std::to_string(dist::size()) + " ranks, data parallel" : "") << "\n"
       << "run folder: " << run_dir_ << "\n";
+  if (config_.train.precision == Precision::bf16) log << bf16_note() << "\n";
   if (options_.resume) log << "resuming at step " << step_ << " of " << config_.train.steps << "\n";
   if (!options_.resume && !config_.train.init_from.empty())
     log << "weights from " << run_checkpoint_path(config_.train.init_from) << " (train.init_from)\n";

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "core/cpu_caches.h"
 #include "core/precision.h"
@@ -20,11 +21,26 @@ const char* gemm_kernel_name(GemmKernel kernel);
 // holds), float32 otherwise. The rule and why: gemm_dispatch.cpp.
 Precision choose_product_precision(int64_t m, int64_t n, int64_t k, Precision requested, const CpuCaches& caches);
 
+// Whether bf16 products are faster than float32 ones on this CPU at all. AVX512_BF16's dot
+// product does two multiply-adds per lane, but CPUs retire it at different rates: twice
+// the float32 FMA's multiply-adds on a Zen 5, half of them on an Intel Xeon with AMX
+// (docs/precision.md). So it is measured once at run time, on the first product asked to
+// run in bf16: both kernels on one product held in the L2 cache, rounding included.
+struct Bf16Rates {
+  double float32_gflops = 0, bf16_gflops = 0;
+  bool pays() const;  // bf16 at least 10% faster: a closer call could change between runs
+};
+const Bf16Rates& measured_bf16_rates();
+// measured_bf16_rates().pays(), unless fixed with set_bf16_pays (the tests of the bf16
+// path on a CPU where it does not pay; nullopt: measured again).
+bool bf16_pays();
+void set_bf16_pays(std::optional<bool> pays);
+
 // C [m, n] = alpha A B, plus `bias` [n] on every row when given, split over the threads,
 // by the kernel choose_gemm_kernel names for this CPU. A and B are row-major or stored
 // transposes (StridedMatrix::row_major). In bf16 precision the float build hands the
 // product to bf16_gemm (core/ops/bf16_gemm.h) instead, where choose_product_precision
-// says bf16 pays; the double build ignores it.
+// says bf16 pays and bf16_pays() says so of this CPU; the double build ignores it.
 void gemm_product(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
                   const Scalar* bias, Precision precision = Precision::float32);
 

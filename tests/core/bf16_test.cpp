@@ -230,8 +230,47 @@ TEST_CASE("choose_product_precision keeps float32 where bf16 cannot win", "[bf16
   CHECK(kernels::choose_product_precision(64, 256, 64, Precision::bf16, small_l1) == Precision::bf16);
 }
 
+// Whether x [rows, in] W [in, out] under a bf16 scope gives the float32 product's bits.
+bool bf16_scope_gives_float32_bits(int64_t rows, int64_t in, int64_t out, uint64_t seed) {
+  Generator gen(seed);
+  const Tensor x = Tensor::randn({rows, in}, gen), w = Tensor::randn({in, out}, gen);
+  Tensor y16;
+  {
+    PrecisionScope bf16(Precision::bf16);
+    y16 = linear(x, w, Tensor());
+  }
+  const Tensor y32 = linear(x, w, Tensor());
+  return std::vector<float>(y16.data(), y16.data() + y16.numel()) == std::vector<float>(y32.data(), y32.data() + y32.numel());
+}
+
+// The bf16 path under test on any CPU, also where it does not pay (gemm_dispatch.h).
+struct Bf16PaysHere {
+  Bf16PaysHere() { kernels::set_bf16_pays(true); }
+  ~Bf16PaysHere() { kernels::set_bf16_pays(std::nullopt); }
+};
+
+TEST_CASE("bf16 runs where it measured 10% faster than float32, else the products stay float32", "[bf16]") {
+  CHECK(kernels::Bf16Rates{100, 111}.pays());
+  CHECK_FALSE(kernels::Bf16Rates{100, 109}.pays());
+  CHECK_FALSE(kernels::Bf16Rates{200, 115}.pays());  // an Intel Xeon's rates (docs/precision.md)
+  const kernels::Bf16Rates& measured = kernels::measured_bf16_rates();
+  INFO("float32 " << measured.float32_gflops << " GFLOP/s, bf16 " << measured.bf16_gflops);
+  CHECK(measured.float32_gflops > 1);
+  CHECK(measured.bf16_gflops > 1);
+  CHECK(std::isfinite(measured.float32_gflops + measured.bf16_gflops));
+  CHECK(kernels::bf16_pays() == measured.pays());
+
+  // Where it does not pay, a bf16 scope gives float32's bits on a product the shape rule
+  // would give to bf16.
+  kernels::set_bf16_pays(false);
+  REQUIRE(kernels::choose_product_precision(256, 80, 96, Precision::bf16, cpu_caches()) == Precision::bf16);
+  CHECK(bf16_scope_gives_float32_bits(256, 96, 80, 37));
+  kernels::set_bf16_pays(std::nullopt);
+}
+
 TEST_CASE("linear under a bf16 scope rounds the operands of its forward and backward products", "[bf16]") {
   // Shapes where all three products (x W, G W^T, x^T G) run in bf16 on this CPU.
+  const Bf16PaysHere bf16_here;
   constexpr int64_t kRows = 256, kIn = 96, kOut = 80;
   const CpuCaches& caches = cpu_caches();
   REQUIRE(kernels::choose_product_precision(kRows, kOut, kIn, Precision::bf16, caches) == Precision::bf16);
@@ -281,20 +320,12 @@ TEST_CASE("linear under a bf16 scope rounds the operands of its forward and back
 }
 
 TEST_CASE("a product where bf16 cannot win runs in float32 under a bf16 scope", "[bf16]") {
-  Generator gen(36);
-  const Tensor x = Tensor::randn({9, 33}, gen), w = Tensor::randn({33, 17}, gen);
   REQUIRE(kernels::choose_product_precision(9, 17, 33, Precision::bf16, cpu_caches()) == Precision::float32);
-  Tensor y16;
-  {
-    PrecisionScope bf16(Precision::bf16);
-    y16 = linear(x, w, Tensor());
-  }
-  const Tensor y32 = linear(x, w, Tensor());
-  CHECK(std::vector<float>(y16.data(), y16.data() + y16.numel()) ==
-        std::vector<float>(y32.data(), y32.data() + y32.numel()));
+  CHECK(bf16_scope_gives_float32_bits(9, 33, 17, 36));
 }
 
 TEST_CASE("matmul under a bf16 scope, batched and transposed, matches the rounded product", "[bf16]") {
+  const Bf16PaysHere bf16_here;
   constexpr int64_t kBatch = 3, kM = 40, kN = 70, kK = 600;
   REQUIRE(kernels::choose_product_precision(kM, kN, kK, Precision::bf16, cpu_caches()) == Precision::bf16);
   Generator gen(35);

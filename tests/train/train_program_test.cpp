@@ -269,7 +269,7 @@ TEST_CASE("train: a full disk stops the run with the file named, --resume then c
   check_resumes_exactly(config, dir, steps);
 }
 
-TEST_CASE("train: a run folder named with a shell's quotes, $() and ; is just a name", "[trainer][program]") {
+TEST_CASE("train: a run folder named with a shell's quotes, $() and backticks is just a name", "[trainer][program]") {
   const std::string dir = qkv_test::scratch_dir("program_shell_name");
   const std::string config = write_config(dir);
   // Were the name ever pasted into a shell command, one of these would create `pwned`.

@@ -236,7 +236,9 @@ def plot(points, folder, png):
             f.write("".join("%g %g\n" % (g, r) for g, r, c in sorted(points) if c == causal) + "\n\n")
     script = "\n".join([
         "set terminal pngcairo size 800,500", "set output '%s'" % png, "set logscale x",
-        "set xlabel 'GFLOP per training step'", "set ylabel 'qkv time / PyTorch time'", "set yrange [0:1.2]",
+        "set xlabel 'GFLOP per training step'", "set ylabel 'qkv time / PyTorch time'",
+        # Up to 1.2, or above the slowest point: a point slower than PyTorch must show.
+        "set yrange [0:%g]" % max(1.2, 1.1 * max(r for _, r, _ in points)),
         "set key top left", "set grid",
         "plot '%s' index 0 with points pt 7 title 'unmasked', '' index 1 with points pt 5 title 'causal', "
         "0.5 with lines dt 2 title 'target 0.5', 0.7 with lines dt 3 title 'ceiling 0.7', "

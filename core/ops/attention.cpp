@@ -7,7 +7,8 @@
 // exist in memory. The backward keeps q, k, v, the output O and each row's logsumexp
 // L = m + log(l), and recomputes the weights block by block from them. Short key sequences
 // (Nk <= kKeyBlock) are the exception: there the forward keeps the normalised weights, at
-// most kKeyBlock floats per query, which spares the backward a product and all its exps.
+// most kKeyBlock floats per query, and the input of each score_mod that reads its scores,
+// which spares the backward a product, all its exps and the mods.
 //
 // The mask is asked about tiles of kMaskTile keys per query block: keys outside the first
 // and last tile it does not hide are never computed (a causal step does about half the
@@ -123,19 +124,32 @@ KeyRange key_range(const Problem& p, int64_t t, int64_t q0, int64_t q1) {
   return begin < end ? KeyRange{begin, end} : KeyRange{0, 0};
 }
 
+// Where masked_scores keeps the input of each score_mod that reads scores: row-major
+// blocks with rows `ld` apart (null for a mod that reads none, or when nothing is kept).
+struct ModInputs {
+  std::vector<Scalar*> blocks;
+  int64_t ld = 0;
+  // The same places from `offset` on: one block's inside an entry's kept inputs.
+  ModInputs from(int64_t offset) const {
+    ModInputs shifted = *this;
+    for (Scalar*& b : shifted.blocks)
+      if (b) b += offset;
+    return shifted;
+  }
+};
+
 // The scores of one block after the score_mods and the mask: S = scale Q K^T, each mod in
-// turn (its input kept in w.mod_inputs when `keep_inputs` and it reads scores), -inf where
-// the mask hides a key. Mixed tiles leave their 0/1 visibility in w.keep.
+// turn (its input kept in `inputs` when it reads scores), -inf where the mask hides a key.
+// Mixed tiles leave their 0/1 visibility in w.keep.
 void masked_scores(const Problem& p, const Scalar* q, const Scalar* kt, const ScoreBlock& block,
-                   bool keep_inputs, Workspace& w) {
+                   const ModInputs& inputs, Workspace& w) {
   const Dims& dims = p.dims;
   block_product(block.rows, block.cols, dims.d, p.scale, q + block.q0 * dims.ld_q(), dims.ld_q(), false, kt + block.k0,
                 dims.nk, block.s, block.ld, false);
   StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
-  if (keep_inputs) w.mod_inputs.resize(p.mods.size());
   for (size_t i = 0; i < p.mods.size(); ++i) {
-    if (keep_inputs && p.mods[i]->reads_scores())
-      kernels::MatrixMap(grown(w.mod_inputs[i], block.rows * block.cols), block.rows, block.cols) = s;
+    if (!inputs.blocks.empty() && inputs.blocks[i])
+      StridedMap(inputs.blocks[i], block.rows, block.cols, Eigen::OuterStride<>(inputs.ld)) = s;
     p.mods[i]->apply(block);
   }
   if (!p.mask) return;
@@ -232,7 +246,7 @@ void online_softmax(const Problem& p, const ScoreBlock& block, RowState& st, Vec
 // Forward of entry t: O [nq, dv] and, for the softmax, L [nq]; the weights P [nq, nk]
 // when `weights` is given, and the row statistics when `stats` is.
 void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar* k_all, const Scalar* v_all,
-                 Scalar* o_all, Scalar* lse, Scalar* weights, Scalar* stats, Workspace& w) {
+                 Scalar* o_all, Scalar* lse, Scalar* weights, const ModInputs& kept, Scalar* stats, Workspace& w) {
   const Dims& dims = p.dims;
   const int64_t ldv = dims.ld_v(), ldo = dims.ld_o(), kv = dims.kv_of(t);
   const Scalar* q = q_all + dims.q_offset(t);
@@ -256,7 +270,7 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
       const ScoreBlock block{weights ? weights + q0 * dims.nk + k0 : grown(w.s, rows * cols), weights ? dims.nk : cols, rows, cols,
                              dims.batch_of(t), dims.head_of(t), q0, k0};
-      masked_scores(p, q, w.kt.data(), block, false, w);
+      masked_scores(p, q, w.kt.data(), block, kept.from(q0 * dims.nk + k0), w);
       const bool first = k0 == range.begin;
       if (!p.softmax()) {  // sigmoid weights need no row statistics: O = sum of P V
         sigmoid_weights(p, block, w);
@@ -324,8 +338,9 @@ GradLayout grad_layout(const Problem& p) {
 // (for sigmoid weights dS' = dP * P (1 - P)); each score_mod turns dS' into the gradient of
 // its input, last mod first; then dQ = scale dS K, dK += scale dS^T Q.
 void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar* k_all, const Scalar* v_all,
-                  const Scalar* o_all, const Scalar* lse, const Scalar* weights, const Scalar* go_all, Scalar* gq_all,
-                  Scalar* gk_all, Scalar* gv_all, const GradLayout& layout, Scalar* param_grads, Workspace& w) {
+                  const Scalar* o_all, const Scalar* lse, const Scalar* weights, const ModInputs& kept,
+                  const Scalar* go_all, Scalar* gq_all, Scalar* gk_all, Scalar* gv_all, const GradLayout& layout,
+                  Scalar* param_grads, Workspace& w) {
   const Dims& dims = p.dims;
   const int64_t ldq = dims.ld_q(), ldk = dims.ld_k(), ldv = dims.ld_v(), ldo = dims.ld_o(), kv = dims.kv_of(t);
   const Scalar* q = q_all + dims.q_offset(t);
@@ -340,7 +355,8 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
   StridedMap(gq, dims.nq, dims.d, Eigen::OuterStride<>(ldq)).setZero();
   bool mods_read_scores = false;
   for (const auto& mod : p.mods) mods_read_scores = mods_read_scores || mod->reads_scores();
-  const bool recompute = !weights || mods_read_scores;
+  // With the weights kept, the mods' inputs were kept too (run_flex): nothing to recompute.
+  const bool recompute = !weights;
   if (recompute && w.kt_of != kv) transpose_into(w.kt, k, dims.nk, dims.d, ldk), w.kt_of = kv;
   if (w.vt_of != kv) transpose_into(w.vt, v, dims.nk, dims.dv, ldv), w.vt_of = kv;
   std::vector<ParameterGrads> mod_grads(p.mods.size());
@@ -364,7 +380,16 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
       kernels::MatrixMap S(grown(w.s, rows * cols), rows, cols);
       const ScoreBlock scores{S.data(), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
-      if (recompute) masked_scores(p, q, w.kt.data(), scores, true, w);
+      ModInputs inputs;  // where each mod that reads scores finds its input for this block
+      if (recompute && mods_read_scores) {
+        w.mod_inputs.resize(p.mods.size());
+        inputs.ld = cols;
+        for (size_t i = 0; i < p.mods.size(); ++i)
+          inputs.blocks.push_back(p.mods[i]->reads_scores() ? grown(w.mod_inputs[i], rows * cols) : nullptr);
+      } else {
+        inputs = kept.from(q0 * dims.nk + k0);
+      }
+      if (recompute) masked_scores(p, q, w.kt.data(), scores, inputs, w);
       if (!weights && p.softmax()) {  // in the forward pass P = exp(S - L), exactly normalised
         for (int64_t r = 0; r < rows; ++r) {
           const Scalar L = lse[q0 + r];
@@ -387,7 +412,7 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       const ScoreBlock grad{dS.data(), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
       for (size_t i = p.mods.size(); i-- > 0;) {
         const bool reads = p.mods[i]->reads_scores();
-        const ScoreBlock input{reads ? w.mod_inputs[i].data() : nullptr, cols, rows, cols, grad.batch, grad.head, q0, k0};
+        const ScoreBlock input{reads ? inputs.blocks[i] : nullptr, inputs.ld, rows, cols, grad.batch, grad.head, q0, k0};
         p.mods[i]->backward(input, grad, mod_grads[i]);
       }
       block_product(rows, dims.d, cols, p.scale, dS.data(), cols, false, k + k0 * ldk, ldk, gq + q0 * ldq, ldq, true);
@@ -469,18 +494,32 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
   // Only a backward can use the weights: under NoGradGuard, or with no input that needs a
   // gradient, they are not kept.
   Tensor weights = recorded && dims.nk <= kKeyBlock ? Tensor::empty({dims.entries(), dims.nq, dims.nk}) : Tensor();
+  // Beside the weights, the input of each score_mod that reads scores (softcap's s, a
+  // gain's s): the backward then recomputes no block at all, at the same memory per mod as
+  // the weights take.
+  std::vector<Tensor> mod_inputs(p.mods.size());
+  for (size_t i = 0; i < p.mods.size(); ++i)
+    if (weights.defined() && p.mods[i]->reads_scores()) mod_inputs[i] = Tensor::empty(weights.shape());
+  // Entry t's kept inputs (none when nothing is kept).
+  auto kept_of = [mod_inputs, nq = dims.nq, nk = dims.nk](int64_t t) {
+    ModInputs kept;
+    kept.ld = nk;
+    if (std::none_of(mod_inputs.begin(), mod_inputs.end(), [](const Tensor& x) { return x.defined(); })) return kept;
+    for (Tensor x : mod_inputs) kept.blocks.push_back(x.defined() ? x.data() + t * nq * nk : nullptr);  // shares the storage
+    return kept;
+  };
   const int64_t cost = dims.nq * dims.nk * (dims.d + dims.dv);
   parallel_for(dims.entries(), cost, [&](int64_t begin, int64_t end) {
     Workspace w;
     for (int64_t t = begin; t < end; ++t)
       forward_one(p, t, q.data(), k.data(), v.data(), result.output.data(), lse.data() + t * dims.nq,
-                  weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr,
+                  weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, kept_of(t),
                   result.row_stats.defined() ? result.row_stats.data() + t * dims.nq * kAttentionRowStats : nullptr, w);
   });
   result.output = record_op(
       op, result.output, inputs,
       [q = kernels::saved(q), k = kernels::saved(k), v = kernels::saved(v), o = kernels::saved(result.output), lse,
-       weights, p, layout](const Tensor& g) {
+       weights, kept_of, p, layout](const Tensor& g) {
         const Dims& dims = p.dims;
         Tensor gq = Tensor::empty(q.shape()), gk = Tensor::zeros(k.shape()), gv = Tensor::zeros(v.shape());
         // One task per key/value entry: the query heads that share it add to its dK and dV
@@ -493,7 +532,8 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
             for (int64_t member = 0; member < group; ++member) {
               const int64_t t = (task / dims.kv_heads) * dims.heads + (task % dims.kv_heads) * group + member;
               backward_one(p, t, q.data(), k.data(), v.data(), o.data(), lse.data() + t * dims.nq,
-                           weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, g.data(), gq.data(),
+                           weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, kept_of(t),
+                           g.data(), gq.data(),
                            gk.data(), gv.data(), layout, param_grads.data() + task * layout.width, w);
             }
         });

@@ -129,6 +129,11 @@ TEST_CASE("flex attention: several key blocks, sink, sigmoid weights, grouped-qu
   for (const auto& [mask_name, mask] : masks(1, 600)) {
     check_against_composed({"600 keys / " + mask_name, {.scale = scale, .mask_mod = mask}, {}}, q, k4, v4);
     check_against_composed({"600 keys, grouped heads / " + mask_name, {.scale = scale, .mask_mod = mask}, {}}, q, k, v);
+    // A mod that reads its scores, where the backward recomputes them (and keeps them in its
+    // workspace) instead of finding them kept by the forward.
+    check_against_composed(
+        {"600 keys, softcap / " + mask_name, {.scale = scale, .score_mods = {std::make_shared<SoftcapMod>(2.0)}, .mask_mod = mask}, {}},
+        q, k4, v4);
     check_against_composed({"sink / " + mask_name,
                             {.scale = scale, .score_mods = {penalty}, .mask_mod = mask,
                              .sink = Tensor::from({0.5, -1.0, 2.0, 0.0})},

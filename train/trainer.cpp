@@ -81,6 +81,7 @@ std::string bf16_note() {
   const std::string measured = "bf16 products measured at " + fixed(rates.bf16_gflops, 0) + " GFLOP/s against float32's " +
                                fixed(rates.float32_gflops, 0);
   if (kernels::bf16_pays()) return "precision: bf16 (" + measured + ")";
+  if (rates.pays()) return "precision: bf16 asked, float32 run: another rank measured bf16 slower (here " + measured + ")";
   return "precision: bf16 asked, float32 run: on this CPU " + measured + ", so products stay float32";
 }
 
@@ -174,6 +175,11 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
   if (dist::size() > 1) {
     dist::share_of_batch(held_out_.front(), dist::rank(), dist::size());  // refuses more ranks than rows
     gradient_reducer_ = std::make_unique<dist::GradientReducer>(parameters_);
+    // bf16 runs where it measured faster (core/ops/gemm_dispatch.h), and then on every rank
+    // or none: ranks rounding differently would sum unlike gradients, and which one ran
+    // what would depend on each rank's timing.
+    if (config_.train.precision == Precision::bf16)
+      kernels::set_bf16_pays(dist::allreduce_max(kernels::bf16_pays() ? 0 : 1) == 0);
   }
 
   // The run folder.

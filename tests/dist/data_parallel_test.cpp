@@ -74,6 +74,20 @@ TEST_CASE("2 ranks train as 1 process does: same samples, same loss curve, same 
   fs::remove_all(dir);
 }
 
+TEST_CASE("train.precision bf16 on 2 ranks: the ranks agree on it, and train as 1 process does", "[mpi]") {
+  const std::string dir = qkv_test::scratch_dir("mpi_bf16");
+  const std::string config = write_config(dir, 10);
+  REQUIRE(train(1, {config, "--set", "train.precision=bf16", "--out", dir + "/one"}, dir + "/one.log") == 0);
+  REQUIRE(train(2, {config, "--set", "train.precision=bf16", "--out", dir + "/two"}, dir + "/two.log") == 0);
+  const std::string log = qkv_test::slurp(dir + "/two.log");
+  INFO(log);
+  // One decision, said once: bf16 where every rank measured it faster, else float32.
+  REQUIRE(log.find("precision: bf16") != std::string::npos);
+  REQUIRE(log.find("precision: bf16") == log.rfind("precision: bf16"));
+  require_same_curve(metrics(dir + "/one"), metrics(dir + "/two"));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("A checkpoint of 2 ranks resumes on 1, and one of 1 on 2, continuing the same run", "[mpi]") {
   const std::string dir = qkv_test::scratch_dir("mpi_resume");
   const std::string config = write_config(dir, 10);

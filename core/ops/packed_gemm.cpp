@@ -68,10 +68,16 @@ void pack_b(StridedMatrix b, int64_t depth, int64_t cols, Scalar* out) {
         std::fill(row + width, row + kTileColumns, Scalar(0));
       }
     } else {
+      // kLanes depth steps at a time: the kLanes rows of the panel being written stay in
+      // the L1 cache while every column fills its entries in them (a whole column at once
+      // wrote to `depth` rows, more than the L1 holds).
       if (width < kTileColumns) std::fill(out, out + panel_size, Scalar(0));
-      for (int64_t j = 0; j < width; ++j) {
-        const Scalar* column = b.data + (j0 + j) * b.col_stride;
-        for (int64_t p = 0; p < depth; ++p) out[p * kTileColumns + j] = column[p * b.row_stride];
+      for (int64_t p0 = 0; p0 < depth; p0 += kLanes) {
+        const int64_t steps = std::min<int64_t>(kLanes, depth - p0);
+        for (int64_t j = 0; j < width; ++j) {
+          const Scalar* column = b.data + (j0 + j) * b.col_stride + p0 * b.row_stride;
+          for (int64_t p = 0; p < steps; ++p) out[(p0 + p) * kTileColumns + j] = column[p * b.row_stride];
+        }
       }
     }
   }

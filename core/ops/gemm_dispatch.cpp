@@ -1,12 +1,11 @@
 #include "core/ops/gemm_dispatch.h"
 
+#include "core/ops/best_seconds.h"
 #include "core/ops/bf16_gemm.h"
 #include "core/ops/packed_gemm.h"
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <limits>
 #include <vector>
 
 namespace qkv::kernels {
@@ -46,26 +45,17 @@ bool Bf16Rates::pays() const { return bf16_gflops >= 1.1 * float32_gflops; }
 
 #ifndef QKV_DOUBLE
 namespace {
-// The best of 7 alternating timings of each kernel on [192 x 256] x [256 x 256]: 448 KiB of
-// operands, in the L2 cache of the CPUs qkv has met, and a product large enough for the
-// bf16 rule above, so that what is compared is the kernels and the rounding, not memory.
+// The best of 7 timings of each kernel on [192 x 256] x [256 x 256]: 448 KiB of operands,
+// in the L2 cache of the CPUs qkv has met, and a product large enough for the bf16 rule
+// above, so that what is compared is the kernels and the rounding, not memory.
 Bf16Rates measure_bf16_rates() {
   constexpr int64_t m = 192, k = 256, n = 256;
   std::vector<float> a(m * k), b(k * n), c(m * n);
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 7) - 3;
   for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i % 5) - 2;
   const StridedMatrix lhs = StridedMatrix::row_major(a.data(), k), rhs = StridedMatrix::row_major(b.data(), n);
-  auto seconds = [](auto&& product) {
-    const auto start = std::chrono::steady_clock::now();
-    product();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  double float32 = std::numeric_limits<double>::infinity(), bf16 = float32;
-  for (int i = 0; i < 8; ++i) {  // the first of each warms the caches and the threads
-    const double t32 = seconds([&] { parallel_direct_gemm(m, n, k, 1, lhs, b.data(), n, c.data(), n, false); });
-    const double t16 = seconds([&] { bf16_gemm(m, n, k, 1, lhs, rhs, c.data(), nullptr); });
-    if (i > 0) float32 = std::min(float32, t32), bf16 = std::min(bf16, t16);
-  }
+  const double float32 = best_seconds(7, [&] { parallel_direct_gemm(m, n, k, 1, lhs, b.data(), n, c.data(), n, false); });
+  const double bf16 = best_seconds(7, [&] { bf16_gemm(m, n, k, 1, lhs, rhs, c.data(), nullptr); });
   const double flops = 2.0 * m * n * k;
   return {flops / float32 / 1e9, flops / bf16 / 1e9};
 }

@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/ops/best_seconds.h"
 #include "core/ops/direct_gemm.h"
 #include "core/parallel.h"
 
@@ -41,13 +42,10 @@ double single_thread_rate() {
   constexpr int64_t m = 48, k = 64, n = 64, calls = 10;
   const std::vector<Scalar> a(m * k, Scalar(0.5)), b(k * n, Scalar(0.25));
   std::vector<Scalar> c(m * n);
-  double best = std::numeric_limits<double>::infinity();
-  for (int sample = 0; sample < 6; ++sample) {
-    const Clock::time_point start = Clock::now();
+  const double best = best_seconds(5, [&] {
     for (int call = 0; call < calls; ++call)
       direct_gemm(m, n, k, Scalar(1), StridedMatrix::row_major(a.data(), k), b.data(), n, c.data(), n, false);
-    if (sample > 0) best = std::min(best, seconds_since(start));
-  }
+  });
   return static_cast<double>(m * n * k * calls) / best;
 }
 

@@ -122,14 +122,15 @@ void bench_kernels(int64_t repeats, const std::string& configs, const std::vecto
     // qkv's kernels one by one, each with B laid out as it reads it.
     const auto lhs = qkv::kernels::StridedMatrix::row_major(a.data(), ta ? m : k, ta);
     const auto rhs = qkv::kernels::StridedMatrix::row_major(b.data(), tb ? k : n, tb);
-    std::vector<float> c(m * n), b_rows(k * n);
+    const int64_t ld_rows = qkv::kernels::spread_stride(n);
+    std::vector<float> c(m * n), b_rows(k * ld_rows);
     line["direct_gflops"] = gflops([&] {
       const float* rows_of_b = b.data();
       if (tb) {
-        qkv::kernels::transpose(b.data(), n, k, k, b_rows.data());
+        qkv::kernels::transpose(b.data(), n, k, k, b_rows.data(), ld_rows);
         rows_of_b = b_rows.data();
       }
-      qkv::kernels::parallel_direct_gemm(m, n, k, 1, lhs, rows_of_b, n, c.data(), n, false);
+      qkv::kernels::parallel_direct_gemm(m, n, k, 1, lhs, rows_of_b, tb ? ld_rows : n, c.data(), n, false);
     });
     line["packed_gflops"] = gflops(
         [&] { qkv::kernels::parallel_packed_gemm(m, n, k, 1, lhs, rhs, c.data(), n, false, nullptr, blocks); });

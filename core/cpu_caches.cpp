@@ -17,6 +17,8 @@ int64_t from_sysconf([[maybe_unused]] int name) {
 #endif
 }
 
+int64_t line_or_default(int64_t bytes) { return bytes > 0 ? bytes : 64; }
+
 std::string read_line(const std::string& path) {
   std::ifstream in(path);
   std::string line;
@@ -32,7 +34,10 @@ CpuCaches from_sysfs() {
     const std::string level = read_line(dir + "level"), type = read_line(dir + "type");
     if (level.empty() || type == "Instruction") continue;
     const int64_t bytes = parse_cache_size(read_line(dir + "size"));
-    if (level == "1") caches.l1d = bytes;
+    if (level == "1") {
+      caches.l1d = bytes;
+      caches.line = line_or_default(parse_cache_size(read_line(dir + "coherency_line_size")));
+    }
     else if (level == "2") caches.l2 = bytes;
     else if (level == "3") caches.l3 = bytes;
   }
@@ -43,7 +48,8 @@ CpuCaches probe() {
   CpuCaches caches;
 #if defined(_SC_LEVEL1_DCACHE_SIZE)
   caches = {from_sysconf(_SC_LEVEL1_DCACHE_SIZE), from_sysconf(_SC_LEVEL2_CACHE_SIZE),
-            from_sysconf(_SC_LEVEL3_CACHE_SIZE), "sysconf"};
+            from_sysconf(_SC_LEVEL3_CACHE_SIZE), line_or_default(from_sysconf(_SC_LEVEL1_DCACHE_LINESIZE)),
+            "sysconf"};
 #endif
   if (caches.l1d == 0 || caches.l2 == 0) {
     caches = from_sysfs();
@@ -51,7 +57,7 @@ CpuCaches probe() {
   }
   // Neither told us (a container hiding sysfs, a libc without the entries): the smallest
   // sizes of x86-64 and ARM cores of the last decade, so that blocks err on the small side.
-  if (caches.l1d == 0 || caches.l2 == 0) caches = {32 << 10, 256 << 10, 0, "assumed"};
+  if (caches.l1d == 0 || caches.l2 == 0) caches = {32 << 10, 256 << 10, 0, 64, "assumed"};
   return caches;
 }
 

@@ -12,6 +12,7 @@ struct CpuCaches {
   int64_t l1d = 0;  // bytes of level-1 data cache of one core
   int64_t l2 = 0;   // bytes of level-2 cache of one core
   int64_t l3 = 0;   // bytes of level-3 cache (shared by the cores of a die), 0 if none
+  int64_t line = 64;  // bytes of a cache line
   // Where the sizes came from: "sysconf", "sysfs", or "assumed" when neither reported one.
   std::string source;
 };

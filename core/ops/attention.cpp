@@ -24,6 +24,8 @@
 #include "core/autograd.h"
 #include "core/masks.h"
 #include "core/ops.h"
+#include "core/ops/aligned_buffer.h"
+#include "core/ops/block_footprint.h"
 #include "core/ops/direct_gemm.h"
 #include "core/ops/kernels.h"
 #include "core/ops/vector_tile.h"
@@ -84,18 +86,15 @@ struct Problem {
 // The buffers only grow: blocks of changing width (a causal mask's) would otherwise
 // allocate and free pages on every block.
 struct Workspace {
-  std::vector<Scalar> s, acc, keep, kt, vt;
-  std::vector<std::vector<Scalar>> mod_inputs;
+  kernels::AlignedBuffer<Scalar> s, acc, keep, kt, vt;
+  std::vector<kernels::AlignedBuffer<Scalar>> mod_inputs;
   int64_t kt_of = -1, vt_of = -1;  // the key/value entry kt and vt hold
 };
 
-Scalar* grown(std::vector<Scalar>& buffer, int64_t size) {
-  if (static_cast<int64_t>(buffer.size()) < size) buffer.resize(static_cast<size_t>(size));
-  return buffer.data();
-}
-
-void transpose_into(std::vector<Scalar>& buffer, const Scalar* x, int64_t rows, int64_t cols, int64_t ld) {
-  kernels::transpose(x, rows, cols, ld, grown(buffer, rows * cols));
+// x^T into `buffer`, its rows kernels::spread_stride(rows) apart.
+void transpose_into(kernels::AlignedBuffer<Scalar>& buffer, const Scalar* x, int64_t rows, int64_t cols, int64_t ld) {
+  const int64_t out_ld = kernels::spread_stride(rows);
+  kernels::transpose(x, rows, cols, ld, buffer.reserve(cols * out_ld), out_ld);
 }
 
 // C = alpha A B (+ C) over raw row-major buffers; `a_transposed` reads A's buffer as A^T.
@@ -103,6 +102,43 @@ void block_product(int64_t m, int64_t n, int64_t k, Scalar alpha, const Scalar* 
                    const Scalar* b, int64_t ldb, Scalar* c, int64_t ldc, bool accumulate) {
   kernels::direct_gemm(m, n, k, alpha, kernels::StridedMatrix::row_major(a, lda, a_transposed), b, ldb, c, ldc,
                        accumulate);
+}
+
+// The products of one block over the part its mask leaves (kernels::block_footprint):
+// each group of query rows, or of keys, multiplies over the span it needs and no further.
+using kernels::BlockFootprint;
+
+// C [rows, cols] = alpha A B, with the rows of A and C the block's queries and the
+// columns of B and C its keys (q k^T, dO v^T). Outside each group's span C is set to 0:
+// hidden there, and later passes read it whole.
+void scores_product(const BlockFootprint& footprint, int64_t cols, int64_t k, Scalar alpha, const Scalar* a,
+                    int64_t lda, const Scalar* b, int64_t ldb, Scalar* c, int64_t ldc) {
+  for (const kernels::StripGroup& g : footprint.queries) {
+    block_product(g.count, g.hi - g.lo, k, alpha, a + g.first * lda, lda, false, b + g.lo, ldb, c + g.first * ldc + g.lo,
+                  ldc, false);
+    for (int64_t r = g.first; r < g.first + g.count; ++r) {
+      std::fill_n(c + r * ldc, g.lo, Scalar(0));
+      std::fill_n(c + r * ldc + g.hi, cols - g.hi, Scalar(0));
+    }
+  }
+}
+
+// C [rows, n] (+)= alpha A B, with the rows of A and C the block's queries and the depth
+// its keys (P V, dS K).
+void queries_product(const BlockFootprint& footprint, int64_t n, Scalar alpha, const Scalar* a, int64_t lda,
+                     const Scalar* b, int64_t ldb, Scalar* c, int64_t ldc, bool accumulate) {
+  for (const kernels::StripGroup& g : footprint.queries)
+    block_product(g.count, n, g.hi - g.lo, alpha, a + g.first * lda + g.lo, lda, false, b + g.lo * ldb, ldb,
+                  c + g.first * ldc, ldc, accumulate);
+}
+
+// C [cols, n] += alpha A^T B, with A [rows, cols] as the block's scores are stored, the
+// rows of C the block's keys and the depth its queries (P^T dO, dS^T Q).
+void keys_product(const BlockFootprint& footprint, int64_t n, Scalar alpha, const Scalar* a, int64_t lda,
+                  const Scalar* b, int64_t ldb, Scalar* c, int64_t ldc) {
+  for (const kernels::StripGroup& g : footprint.keys)
+    block_product(g.count, n, g.hi - g.lo, alpha, a + g.lo * lda + g.first, lda, true, b + g.lo * ldb, ldb,
+                  c + g.first * ldc, ldc, true);
 }
 
 // The keys [begin, end) the queries [q0, q1) of entry t need: from the first to the last
@@ -142,10 +178,10 @@ struct ModInputs {
 // turn (its input kept in `inputs` when it reads scores), -inf where the mask hides a key.
 // Mixed tiles leave their 0/1 visibility in w.keep.
 void masked_scores(const Problem& p, const Scalar* q, const Scalar* kt, const ScoreBlock& block,
-                   const ModInputs& inputs, Workspace& w) {
+                   const BlockFootprint& footprint, const ModInputs& inputs, Workspace& w) {
   const Dims& dims = p.dims;
-  block_product(block.rows, block.cols, dims.d, p.scale, q + block.q0 * dims.ld_q(), dims.ld_q(), false, kt + block.k0,
-                dims.nk, block.s, block.ld, false);
+  scores_product(footprint, block.cols, dims.d, p.scale, q + block.q0 * dims.ld_q(), dims.ld_q(), kt + block.k0,
+                 kernels::spread_stride(dims.nk), block.s, block.ld);
   StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
   for (size_t i = 0; i < p.mods.size(); ++i) {
     if (!inputs.blocks.empty() && inputs.blocks[i])
@@ -154,7 +190,7 @@ void masked_scores(const Problem& p, const Scalar* q, const Scalar* kt, const Sc
   }
   if (!p.mask) return;
   const int64_t q1 = block.q0 + block.rows;
-  kernels::MatrixMap keep(grown(w.keep, block.rows * block.cols), block.rows, block.cols);
+  kernels::MatrixMap keep(w.keep.reserve(block.rows * block.cols), block.rows, block.cols);
   for (int64_t c0 = 0; c0 < block.cols; c0 += kMaskTile) {
     const int64_t width = std::min(kMaskTile, block.cols - c0), k0 = block.k0 + c0;
     const Block kind = p.mask->classify(block.batch, block.head, block.q0, q1, k0, k0 + width);
@@ -263,18 +299,20 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
     // Kept weights are written only inside the key range: the backward reads no others.
     st.reset(rows, p.sink_of(t), stats != nullptr);
     alpha.resize(rows);
-    kernels::MatrixMap acc(grown(w.acc, rows * dims.dv), rows, dims.dv);
+    kernels::MatrixMap acc(w.acc.reserve(rows * dims.dv), rows, dims.dv);
     if (!one_block && p.softmax()) acc.setZero();
     if (range.end == range.begin) O.setZero();
     for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
-      const ScoreBlock block{weights ? weights + q0 * dims.nk + k0 : grown(w.s, rows * cols), weights ? dims.nk : cols, rows, cols,
+      const ScoreBlock block{weights ? weights + q0 * dims.nk + k0 : w.s.reserve(rows * cols), weights ? dims.nk : cols, rows, cols,
                              dims.batch_of(t), dims.head_of(t), q0, k0};
-      masked_scores(p, q, w.kt.data(), block, kept.from(q0 * dims.nk + k0), w);
+      const BlockFootprint footprint =
+          kernels::block_footprint(p.mask.get(), block.batch, block.head, q0, rows, k0, cols, kMaskTile);
+      masked_scores(p, q, w.kt.data(), block, footprint, kept.from(q0 * dims.nk + k0), w);
       const bool first = k0 == range.begin;
       if (!p.softmax()) {  // sigmoid weights need no row statistics: O = sum of P V
         sigmoid_weights(p, block, w);
-        block_product(rows, dims.dv, cols, 1, block.s, block.ld, false, v + k0 * ldv, ldv, o + q0 * ldo, ldo, !first);
+        queries_product(footprint, dims.dv, 1, block.s, block.ld, v + k0 * ldv, ldv, o + q0 * ldo, ldo, !first);
         continue;
       }
       online_softmax(p, block, st, alpha, stats != nullptr, w);
@@ -282,10 +320,10 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
         StridedMap s(block.s, rows, cols, Eigen::OuterStride<>(block.ld));
         for (int64_t r = 0; r < rows; ++r)
           if (st.l(r) > 0) s.row(r) *= 1 / st.l(r);
-        block_product(rows, dims.dv, cols, 1, block.s, block.ld, false, v + k0 * ldv, ldv, o + q0 * ldo, ldo, false);
+        queries_product(footprint, dims.dv, 1, block.s, block.ld, v + k0 * ldv, ldv, o + q0 * ldo, ldo, false);
       } else {  // rescale the accumulator to the new row max, then add this block's P V
         acc.array().colwise() *= alpha;
-        block_product(rows, dims.dv, cols, 1, block.s, block.ld, false, v + k0 * ldv, ldv, acc.data(), dims.dv, true);
+        queries_product(footprint, dims.dv, 1, block.s, block.ld, v + k0 * ldv, ldv, acc.data(), dims.dv, true);
       }
     }
     if (!p.softmax()) continue;
@@ -378,18 +416,20 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
     const KeyRange range = key_range(p, t, q0, q0 + rows);
     for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
-      kernels::MatrixMap S(grown(w.s, rows * cols), rows, cols);
+      kernels::MatrixMap S(w.s.reserve(rows * cols), rows, cols);
       const ScoreBlock scores{S.data(), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
       ModInputs inputs;  // where each mod that reads scores finds its input for this block
       if (recompute && mods_read_scores) {
         w.mod_inputs.resize(p.mods.size());
         inputs.ld = cols;
         for (size_t i = 0; i < p.mods.size(); ++i)
-          inputs.blocks.push_back(p.mods[i]->reads_scores() ? grown(w.mod_inputs[i], rows * cols) : nullptr);
+          inputs.blocks.push_back(p.mods[i]->reads_scores() ? w.mod_inputs[i].reserve(rows * cols) : nullptr);
       } else {
         inputs = kept.from(q0 * dims.nk + k0);
       }
-      if (recompute) masked_scores(p, q, w.kt.data(), scores, inputs, w);
+      const BlockFootprint footprint =
+          kernels::block_footprint(p.mask.get(), scores.batch, scores.head, q0, rows, k0, cols, kMaskTile);
+      if (recompute) masked_scores(p, q, w.kt.data(), scores, footprint, inputs, w);
       if (!weights && p.softmax()) {  // in the forward pass P = exp(S - L), exactly normalised
         for (int64_t r = 0; r < rows; ++r) {
           const Scalar L = lse[q0 + r];
@@ -403,10 +443,10 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       const Scalar* P_data = weights ? weights + q0 * dims.nk + k0 : S.data();
       const int64_t ldp = weights ? dims.nk : cols;
       const ConstStridedMap P(P_data, rows, cols, Eigen::OuterStride<>(ldp));
-      block_product(cols, dims.dv, rows, 1, P_data, ldp, true, go + q0 * ldo, ldo, gv + k0 * ldv, ldv, true);
-      kernels::MatrixMap dS(grown(w.acc, rows * cols), rows, cols);  // dP, then dS in place
-      block_product(rows, cols, dims.dv, 1, go + q0 * ldo, ldo, false, w.vt.data() + k0, dims.nk, dS.data(), cols,
-                    false);
+      keys_product(footprint, dims.dv, 1, P_data, ldp, go + q0 * ldo, ldo, gv + k0 * ldv, ldv);
+      kernels::MatrixMap dS(w.acc.reserve(rows * cols), rows, cols);  // dP, then dS in place
+      scores_product(footprint, cols, dims.dv, 1, go + q0 * ldo, ldo, w.vt.data() + k0, kernels::spread_stride(dims.nk),
+                     dS.data(), cols);
       if (p.softmax()) dS.array() = P.array() * (dS.array().colwise() - D.segment(q0, rows));
       else dS.array() *= P.array() * (1 - P.array());
       const ScoreBlock grad{dS.data(), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
@@ -415,8 +455,8 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
         const ScoreBlock input{reads ? inputs.blocks[i] : nullptr, inputs.ld, rows, cols, grad.batch, grad.head, q0, k0};
         p.mods[i]->backward(input, grad, mod_grads[i]);
       }
-      block_product(rows, dims.d, cols, p.scale, dS.data(), cols, false, k + k0 * ldk, ldk, gq + q0 * ldq, ldq, true);
-      block_product(cols, dims.d, rows, p.scale, dS.data(), cols, true, q + q0 * ldq, ldq, gk + k0 * ldk, ldk, true);
+      queries_product(footprint, dims.d, p.scale, dS.data(), cols, k + k0 * ldk, ldk, gq + q0 * ldq, ldq, true);
+      keys_product(footprint, dims.d, p.scale, dS.data(), cols, q + q0 * ldq, ldq, gk + k0 * ldk, ldk);
     }
   }
 }

@@ -1,11 +1,11 @@
 #include "core/ops/direct_gemm.h"
 
+#include "core/ops/aligned_buffer.h"
 #include "core/ops/vector_tile.h"
 #include "core/parallel.h"
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 namespace qkv::kernels {
 namespace {
@@ -26,7 +26,9 @@ struct Product {
 // and each of the tile's rows adds A(i, p) times it.
 template <int Rows, int Vectors>
 void tile(const Product& x, int64_t i0, int64_t j0) {
-  Vec acc[Rows][Vectors] = {};
+  Vec acc[Rows][Vectors];
+  for (int r = 0; r < Rows; ++r)
+    for (int v = 0; v < Vectors; ++v) acc[r][v] = Vec{};
   const Scalar* a = x.a.data + i0 * x.a.row_stride;
   const Scalar* b = x.b + j0;
   for (int64_t p = 0; p < x.k; ++p, a += x.a.col_stride, b += x.ldb) {
@@ -37,12 +39,19 @@ void tile(const Product& x, int64_t i0, int64_t j0) {
       for (int v = 0; v < Vectors; ++v) acc[r][v] += entry * row[v];
     }
   }
+  // The product's fields in locals: read through x, every store to C could have changed
+  // them for all the compiler knows, and it reloaded each one for each vector.
+  const Scalar alpha = x.alpha;
+  const bool accumulate = x.accumulate;
+  const Scalar* bias = x.bias ? x.bias + j0 : nullptr;
+  Scalar* c = x.c + i0 * x.ldc + j0;
+  const int64_t ldc = x.ldc;
   for (int r = 0; r < Rows; ++r)
     for (int v = 0; v < Vectors; ++v) {
-      Scalar* out = x.c + (i0 + r) * x.ldc + j0 + v * kLanes;
-      Vec result = x.alpha * acc[r][v];
-      if (x.accumulate) result += load_vector(out);
-      if (x.bias) result += load_vector(x.bias + j0 + v * kLanes);
+      Scalar* out = c + r * ldc + v * kLanes;
+      Vec result = alpha * acc[r][v];
+      if (accumulate) result += load_vector(out);
+      if (bias) result += load_vector(bias + v * kLanes);
       store_vector(out, result);
     }
 }
@@ -85,10 +94,10 @@ int64_t last_vectors(const Product& x, int64_t m, int64_t vectors, int64_t j0) {
 void last_columns(const Product& x, int64_t m, int64_t j0, int64_t n) {
   const int64_t width = n - j0;
   if (width == 0) return;
-  thread_local std::vector<Scalar> b_block, c_block;
-  b_block.assign(x.k * kLanes, Scalar(0));
+  thread_local AlignedBuffer<Scalar> b_block, c_block;
+  std::fill_n(b_block.reserve(x.k * kLanes), x.k * kLanes, Scalar(0));
   for (int64_t p = 0; p < x.k; ++p) std::copy_n(x.b + p * x.ldb + j0, width, b_block.data() + p * kLanes);
-  c_block.resize(m * kLanes);
+  c_block.reserve(m * kLanes);
   Product padded = x;
   padded.b = b_block.data();
   padded.ldb = kLanes;
@@ -100,7 +109,7 @@ void last_columns(const Product& x, int64_t m, int64_t j0, int64_t n) {
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < width; ++j) {
       Scalar& out = x.c[i * x.ldc + j0 + j];
-      out = (x.accumulate ? out : 0) + c_block[i * kLanes + j] + (x.bias ? x.bias[j0 + j] : 0);
+      out = (x.accumulate ? out : 0) + c_block.data()[i * kLanes + j] + (x.bias ? x.bias[j0 + j] : 0);
     }
 }
 
@@ -142,16 +151,22 @@ void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, Strided
   });
 }
 
+int64_t spread_stride(int64_t width) {
+  static const int64_t line = std::max<int64_t>(kLanes, cpu_caches().line / int64_t(sizeof(Scalar)));
+  const int64_t lines = (width + line - 1) / line;
+  return (lines % 2 ? lines : lines + 1) * line;
+}
+
 // 16 rows of x at a time: their lines stay in the L1 cache while each of x's columns is
 // read across them (Eigen's transposing copy walks one whole column at a time, a cache miss
 // per element once x outgrows the L1 cache). Split over the threads by blocks of rows.
-void transpose(const Scalar* x, int64_t rows, int64_t cols, int64_t ld, Scalar* out) {
+void transpose(const Scalar* x, int64_t rows, int64_t cols, int64_t ld, Scalar* out, int64_t out_ld) {
   constexpr int64_t kRows = 16;
   parallel_for((rows + kRows - 1) / kRows, kRows * cols, [&](int64_t begin, int64_t end) {
     for (int64_t i0 = begin * kRows; i0 < std::min(rows, end * kRows); i0 += kRows) {
       const int64_t i1 = std::min(rows, i0 + kRows);
       for (int64_t j = 0; j < cols; ++j)
-        for (int64_t i = i0; i < i1; ++i) out[j * rows + i] = x[i * ld + j];
+        for (int64_t i = i0; i < i1; ++i) out[j * out_ld + i] = x[i * ld + j];
     }
   });
 }

@@ -54,8 +54,16 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
 void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b,
                           int64_t ldb, Scalar* c, int64_t ldc, bool accumulate, const Scalar* bias = nullptr);
 
-// out [cols, rows] = x^T for a row-major x [rows, cols] whose rows are ld apart: the layout
-// direct_gemm needs for a right-hand operand that is a transposed matrix (q k^T, G W^T).
-void transpose(const Scalar* x, int64_t rows, int64_t cols, int64_t ld, Scalar* out);
+// out [cols, rows] = x^T for a row-major x [rows, cols] whose rows are ld apart, the rows
+// of out `out_ld` apart: the layout direct_gemm needs for a right-hand operand that is a
+// transposed matrix (q k^T, G W^T).
+void transpose(const Scalar* x, int64_t rows, int64_t cols, int64_t ld, Scalar* out, int64_t out_ld);
+
+// The row stride, in elements, for a buffer of rows `width` elements wide that direct_gemm
+// reads as B: whole vectors, and an odd number of cache lines. A cache picks a line's set
+// from its address, so rows a power of two bytes apart (512 floats: 2 KiB) all fall into
+// the same few sets, and the L1 holds only a fraction of a B panel; with an odd number of
+// lines between rows, consecutive rows take different sets.
+int64_t spread_stride(int64_t width);
 
 }  // namespace qkv::kernels

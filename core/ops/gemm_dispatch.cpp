@@ -100,9 +100,10 @@ void gemm_product(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a
   // direct_gemm reads B's rows: a B stored transposed (q k^T, G W^T) is first copied row
   // by row, into a tensor so that the buffer comes from the pool of freed ones.
   if (b.col_stride == 1) return parallel_direct_gemm(m, n, k, alpha, a, b.data, b.row_stride, c, n, false, bias);
-  Tensor rows_of_b = Tensor::empty({k * n});
-  transpose(b.data, n, k, b.col_stride, rows_of_b.data());
-  parallel_direct_gemm(m, n, k, alpha, a, rows_of_b.data(), n, c, n, false, bias);
+  const int64_t ldb = spread_stride(n);
+  Tensor rows_of_b = Tensor::empty({k * ldb});
+  transpose(b.data, n, k, b.col_stride, rows_of_b.data(), ldb);
+  parallel_direct_gemm(m, n, k, alpha, a, rows_of_b.data(), ldb, c, n, false, bias);
 }
 
 }  // namespace qkv::kernels

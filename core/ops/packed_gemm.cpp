@@ -1,5 +1,6 @@
 #include "core/ops/packed_gemm.h"
 
+#include "core/ops/aligned_buffer.h"
 #include "core/ops/vector_tile.h"
 #include "core/parallel.h"
 
@@ -13,26 +14,6 @@ int64_t at_least_one_multiple(int64_t bytes, int64_t multiple) {
   return std::max(multiple, bytes / multiple * multiple);
 }
 
-// A packing buffer per thread, kept between products (a training step repeats its
-// shapes), 64-byte aligned so that each row of a panel of B starts a cache line.
-class PackingBuffer {
- public:
-  ~PackingBuffer() { std::free(data_); }
-  Scalar* reserve(int64_t count) {
-    if (count > capacity_) {
-      std::free(data_);
-      const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(Scalar) + 63) / 64 * 64;
-      data_ = static_cast<Scalar*>(std::aligned_alloc(64, bytes));
-      if (!data_) throw std::bad_alloc();
-      capacity_ = count;
-    }
-    return data_;
-  }
-
- private:
-  Scalar* data_ = nullptr;
-  int64_t capacity_ = 0;
-};
 
 // Panels of A: kTileRows rows each, zero rows past the last. A row-major A is packed
 // row by row ([r][p], each of the panel's rows `depth` long); a stored transpose depth
@@ -148,7 +129,9 @@ void packed_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
     return;
   }
-  thread_local PackingBuffer a_buffer, b_buffer;
+  // Packing buffers per thread, kept between products; aligned, each row of a panel of B
+  // starts a cache line.
+  thread_local AlignedBuffer<Scalar> a_buffer, b_buffer;
   const bool a_by_depth = a.col_stride != 1;
   for (int64_t p0 = 0; p0 < k; p0 += blocks.depth) {
     const int64_t depth = std::min(blocks.depth, k - p0);

@@ -108,12 +108,12 @@ TEST_CASE("a product goes to the threads when its share outlasts the team's star
 
 TEST_CASE("transpose of a matrix taller and wider than its blocks", "[kernels]") {
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 5}, {5, 37}, {16, 16}, {0, 3}}) {
-    const int64_t ld = cols + 2;  // rows of x apart by more than their width
-    std::vector<Scalar> x(rows * ld), out(rows * cols);
+    const int64_t ld = cols + 2, out_ld = rows + 3;  // rows apart by more than their width
+    std::vector<Scalar> x(rows * ld), out(cols * out_ld);
     for (int64_t i = 0; i < rows * ld; ++i) x[i] = static_cast<Scalar>(i);
-    kernels::transpose(x.data(), rows, cols, ld, out.data());
+    kernels::transpose(x.data(), rows, cols, ld, out.data(), out_ld);
     for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j) REQUIRE(out[j * rows + i] == x[i * ld + j]);
+      for (int64_t j = 0; j < cols; ++j) REQUIRE(out[j * out_ld + i] == x[i * ld + j]);
   }
 }
 

@@ -26,9 +26,7 @@ struct Product {
 // and each of the tile's rows adds A(i, p) times it.
 template <int Rows, int Vectors>
 void tile(const Product& x, int64_t i0, int64_t j0) {
-  Vec acc[Rows][Vectors];
-  for (int r = 0; r < Rows; ++r)
-    for (int v = 0; v < Vectors; ++v) acc[r][v] = Vec{};
+  Vec acc[Rows][Vectors] = {};
   const Scalar* a = x.a.data + i0 * x.a.row_stride;
   const Scalar* b = x.b + j0;
   for (int64_t p = 0; p < x.k; ++p, a += x.a.col_stride, b += x.ldb) {
@@ -39,19 +37,12 @@ void tile(const Product& x, int64_t i0, int64_t j0) {
       for (int v = 0; v < Vectors; ++v) acc[r][v] += entry * row[v];
     }
   }
-  // The product's fields in locals: read through x, every store to C could have changed
-  // them for all the compiler knows, and it reloaded each one for each vector.
-  const Scalar alpha = x.alpha;
-  const bool accumulate = x.accumulate;
-  const Scalar* bias = x.bias ? x.bias + j0 : nullptr;
-  Scalar* c = x.c + i0 * x.ldc + j0;
-  const int64_t ldc = x.ldc;
   for (int r = 0; r < Rows; ++r)
     for (int v = 0; v < Vectors; ++v) {
-      Scalar* out = c + r * ldc + v * kLanes;
-      Vec result = alpha * acc[r][v];
-      if (accumulate) result += load_vector(out);
-      if (bias) result += load_vector(bias + v * kLanes);
+      Scalar* out = x.c + (i0 + r) * x.ldc + j0 + v * kLanes;
+      Vec result = x.alpha * acc[r][v];
+      if (x.accumulate) result += load_vector(out);
+      if (x.bias) result += load_vector(x.bias + j0 + v * kLanes);
       store_vector(out, result);
     }
 }

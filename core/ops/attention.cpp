@@ -19,6 +19,7 @@
 // and write it in place. Keys and values may have fewer heads than queries (grouped-query
 // attention): query head h reads key/value head h / (H / H_kv).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "core/autograd.h"
@@ -139,6 +140,23 @@ void keys_product(const BlockFootprint& footprint, int64_t n, Scalar alpha, cons
   for (const kernels::StripGroup& g : footprint.keys)
     block_product(g.count, n, g.hi - g.lo, alpha, a + g.lo * lda + g.first, lda, true, b + g.lo * ldb, ldb,
                   c + g.first * ldc, ldc, true);
+}
+
+// Copies a block's rows into the kept weights (or kept score_mod inputs) with
+// non-temporal stores. The forward writes Nq x Nk floats per entry that only the backward
+// reads back, long after they have left the caches: a plain store would first read each
+// line from memory, and the block's own products would lose their cache to lines no one
+// reads soon.
+void stream_rows(const Scalar* from, int64_t ld_from, int64_t rows, int64_t cols, Scalar* to, int64_t ld_to) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const Scalar* src = from + r * ld_from;
+    Scalar* dst = to + r * ld_to;
+    int64_t c = 0;
+    for (; c < cols && reinterpret_cast<uintptr_t>(dst + c) % sizeof(kernels::Vec) != 0; ++c) dst[c] = src[c];
+    for (; c + kernels::kLanes <= cols; c += kernels::kLanes)
+      kernels::stream_vector(dst + c, kernels::load_vector(src + c));
+    for (; c < cols; ++c) dst[c] = src[c];
+  }
 }
 
 // The keys [begin, end) the queries [q0, q1) of entry t need: from the first to the last
@@ -304,14 +322,15 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
     if (range.end == range.begin) O.setZero();
     for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
-      const ScoreBlock block{weights ? weights + q0 * dims.nk + k0 : w.s.reserve(rows * cols), weights ? dims.nk : cols, rows, cols,
-                             dims.batch_of(t), dims.head_of(t), q0, k0};
+      const ScoreBlock block{w.s.reserve(rows * cols), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
+      Scalar* kept_weights = weights ? weights + q0 * dims.nk + k0 : nullptr;
       const BlockFootprint footprint =
           kernels::block_footprint(p.mask.get(), block.batch, block.head, q0, rows, k0, cols, kMaskTile);
       masked_scores(p, q, w.kt.data(), block, footprint, kept.from(q0 * dims.nk + k0), w);
       const bool first = k0 == range.begin;
       if (!p.softmax()) {  // sigmoid weights need no row statistics: O = sum of P V
         sigmoid_weights(p, block, w);
+        if (kept_weights) stream_rows(block.s, block.ld, rows, cols, kept_weights, dims.nk);
         queries_product(footprint, dims.dv, 1, block.s, block.ld, v + k0 * ldv, ldv, o + q0 * ldo, ldo, !first);
         continue;
       }
@@ -320,6 +339,7 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
         StridedMap s(block.s, rows, cols, Eigen::OuterStride<>(block.ld));
         for (int64_t r = 0; r < rows; ++r)
           if (st.l(r) > 0) s.row(r) *= 1 / st.l(r);
+        if (kept_weights) stream_rows(block.s, block.ld, rows, cols, kept_weights, dims.nk);
         queries_product(footprint, dims.dv, 1, block.s, block.ld, v + k0 * ldv, ldv, o + q0 * ldo, ldo, false);
       } else {  // rescale the accumulator to the new row max, then add this block's P V
         acc.array().colwise() *= alpha;
@@ -344,6 +364,9 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
       row[4] = any ? st.u3(r) / (l * l * l) : 0;
     }
   }
+  // Non-temporal stores are not ordered with other stores: fenced before another thread's
+  // backward reads the weights.
+  if (weights) std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 // Where each score_mod's parameters (and the sink) get their gradients: one block of
@@ -440,8 +463,12 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       } else if (!weights) {
         sigmoid_weights(p, scores, w);
       }
-      const Scalar* P_data = weights ? weights + q0 * dims.nk + k0 : S.data();
-      const int64_t ldp = weights ? dims.nk : cols;
+      // Kept weights are read once, row by row, into the block's buffer: dV's product reads
+      // them down the columns, which from memory would cost a cache miss per row.
+      if (weights)
+        for (int64_t r = 0; r < rows; ++r) std::copy_n(weights + (q0 + r) * dims.nk + k0, cols, S.data() + r * cols);
+      const Scalar* P_data = S.data();
+      const int64_t ldp = cols;
       const ConstStridedMap P(P_data, rows, cols, Eigen::OuterStride<>(ldp));
       keys_product(footprint, dims.dv, 1, P_data, ldp, go + q0 * ldo, ldo, gv + k0 * ldv, ldv);
       kernels::MatrixMap dS(w.acc.reserve(rows * cols), rows, cols);  // dP, then dS in place

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "core/ops/product_threads.h"
 #include "core/parallel.h"
@@ -40,6 +43,27 @@ inline Vec load_vector(const Scalar* p) {
   return v;
 }
 inline void store_vector(Scalar* p, const Vec& v) { std::memcpy(p, &v, sizeof v); }
+
+// A store that goes around the caches, for data no one reads soon; p aligned to a vector.
+// Not ordered with other stores: fence (std::atomic_thread_fence) before another thread
+// reads it.
+inline void stream_vector(Scalar* p, const Vec& v) {
+#if defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__)
+  constexpr bool single = sizeof(Scalar) == 4;
+#endif
+#if defined(__AVX512F__)
+  if constexpr (single) _mm512_stream_ps(reinterpret_cast<float*>(p), reinterpret_cast<const __m512&>(v));
+  else _mm512_stream_pd(reinterpret_cast<double*>(p), reinterpret_cast<const __m512d&>(v));
+#elif defined(__AVX__)
+  if constexpr (single) _mm256_stream_ps(reinterpret_cast<float*>(p), reinterpret_cast<const __m256&>(v));
+  else _mm256_stream_pd(reinterpret_cast<double*>(p), reinterpret_cast<const __m256d&>(v));
+#elif defined(__SSE2__)
+  if constexpr (single) _mm_stream_ps(reinterpret_cast<float*>(p), reinterpret_cast<const __m128&>(v));
+  else _mm_stream_pd(reinterpret_cast<double*>(p), reinterpret_cast<const __m128d&>(v));
+#else
+  store_vector(p, v);
+#endif
+}
 
 // Splits an [m, n] product over the threads along its longer side, in whole units of
 // `row_unit` rows or `column_unit` columns: product(first_row, rows, first_column, columns)

@@ -183,6 +183,7 @@ KeyRange key_range(const Problem& p, int64_t t, int64_t q0, int64_t q1) {
 struct ModInputs {
   std::vector<Scalar*> blocks;
   int64_t ld = 0;
+  bool kept = false;  // the forward's kept inputs, which only the backward reads back
   // The same places from `offset` on: one block's inside an entry's kept inputs.
   ModInputs from(int64_t offset) const {
     ModInputs shifted = *this;
@@ -202,7 +203,9 @@ void masked_scores(const Problem& p, const Scalar* q, const Scalar* kt, const Sc
                  kernels::spread_stride(dims.nk), block.s, block.ld);
   StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
   for (size_t i = 0; i < p.mods.size(); ++i) {
-    if (!inputs.blocks.empty() && inputs.blocks[i])
+    if (!inputs.blocks.empty() && inputs.blocks[i] && inputs.kept)
+      stream_rows(block.s, block.ld, block.rows, block.cols, inputs.blocks[i], inputs.ld);
+    else if (!inputs.blocks.empty() && inputs.blocks[i])
       StridedMap(inputs.blocks[i], block.rows, block.cols, Eigen::OuterStride<>(inputs.ld)) = s;
     p.mods[i]->apply(block);
   }
@@ -413,7 +416,6 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
   Scalar* gv = gv_all + dims.v_offset(kv);
   const ConstStridedMap O(o_all + dims.o_offset(t), dims.nq, dims.dv, Eigen::OuterStride<>(ldo));
   const ConstStridedMap dO(go, dims.nq, dims.dv, Eigen::OuterStride<>(ldo));
-  StridedMap(gq, dims.nq, dims.d, Eigen::OuterStride<>(ldq)).setZero();
   bool mods_read_scores = false;
   for (const auto& mod : p.mods) mods_read_scores = mods_read_scores || mod->reads_scores();
   // With the weights kept, the mods' inputs were kept too (run_flex): nothing to recompute.
@@ -437,6 +439,9 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
   for (int64_t q0 = 0; q0 < dims.nq; q0 += kQueryBlock) {
     const int64_t rows = std::min(kQueryBlock, dims.nq - q0);
     const KeyRange range = key_range(p, t, q0, q0 + rows);
+    // dQ's rows are written by their first key block (every row lies in one of its
+    // groups), so they need no zeroing first, unless no key is visible at all.
+    if (range.end == range.begin) StridedMap(gq + q0 * ldq, rows, dims.d, Eigen::OuterStride<>(ldq)).setZero();
     for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
       kernels::MatrixMap S(w.s.reserve(rows * cols), rows, cols);
@@ -482,7 +487,8 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
         const ScoreBlock input{reads ? inputs.blocks[i] : nullptr, inputs.ld, rows, cols, grad.batch, grad.head, q0, k0};
         p.mods[i]->backward(input, grad, mod_grads[i]);
       }
-      queries_product(footprint, dims.d, p.scale, dS.data(), cols, k + k0 * ldk, ldk, gq + q0 * ldq, ldq, true);
+      queries_product(footprint, dims.d, p.scale, dS.data(), cols, k + k0 * ldk, ldk, gq + q0 * ldq, ldq,
+                      k0 != range.begin);
       keys_product(footprint, dims.d, p.scale, dS.data(), cols, q + q0 * ldq, ldq, gk + k0 * ldk, ldk);
     }
   }
@@ -571,6 +577,7 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
   auto kept_of = [mod_inputs, nq = dims.nq, nk = dims.nk](int64_t t) {
     ModInputs kept;
     kept.ld = nk;
+    kept.kept = true;
     if (std::none_of(mod_inputs.begin(), mod_inputs.end(), [](const Tensor& x) { return x.defined(); })) return kept;
     for (Tensor x : mod_inputs) kept.blocks.push_back(x.defined() ? x.data() + t * nq * nk : nullptr);  // shares the storage
     return kept;

@@ -2,6 +2,7 @@
 
 #include "core/ops/best_seconds.h"
 #include "core/ops/bf16_gemm.h"
+#include "core/ops/direct_gemm.h"
 #include "core/ops/packed_gemm.h"
 
 #include <algorithm>
@@ -10,17 +11,28 @@
 
 namespace qkv::kernels {
 
-// direct_gemm reuses B, read in place, across every tile of C's rows: while B fits in the
-// L2 cache that costs nothing, and packing would be pure overhead. Beyond that, packing
-// pays when each packed element is reused often enough: a packed block of B serves every
-// row of A, a packed panel of A every column of B, so both m and n must exceed the packed
-// column block nc (itself from the L2 size). On the Zen 5 of docs/performance.md this
-// sends 1024^3 and larger squares to packed_gemm and every product of the benchmark
-// models to direct_gemm, each within a few percent of the other kernel where they meet.
+// Two reasons send a product to packed_gemm; each comes from the caches' sizes.
+// - B outgrows the L2 cache. direct_gemm reuses B, read in place, across every tile of C's
+//   rows: while B fits in the L2 that costs nothing, and packing would be pure overhead.
+//   Beyond, packing pays when each packed element is reused often enough: a packed block of
+//   B serves every row of A, a packed panel of A every column of B, so both m and n must
+//   exceed the packed column block nc (itself from the L2 size).
+// - direct_gemm's passes over C outgrow the L2. It makes one pass over a block of C's rows
+//   per depth block (k longer than direct_blocks' depth takes several), and each pass
+//   reads back what the last one wrote. While that row block of C and its block of A fit
+//   in half the L2, the other half left to B's panels streaming through, it reads them from
+//   the L2; beyond, from the next level, while packed_gemm's longer depth block and
+//   L2-sized blocks of C make fewer passes, from the L2.
+// On the Zen 5 of docs/performance.md the first rule alone sent every product of the
+// benchmark models to direct_gemm; on the Intel Xeon there, the second sends the medium
+// and heads16 feed-forward products to packed_gemm, 10-25% faster (docs/performance.md).
 GemmKernel choose_gemm_kernel(int64_t m, int64_t n, int64_t k, const CpuCaches& caches) {
-  const int64_t b_bytes = k * n * static_cast<int64_t>(sizeof(Scalar));
+  const int64_t s = static_cast<int64_t>(sizeof(Scalar));
   const int64_t nc = packed_blocks(caches).columns;
-  return b_bytes > caches.l2 && std::min(m, n) > nc ? GemmKernel::packed : GemmKernel::direct;
+  if (k * n * s > caches.l2 && std::min(m, n) > nc) return GemmKernel::packed;
+  const DirectBlocks direct = direct_blocks(caches);
+  const int64_t pass_bytes = std::min(m, direct.rows) * (n + direct.depth) * s;  // C's row block and A's
+  return k > direct.depth && 2 * pass_bytes > caches.l2 ? GemmKernel::packed : GemmKernel::direct;
 }
 
 const char* gemm_kernel_name(GemmKernel kernel) { return kernel == GemmKernel::direct ? "direct" : "packed"; }

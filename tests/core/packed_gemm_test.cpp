@@ -9,6 +9,7 @@
 #include "core/cpu_caches.h"
 #include "core/generator.h"
 #include "core/ops/gemm_dispatch.h"
+#include "core/ops/direct_gemm.h"
 #include "core/ops/packed_gemm.h"
 #include "core/ops/product_threads.h"
 #include "core/ops/vector_tile.h"
@@ -128,6 +129,25 @@ TEST_CASE("the kernel choice follows the L2 size, not a fixed product size", "[k
   CHECK(kernels::choose_gemm_kernel(100000, 64, 64, small) == GemmKernel::direct);
   // B too large, but C too narrow to reuse a packed panel of A: direct.
   CHECK(kernels::choose_gemm_kernel(4096, kernels::packed_blocks(small).columns, 4096, small) == GemmKernel::direct);
+}
+
+TEST_CASE("products whose passes over C outgrow the L2 go to packed_gemm", "[kernels][packed]") {
+  // A 48 KiB L1 and a 2 MiB L2: direct_gemm's depth block is 192 and its row block 678.
+  const CpuCaches caches{.l1d = 48 << 10, .l2 = 2 << 20, .l3 = 0, .source = "test"};
+  const kernels::DirectBlocks direct = kernels::direct_blocks(caches);
+  REQUIRE(direct.depth == 192);
+  REQUIRE(direct.rows == 678);
+  using kernels::GemmKernel;
+  // [2048 x 256] x [256 x 1024]: B is 1 MiB, in the L2, but a row block of C is 678 x 1024
+  // floats (2.7 MiB) and k = 256 takes two passes over it.
+  CHECK(kernels::choose_gemm_kernel(2048, 1024, 256, caches) == GemmKernel::packed);
+  // The same C with k = 128: one pass, C written once.
+  CHECK(kernels::choose_gemm_kernel(2048, 1024, 128, caches) == GemmKernel::direct);
+  // k = 512 over 128 columns: C's row block and A's (0.3 + 0.5 MiB) fit in half the L2.
+  CHECK(kernels::choose_gemm_kernel(2048, 128, 512, caches) == GemmKernel::direct);
+  // Few rows: 256 x (n + 192) floats pass half the L2 only from n = 833.
+  CHECK(kernels::choose_gemm_kernel(256, 832, 2048, caches) == GemmKernel::direct);
+  CHECK(kernels::choose_gemm_kernel(256, 833, 2048, caches) == GemmKernel::packed);
 }
 
 TEST_CASE("cache sizes parse as sysfs writes them", "[kernels]") {

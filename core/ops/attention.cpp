@@ -269,8 +269,26 @@ struct RowState {
 void online_softmax(const Problem& p, const ScoreBlock& block, RowState& st, Vector& alpha, bool stats,
                     const Workspace& w) {
   StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
+  // Every pass over the block reads it from the L2 cache; with no mask to apply between
+  // the exp and the sum, and no statistics, each row takes its max, exp and sum in one
+  // visit, from the L1.
+  const bool row_at_a_time = !p.mask && !stats;
   Vector block_max(block.rows);
-  for (int64_t r = 0; r < block.rows; ++r) block_max(r) = block.cols ? s.row(r).maxCoeff() : kNegInf;
+  for (int64_t r = 0; r < block.rows; ++r) {
+    block_max(r) = block.cols ? s.row(r).maxCoeff() : kNegInf;
+    if (!row_at_a_time) continue;
+    const Scalar m_new = std::max(st.m(r), block_max(r));
+    if (m_new == kNegInf) {  // nothing visible yet
+      s.row(r).setZero();
+      alpha(r) = 1;
+      continue;
+    }
+    s.row(r).array() = (s.row(r).array() - m_new).exp();
+    alpha(r) = st.m(r) == kNegInf ? Scalar(0) : std::exp(st.m(r) - m_new);
+    st.m(r) = m_new;
+    st.l(r) = alpha(r) * st.l(r) + s.row(r).sum();
+  }
+  if (row_at_a_time) return;
   for (int64_t r = 0; r < block.rows; ++r) {
     const Scalar m_new = std::max(st.m(r), block_max(r));
     if (m_new == kNegInf) {  // nothing visible yet
@@ -340,9 +358,10 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
       online_softmax(p, block, st, alpha, stats != nullptr, w);
       if (one_block) {  // the max and sum are final: normalise in place and write O = P V
         StridedMap s(block.s, rows, cols, Eigen::OuterStride<>(block.ld));
-        for (int64_t r = 0; r < rows; ++r)
+        for (int64_t r = 0; r < rows; ++r) {  // each row kept while it is in the L1 cache
           if (st.l(r) > 0) s.row(r) *= 1 / st.l(r);
-        if (kept_weights) stream_rows(block.s, block.ld, rows, cols, kept_weights, dims.nk);
+          if (kept_weights) stream_rows(block.s + r * block.ld, block.ld, 1, cols, kept_weights + r * dims.nk, dims.nk);
+        }
         queries_product(footprint, dims.dv, 1, block.s, block.ld, v + k0 * ldv, ldv, o + q0 * ldo, ldo, false);
       } else {  // rescale the accumulator to the new row max, then add this block's P V
         acc.array().colwise() *= alpha;

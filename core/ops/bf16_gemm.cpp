@@ -4,6 +4,13 @@
 
 #include <immintrin.h>
 
+#if defined(__linux__) && defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define QKV_AMX_POSSIBLE 1
+#endif
+
 #include <algorithm>
 #include <vector>
 
@@ -20,9 +27,9 @@ uint32_t bf16_pair(float even, float odd) {
   return static_cast<uint32_t>(float_to_bf16(even)) | static_cast<uint32_t>(float_to_bf16(odd)) << 16;
 }
 
-// A as [m][pairs]. A stored transpose is read 16 rows at a time, so each step along the
-// depth reads a contiguous run of A's buffer.
-void pack_bf16_a_scalar(StridedMatrix a, int64_t m, int64_t k, uint32_t* out) {
+// A as [m][pairs], rows `ld` >= pairs words apart. A stored transpose is read 16 rows at
+// a time, so each step along the depth reads a contiguous run of A's buffer.
+void pack_bf16_a_scalar(StridedMatrix a, int64_t m, int64_t k, uint32_t* out, int64_t ld) {
   const int64_t pairs = (k + 1) / 2;
   auto at = [&](int64_t i, int64_t p) { return p < k ? a.data[i * a.row_stride + p * a.col_stride] : 0.0f; };
   constexpr int64_t kRows = 16;
@@ -31,22 +38,23 @@ void pack_bf16_a_scalar(StridedMatrix a, int64_t m, int64_t k, uint32_t* out) {
       const int64_t i1 = std::min(m, i0 + kRows);
       if (a.col_stride == 1) {
         for (int64_t i = i0; i < i1; ++i)
-          for (int64_t q = 0; q < pairs; ++q) out[i * pairs + q] = bf16_pair(at(i, 2 * q), at(i, 2 * q + 1));
+          for (int64_t q = 0; q < pairs; ++q) out[i * ld + q] = bf16_pair(at(i, 2 * q), at(i, 2 * q + 1));
       } else {
         for (int64_t q = 0; q < pairs; ++q)
-          for (int64_t i = i0; i < i1; ++i) out[i * pairs + q] = bf16_pair(at(i, 2 * q), at(i, 2 * q + 1));
+          for (int64_t i = i0; i < i1; ++i) out[i * ld + q] = bf16_pair(at(i, 2 * q), at(i, 2 * q + 1));
       }
     }
   });
 }
 
-// B as [panel][pairs][kBf16PanelColumns], zero columns past n.
-void pack_bf16_b_scalar(StridedMatrix b, int64_t k, int64_t n, uint32_t* out) {
+// B as [panel][pairs][kBf16PanelColumns], zero columns past n, panels `panel_pairs` >=
+// pairs rows apart.
+void pack_bf16_b_scalar(StridedMatrix b, int64_t k, int64_t n, uint32_t* out, int64_t panel_pairs) {
   const int64_t pairs = (k + 1) / 2, panels = (n + kBf16PanelColumns - 1) / kBf16PanelColumns;
   auto at = [&](int64_t p, int64_t j) { return p < k && j < n ? b.data[p * b.row_stride + j * b.col_stride] : 0.0f; };
   parallel_for(panels, pairs * kBf16PanelColumns, [&](int64_t begin, int64_t end) {
     for (int64_t panel = begin; panel < end; ++panel) {
-      uint32_t* dst = out + panel * pairs * kBf16PanelColumns;
+      uint32_t* dst = out + panel * panel_pairs * kBf16PanelColumns;
       const int64_t j0 = panel * kBf16PanelColumns;
       // Walk B's buffer in its own order: along rows when row-major, along columns when a
       // stored transpose.
@@ -115,14 +123,14 @@ inline void QKV_BF16_PACK_TARGET transpose_16x16(__m512i r[16]) {
   }
 }
 
-QKV_BF16_PACK_TARGET void pack_bf16_a_avx512(StridedMatrix a, int64_t m, int64_t k, uint32_t* out) {
+QKV_BF16_PACK_TARGET void pack_bf16_a_avx512(StridedMatrix a, int64_t m, int64_t k, uint32_t* out, int64_t ld) {
   const int64_t pairs = (k + 1) / 2;
   constexpr int64_t kRows = 16;
   if (a.col_stride == 1) {  // each row of A is a run along the depth
     parallel_for((m + kRows - 1) / kRows, kRows * k, [&](int64_t begin, int64_t end) QKV_BF16_PACK_TARGET {
       for (int64_t i = begin * kRows; i < std::min(m, end * kRows); ++i)
         for (int64_t q = 0; q < pairs; q += 16)
-          _mm512_mask_storeu_epi32(out + i * pairs + q, first_lanes(pairs - q),
+          _mm512_mask_storeu_epi32(out + i * ld + q, first_lanes(pairs - q),
                                    pairs_of_run(a.data + i * a.row_stride + 2 * q, k - 2 * q));
     });
     return;
@@ -144,16 +152,17 @@ QKV_BF16_PACK_TARGET void pack_bf16_a_avx512(StridedMatrix a, int64_t m, int64_t
         }
         transpose_16x16(block);  // block[r]: row i0 + r, pairs q0 to q0 + 15
         for (int64_t r = 0; r < rows; ++r)
-          _mm512_mask_storeu_epi32(out + (i0 + r) * pairs + q0, first_lanes(pairs - q0), block[r]);
+          _mm512_mask_storeu_epi32(out + (i0 + r) * ld + q0, first_lanes(pairs - q0), block[r]);
       }
   });
 }
 
-QKV_BF16_PACK_TARGET void pack_bf16_b_avx512(StridedMatrix b, int64_t k, int64_t n, uint32_t* out) {
+QKV_BF16_PACK_TARGET void pack_bf16_b_avx512(StridedMatrix b, int64_t k, int64_t n, uint32_t* out,
+                                             int64_t panel_pairs) {
   const int64_t pairs = (k + 1) / 2, panels = (n + kBf16PanelColumns - 1) / kBf16PanelColumns;
   parallel_for(panels, pairs * kBf16PanelColumns, [&](int64_t begin, int64_t end) QKV_BF16_PACK_TARGET {
     for (int64_t panel = begin; panel < end; ++panel) {
-      uint32_t* dst = out + panel * pairs * kBf16PanelColumns;
+      uint32_t* dst = out + panel * panel_pairs * kBf16PanelColumns;
       const int64_t j0 = panel * kBf16PanelColumns;
       if (b.col_stride == 1) {  // two depths are two runs along B's rows
         for (int64_t q = 0; q < pairs; ++q) {
@@ -257,15 +266,129 @@ void run_tile(const Bf16Tile& t, int64_t rows, Bf16Kernel kernel) {
   else bf16_last_rows_avx512<kBf16TileRows - 1>(t, rows);
 }
 
+#ifdef QKV_AMX_POSSIBLE
+// AMX: eight tile registers of 16 rows x 64 bytes, and TDPBF16PS, which multiplies a tile
+// of A (16 rows x 16 pairs) by one of B (16 pairs x 16 columns, the same pair layout as
+// vdpbf16ps's) into a 16 x 16 tile of float32 sums: 8192 multiply-adds per instruction.
+// A block of C of 32 x 32 takes four tiles of sums, two of A and two of B.
+constexpr int64_t kAmxBlock = 32, kAmxPairs = 16;
+
+// Asks the kernel for the tile state (Linux gives it to a process only on request) once
+// CPUID says the CPU has AMX's tiles and bf16 products.
+bool amx_usable() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool tiles = edx & (1u << 24), bf16 = edx & (1u << 22);
+  constexpr long kRequestPermission = 0x1023, kTileData = 18;  // ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA
+  return tiles && bf16 && syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
+}
+
+struct AmxConfig {  // LDTILECFG's 64 bytes, palette 1
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t bytes_per_row[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// C's 32 x 32 block = alpha sums (+ bias), `rows` x `cols` of it valid: a row of a tile
+// of sums is one vector.
+__attribute__((target("avx512f"))) void write_amx_sums(const float (&sums)[4][16 * 16], float alpha, float* c,
+                                                       int64_t ldc, int64_t rows, int64_t cols, const float* bias) {
+  const __m512 scale = _mm512_set1_ps(alpha);
+  for (int half = 0; half < 2; ++half) {  // the two tiles side by side: columns 0-15, 16-31
+    const int64_t valid = std::clamp<int64_t>(cols - 16 * half, 0, 16);
+    if (!valid) break;
+    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + 16 * half) : _mm512_setzero_ps();
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* sum = sums[(r / 16) * 2 + half] + (r % 16) * 16;
+      _mm512_mask_storeu_ps(c + r * ldc + 16 * half, mask, _mm512_fmadd_ps(scale, _mm512_load_ps(sum), b));
+    }
+  }
+}
+
+// The 32 x 32 block of C at (i, j) over all `pairs` (a multiple of 16): A's rows i to
+// i + 31 (`lda` words apart, zero rows past m), B's panel columns from `b` (rows of the
+// panel kBf16PanelColumns words apart). Written as alpha sums plus the bias, `rows` x
+// `cols` of it valid.
+__attribute__((target("amx-tile,amx-bf16"))) void amx_block(const uint32_t* a, int64_t lda, const uint32_t* b,
+                                                            int64_t pairs, float alpha, float* c, int64_t ldc,
+                                                            int64_t rows, int64_t cols, const float* bias) {
+  const int64_t a_stride = lda * 4, b_stride = kBf16PanelColumns * 4;
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t q = 0; q < pairs; q += kAmxPairs) {
+    _tile_loadd(4, a + q, a_stride);
+    _tile_loadd(5, a + 16 * lda + q, a_stride);
+    _tile_loadd(6, b + q * kBf16PanelColumns, b_stride);
+    _tile_loadd(7, b + q * kBf16PanelColumns + 16, b_stride);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  alignas(64) float sums[4][16 * 16];
+  _tile_stored(0, sums[0], 64);
+  _tile_stored(1, sums[1], 64);
+  _tile_stored(2, sums[2], 64);
+  _tile_stored(3, sums[3], 64);
+  write_amx_sums(sums, alpha, c, ldc, rows, cols, bias);
+}
+
+__attribute__((target("amx-tile,amx-bf16"))) void amx_configure() {
+  AmxConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.bytes_per_row[t] = 64;
+    config.rows[t] = 16;
+  }
+  _tile_loadconfig(&config);
+}
+
+__attribute__((target("amx-tile"))) void amx_release() { _tile_release(); }
+
+// C = alpha A B (+ bias) from A packed with rows `lda` words apart and zero rows up to a
+// multiple of 32, B's panels `panel_pairs` rows long; both pair counts a multiple of 16.
+// Each block of C sums its whole depth in the tiles, in one order whatever the split.
+void amx_gemm(int64_t m, int64_t n, int64_t k, float alpha, const uint32_t* pa, int64_t lda, const uint32_t* pb,
+              int64_t panel_pairs, float* c, const float* bias) {
+  // Rows of A in blocks that fill half the L2, so that a block stays there while every
+  // column of C passes over it.
+  const int64_t rows_block =
+      std::max<int64_t>(kAmxBlock, cpu_caches().l2 / 2 / (lda * 4) / kAmxBlock * kAmxBlock);
+  split_over_threads(m, n, k, kAmxBlock, kAmxBlock, [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
+    amx_configure();
+    for (int64_t ib = i0; ib < i0 + rows; ib += rows_block)
+      for (int64_t j = j0; j < j0 + columns; j += kAmxBlock) {
+        const uint32_t* panel = pb + (j / kBf16PanelColumns) * panel_pairs * kBf16PanelColumns + j % kBf16PanelColumns;
+        for (int64_t i = ib; i < std::min(i0 + rows, ib + rows_block); i += kAmxBlock)
+          amx_block(pa + i * lda, lda, panel, panel_pairs, alpha, c + i * n + j, n,
+                    std::min(kAmxBlock, i0 + rows - i), std::min(kAmxBlock, j0 + columns - j), bias ? bias + j : nullptr);
+      }
+    amx_release();
+  });
+}
+#endif
+
 }  // namespace
 
 Bf16Kernel best_bf16_kernel() {
-  static const Bf16Kernel best = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? Bf16Kernel::avx512_bf16 : Bf16Kernel::portable;
+  static const Bf16Kernel best = [] {
+#ifdef QKV_AMX_POSSIBLE
+    if (amx_usable()) return Bf16Kernel::amx;
+#endif
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? Bf16Kernel::avx512_bf16
+                                                                                       : Bf16Kernel::portable;
+  }();
   return best;
 }
 
 const char* bf16_kernel_name(Bf16Kernel kernel) {
-  return kernel == Bf16Kernel::avx512_bf16 ? "avx512_bf16" : "portable";
+  switch (kernel) {
+    case Bf16Kernel::amx: return "amx";
+    case Bf16Kernel::avx512_bf16: return "avx512_bf16";
+    default: return "portable";
+  }
 }
 
 int64_t bf16_depth_block(const CpuCaches& caches) {
@@ -285,21 +408,34 @@ void bf16_gemm(int64_t m, int64_t n, int64_t k, float alpha, StridedMatrix a, St
     return;
   }
   const int64_t pairs = (k + 1) / 2, panels = (n + kBf16PanelColumns - 1) / kBf16PanelColumns;
+  // AMX's tiles take 16 pairs and 32 rows of A at a time: the packings are padded with
+  // zeros to whole tiles.
+  const bool amx = kernel == Bf16Kernel::amx;
+  const int64_t ld = amx ? (pairs + 15) / 16 * 16 : pairs;
+  const int64_t padded_m = amx ? (m + 31) / 32 * 32 : m;
   // Kept between products, per calling thread (a training step repeats its shapes; the
   // products of a batched matmul each pack on their own thread).
   thread_local std::vector<uint32_t> packed_a, packed_b;
-  packed_a.resize(static_cast<size_t>(m * pairs));
-  packed_b.resize(static_cast<size_t>(panels * pairs * kBf16PanelColumns));
+  packed_a.resize(static_cast<size_t>(padded_m * ld));
+  packed_b.resize(static_cast<size_t>(panels * ld * kBf16PanelColumns));
+  if (amx) {
+    for (int64_t i = 0; i < padded_m; ++i) std::fill(packed_a.data() + i * ld + (i < m ? pairs : 0), packed_a.data() + (i + 1) * ld, 0u);
+    for (int64_t panel = 0; panel < panels; ++panel)
+      std::fill_n(packed_b.data() + (panel * ld + pairs) * kBf16PanelColumns, (ld - pairs) * kBf16PanelColumns, 0u);
+  }
   // The vector packing reads runs along one of the strides; every operand qkv's products
   // hand here has one of them 1 (StridedMatrix::row_major).
   const bool runs = (a.row_stride == 1 || a.col_stride == 1) && (b.row_stride == 1 || b.col_stride == 1);
-  if (kernel == Bf16Kernel::avx512_bf16 && runs) {
-    pack_bf16_a_avx512(a, m, k, packed_a.data());
-    pack_bf16_b_avx512(b, k, n, packed_b.data());
+  if (kernel != Bf16Kernel::portable && runs) {  // AMX's CPUs have AVX512_BF16 too
+    pack_bf16_a_avx512(a, m, k, packed_a.data(), ld);
+    pack_bf16_b_avx512(b, k, n, packed_b.data(), ld);
   } else {
-    pack_bf16_a_scalar(a, m, k, packed_a.data());
-    pack_bf16_b_scalar(b, k, n, packed_b.data());
+    pack_bf16_a_scalar(a, m, k, packed_a.data(), ld);
+    pack_bf16_b_scalar(b, k, n, packed_b.data(), ld);
   }
+#ifdef QKV_AMX_POSSIBLE
+  if (amx) return amx_gemm(m, n, k, alpha, packed_a.data(), ld, packed_b.data(), ld, c, bias);
+#endif
   static const int64_t depth_block = bf16_depth_block(cpu_caches());
   const uint32_t* pa = packed_a.data();
   const uint32_t* pb = packed_b.data();

@@ -26,11 +26,13 @@ inline constexpr int64_t kBf16TileRows = 6;
 inline constexpr int64_t kBf16PanelColumns = 64;
 
 enum class Bf16Kernel {
+  amx,          // AMX tiles (TDPBF16PS), where the CPU has them and Linux grants the tile state
   avx512_bf16,  // vdpbf16ps (_mm512_dpbf16_ps); compiled for it whatever the build flags
   portable,     // each pair widened to float32 and multiplied in float32: any CPU, same packing
 };
 
-// avx512_bf16 when this CPU has the instructions (asked at run time), else portable.
+// amx, else avx512_bf16, when this CPU has the instructions (asked at run time), else
+// portable.
 Bf16Kernel best_bf16_kernel();
 const char* bf16_kernel_name(Bf16Kernel kernel);
 

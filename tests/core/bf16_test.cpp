@@ -136,20 +136,24 @@ GemmErrors compare(const GemmCase& c, const Operands& x, float alpha, const std:
   return e;
 }
 
+// Every kernel this CPU runs: AMX's CPUs have AVX512_BF16 too.
 std::vector<kernels::Bf16Kernel> kernels_here() {
   std::vector<kernels::Bf16Kernel> out{kernels::Bf16Kernel::portable};
-  if (kernels::best_bf16_kernel() == kernels::Bf16Kernel::avx512_bf16) out.push_back(kernels::Bf16Kernel::avx512_bf16);
-  else WARN("this CPU has no AVX512_BF16: only the portable kernel is tested");
+  const kernels::Bf16Kernel best = kernels::best_bf16_kernel();
+  if (best == kernels::Bf16Kernel::portable) WARN("this CPU has no AVX512_BF16: only the portable kernel is tested");
+  else out.push_back(kernels::Bf16Kernel::avx512_bf16);
+  if (best == kernels::Bf16Kernel::amx) out.push_back(kernels::Bf16Kernel::amx);
+  else WARN("this CPU (or its kernel) offers no AMX tiles: the AMX kernel is not tested here");
   return out;
 }
 }  // namespace
 
-TEST_CASE("bf16_gemm equals the float product of the rounded operands, on both kernels", "[bf16][kernels]") {
+TEST_CASE("bf16_gemm equals the float product of the rounded operands, on every kernel", "[bf16][kernels]") {
   Generator gen(31);
   for (kernels::Bf16Kernel kernel : kernels_here())
-    for (int64_t m : {1, 5, 6, 13, 37})
+    for (int64_t m : {1, 5, 6, 13, 37, 70})
       for (int64_t n : {1, 15, 64, 65, 130})
-        for (int64_t k : {1, 2, 7, 45, 64})
+        for (int64_t k : {1, 2, 7, 45, 64, 97})
           for (bool ta : {false, true}) {
             const GemmCase c{m, n, k, ta, (m + k) % 2 == 1, (n + k) % 2 == 0};
             const Operands x = random_operands(c, gen);

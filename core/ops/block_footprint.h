@@ -1,8 +1,8 @@
 // What a mask leaves of one block of fused attention, in the shapes the products can skip.
 // The kernel asks the mask about whole tiles of keys, so a causal block on the diagonal
 // used to compute its full square; here the visible part is traced in register-tile strips
-// (kernels::kTileRows queries or keys at a time), and consecutive strips are grouped into
-// rectangles that cost little more than their strips. Internal to core/ops/attention.cpp.
+// (kernels::kTileRows queries or keys at a time), and consecutive strips that need the same
+// span are grouped into one product. Internal to core/ops/attention.cpp.
 #pragma once
 
 #include <cstdint>

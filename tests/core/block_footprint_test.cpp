@@ -71,8 +71,8 @@ TEST_CASE("block footprints hold every visible pair of each mask, partial strips
 
 TEST_CASE("a causal diagonal block computes about its triangle, an unmasked one all of it", "[kernels][flex]") {
   // Queries 0..59 against keys 0..63: the triangle holds 60 * 61 / 2 = 1830 visible
-  // pairs. Whole vectors of keys per strip, and groups up to 1/32 wider than their strips,
-  // keep the computed area well under rows * cols = 3840.
+  // pairs. Whole vectors of keys per strip keep the computed area well under rows * cols =
+  // 3840.
   const auto causal = causal_mask();
   const kernels::BlockFootprint f = kernels::block_footprint(causal.get(), 0, 0, 0, 60, 0, 64, kMaskTile);
   CHECK(query_area(f) >= 1830);

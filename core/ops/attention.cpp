@@ -203,10 +203,10 @@ void masked_scores(const Problem& p, const Scalar* q, const Scalar* kt, const Sc
                  kernels::spread_stride(dims.nk), block.s, block.ld);
   StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
   for (size_t i = 0; i < p.mods.size(); ++i) {
-    if (!inputs.blocks.empty() && inputs.blocks[i] && inputs.kept)
-      stream_rows(block.s, block.ld, block.rows, block.cols, inputs.blocks[i], inputs.ld);
-    else if (!inputs.blocks.empty() && inputs.blocks[i])
-      StridedMap(inputs.blocks[i], block.rows, block.cols, Eigen::OuterStride<>(inputs.ld)) = s;
+    if (!inputs.blocks.empty() && inputs.blocks[i]) {
+      if (inputs.kept) stream_rows(block.s, block.ld, block.rows, block.cols, inputs.blocks[i], inputs.ld);
+      else StridedMap(inputs.blocks[i], block.rows, block.cols, Eigen::OuterStride<>(inputs.ld)) = s;
+    }
     p.mods[i]->apply(block);
   }
   if (!p.mask) return;
@@ -269,37 +269,32 @@ struct RowState {
 void online_softmax(const Problem& p, const ScoreBlock& block, RowState& st, Vector& alpha, bool stats,
                     const Workspace& w) {
   StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
+  Vector block_max(block.rows);
+  // e = exp(s - m) over row r in place, with m the new running max, and alpha(r).
+  auto exponentiate = [&](int64_t r) {
+    const Scalar m_new = std::max(st.m(r), block_max(r));
+    if (m_new == kNegInf) {  // nothing visible yet
+      s.row(r).setZero();
+      alpha(r) = 1;
+      return;
+    }
+    s.row(r).array() = (s.row(r).array() - m_new).exp();
+    alpha(r) = st.m(r) == kNegInf ? Scalar(0) : std::exp(st.m(r) - m_new);
+    st.m(r) = m_new;
+  };
   // Every pass over the block reads it from the L2 cache; with no mask to apply between
   // the exp and the sum, and no statistics, each row takes its max, exp and sum in one
   // visit, from the L1.
-  const bool row_at_a_time = !p.mask && !stats;
-  Vector block_max(block.rows);
-  for (int64_t r = 0; r < block.rows; ++r) {
-    block_max(r) = block.cols ? s.row(r).maxCoeff() : kNegInf;
-    if (!row_at_a_time) continue;
-    const Scalar m_new = std::max(st.m(r), block_max(r));
-    if (m_new == kNegInf) {  // nothing visible yet
-      s.row(r).setZero();
-      alpha(r) = 1;
-      continue;
+  if (!p.mask && !stats) {
+    for (int64_t r = 0; r < block.rows; ++r) {
+      block_max(r) = block.cols ? s.row(r).maxCoeff() : kNegInf;
+      exponentiate(r);
+      st.l(r) = alpha(r) * st.l(r) + s.row(r).sum();
     }
-    s.row(r).array() = (s.row(r).array() - m_new).exp();
-    alpha(r) = st.m(r) == kNegInf ? Scalar(0) : std::exp(st.m(r) - m_new);
-    st.m(r) = m_new;
-    st.l(r) = alpha(r) * st.l(r) + s.row(r).sum();
+    return;
   }
-  if (row_at_a_time) return;
-  for (int64_t r = 0; r < block.rows; ++r) {
-    const Scalar m_new = std::max(st.m(r), block_max(r));
-    if (m_new == kNegInf) {  // nothing visible yet
-      s.row(r).setZero();
-      alpha(r) = 1;
-      continue;
-    }
-    s.row(r).array() = (s.row(r).array() - m_new).exp();
-    alpha(r) = st.m(r) == kNegInf ? Scalar(0) : std::exp(st.m(r) - m_new);
-    st.m(r) = m_new;
-  }
+  for (int64_t r = 0; r < block.rows; ++r) block_max(r) = block.cols ? s.row(r).maxCoeff() : kNegInf;
+  for (int64_t r = 0; r < block.rows; ++r) exponentiate(r);
   zero_hidden(p, block, w);
   for (int64_t r = 0; r < block.rows; ++r) {
     const auto e = s.row(r).array();

@@ -12,8 +12,8 @@
 #endif
 
 #include <algorithm>
-#include <vector>
 
+#include "core/ops/aligned_buffer.h"
 #include "core/ops/bf16.h"
 #include "core/ops/vector_tile.h"
 #include "core/parallel.h"
@@ -420,11 +420,12 @@ void bf16_gemm(int64_t m, int64_t n, int64_t k, float alpha, StridedMatrix a, St
   const int64_t padded_m = amx ? (m + 31) / 32 * 32 : m;
   // Kept between products, per calling thread (a training step repeats its shapes; the
   // products of a batched matmul each pack on their own thread).
-  thread_local std::vector<uint32_t> packed_a, packed_b;
-  packed_a.resize(static_cast<size_t>(padded_m * ld));
-  packed_b.resize(static_cast<size_t>(panels * ld * kBf16PanelColumns));
+  thread_local AlignedBuffer<uint32_t> packed_a, packed_b;
+  packed_a.reserve(padded_m * ld);
+  packed_b.reserve(panels * ld * kBf16PanelColumns);
   if (amx) {
-    for (int64_t i = 0; i < padded_m; ++i) std::fill(packed_a.data() + i * ld + (i < m ? pairs : 0), packed_a.data() + (i + 1) * ld, 0u);
+    for (int64_t i = 0; i < padded_m; ++i)
+      std::fill(packed_a.data() + i * ld + (i < m ? pairs : 0), packed_a.data() + (i + 1) * ld, 0u);
     for (int64_t panel = 0; panel < panels; ++panel)
       std::fill_n(packed_b.data() + (panel * ld + pairs) * kBf16PanelColumns, (ld - pairs) * kBf16PanelColumns, 0u);
   }

@@ -23,8 +23,8 @@ Precision choose_product_precision(int64_t m, int64_t n, int64_t k, Precision re
 
 // Whether bf16 products are faster than float32 ones on this CPU at all. AVX512_BF16's dot
 // product does two multiply-adds per lane, but CPUs retire it at different rates: twice
-// the float32 FMA's multiply-adds on a Zen 5, half of them on an Intel Xeon with AMX
-// (docs/precision.md). So it is measured once at run time, on the first product asked to
+// the float32 FMA's multiply-adds on a Zen 5, half of them on an Intel Xeon (where the AMX
+// kernel, when Linux grants it, runs at 1.2-2.9x float32's rate; docs/precision.md). So it is measured once at run time, on the first product asked to
 // run in bf16: both kernels on one product held in the L2 cache, rounding included.
 struct Bf16Rates {
   double float32_gflops = 0, bf16_gflops = 0;

@@ -1,7 +1,8 @@
 // qkv's speed benchmark. One workload per run, so that peak memory is the workload's own:
 //   peak        float32 FMA throughput of this machine (the ceiling for everything else)
 //   matmul      GFLOP/s of matmul at square and model-shaped sizes
-// (--precision bf16 runs matmul and CONFIG with bf16 operands, core/precision.h)
+// (--precision bf16 runs matmul, flex, attention and CONFIG with bf16 operands,
+// core/precision.h)
 //   kernels     qkv's matmul and each of its kernels (direct_gemm, packed_gemm, and Eigen's
 //               GEMM for reference) against OpenBLAS, BLIS and oneDNN, on square sizes and
 //               on every product of the benchmark models (bench/kernels.cpp)
@@ -67,6 +68,10 @@ void print(const nlohmann::json& line) { std::printf("%s\n", line.dump().c_str()
 std::string product_precision() {
   return qkv::matmul_precision() == qkv::Precision::bf16 && qkv::kernels::bf16_pays() ? "bf16" : "float32";
 }
+// The same for the fused attention's products (kernels::attention_bf16_pays).
+std::string attention_precision() {
+  return qkv::matmul_precision() == qkv::Precision::bf16 && qkv::kernels::attention_bf16_pays() ? "bf16" : "float32";
+}
 
 void bench_training_step(const std::string& config, int64_t warmup, int64_t repeats) {
   const ModelSize s = read_size(config);
@@ -103,7 +108,7 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
   // Rank 0's own allreduce time, warm-up steps included, per step.
   const double allreduce_ms = qkv::dist::seconds_in_allreduce() * 1e3 / static_cast<double>(warmup + repeats);
   if (!qkv::dist::is_root()) return;
-  print({{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"products", product_precision()}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+  print({{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"products", product_precision()}, {"attention_products", attention_precision()}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
          {"allreduce_ms_per_step", ranks > 1 ? allreduce_ms : 0.0},
          {"allreduce_bytes_per_step", ranks > 1 ? reducer.bytes_per_step() : 0}, {"buckets", reducer.buckets()},
          {"tokens_per_s", static_cast<double>(tokens) / (t.median_ms / 1e3)}, {"flops", step_flops(s)},
@@ -128,7 +133,7 @@ void bench_attention(int64_t warmup, int64_t repeats, bool need_weights) {
   });
   // q k^T and weights v: 2 N^2 d each forward; backward twice that.
   const double flops = 3.0 * 2 * (2.0 * 256 * 256 * 64) * 64;
-  print({{"workload", need_weights ? "attention_weights" : "attention"}, {"threads", qkv::num_threads()},
+  print({{"workload", need_weights ? "attention_weights" : "attention"}, {"threads", qkv::num_threads()}, {"attention_products", attention_precision()},
          {"median_ms", t.median_ms}, {"min_ms", t.min_ms}, {"flops", flops}, {"peak_rss_mb", peak_rss_mb()},
          {"baseline_rss_mb", baseline_mb}});
 }
@@ -192,6 +197,7 @@ void bench_flex(int64_t warmup, int64_t repeats, const std::string& only) {
     };
     const Timing fused = time_it(warmup, repeats, step(false)), composed = time_it(warmup, repeats, step(true));
     print({{"workload", "flex"}, {"variant", variant.name}, {"threads", qkv::num_threads()},
+           {"attention_products", attention_precision()},
            {"fused_ms", fused.median_ms}, {"composed_ms", composed.median_ms},
            {"fused_over_composed", fused.median_ms / composed.median_ms},
            {"fused_dense_gflops", products_gflop / fused.median_ms * 1e3},

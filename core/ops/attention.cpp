@@ -26,10 +26,13 @@
 #include "core/masks.h"
 #include "core/ops.h"
 #include "core/ops/aligned_buffer.h"
+#include "core/ops/bf16_gemm.h"
 #include "core/ops/block_footprint.h"
 #include "core/ops/direct_gemm.h"
+#include "core/ops/gemm_dispatch.h"
 #include "core/ops/kernels.h"
 #include "core/ops/vector_tile.h"
+#include "core/precision.h"
 
 namespace qkv {
 namespace {
@@ -76,6 +79,7 @@ struct Problem {
   AttentionNormalizer normalizer;
   Scalar sigmoid_bias;
   Tensor sink;  // [heads] or undefined
+  bool bf16 = false;  // the products on bfloat16 operands (precision bf16, where it pays)
   bool softmax() const { return normalizer == AttentionNormalizer::softmax; }
   Scalar sink_of(int64_t t) const { return sink.defined() ? sink.data()[dims.head_of(t)] : kNegInf; }
 };
@@ -83,14 +87,48 @@ struct Problem {
 // One thread's buffers: a block of scores or weights, the output accumulator or dP, the
 // 0/1 visibility of mixed mask tiles, each score_mod's input, and K^T and V^T of the
 // current key/value entry. The products read their right-hand operand row by row
-// (kernels::direct_gemm), so q k^T and dO v^T take K and V transposed.
+// (kernels::direct_gemm), so q k^T and dO v^T take K and V transposed. In bf16, the
+// right-hand operands are packed instead (kernels::Bf16PackedB): K^T, V^T, K and V once per
+// key/value entry, a query block's Q and dO once per block.
 // The buffers only grow: blocks of changing width (a causal mask's) would otherwise
 // allocate and free pages on every block.
+#ifndef QKV_DOUBLE
+using PackedOperand = kernels::Bf16PackedB;
+#else
+struct PackedOperand {};  // the double build has no bf16
+#endif
 struct Workspace {
   kernels::AlignedBuffer<Scalar> s, acc, keep, kt, vt;
   std::vector<kernels::AlignedBuffer<Scalar>> mod_inputs;
-  int64_t kt_of = -1, vt_of = -1;  // the key/value entry kt and vt hold
+  PackedOperand kt16, vt16, k16, v16, q16, go16;
+  int64_t kt_of = -1, vt_of = -1, k_of = -1, v_of = -1;  // the key/value entry each operand holds
 };
+
+// The right-hand operand B of a block product: rows in place, `ld` apart, or packed in
+// bf16.
+struct RightOperand {
+  const Scalar* rows = nullptr;
+  int64_t ld = 0;
+  const PackedOperand* packed = nullptr;
+};
+
+// B [k, n] (stored transposed when `transposed`) as an operand: read in place in float32;
+// in bf16, packed into `packed` unless it holds key/value entry `entry` already (`held`
+// says which it holds; null for an operand packed on every call).
+RightOperand operand(const Problem& p, const Scalar* b, int64_t ld, bool transposed, int64_t k, int64_t n,
+                     PackedOperand& packed, int64_t* held = nullptr, int64_t entry = -1) {
+#ifndef QKV_DOUBLE
+  if (p.bf16) {
+    if (!held || *held != entry)
+      packed.pack(kernels::StridedMatrix::row_major(b, ld, transposed), k, n, kernels::block_bf16_kernel());
+    if (held) *held = entry;
+    return {nullptr, 0, &packed};
+  }
+#else
+  (void)p, (void)transposed, (void)k, (void)n, (void)packed, (void)held, (void)entry;
+#endif
+  return {b, ld, nullptr};
+}
 
 // x^T into `buffer`, its rows kernels::spread_stride(rows) apart.
 void transpose_into(kernels::AlignedBuffer<Scalar>& buffer, const Scalar* x, int64_t rows, int64_t cols, int64_t ld) {
@@ -98,11 +136,27 @@ void transpose_into(kernels::AlignedBuffer<Scalar>& buffer, const Scalar* x, int
   kernels::transpose(x, rows, cols, ld, buffer.reserve(cols * out_ld), out_ld);
 }
 
-// C = alpha A B (+ C) over raw row-major buffers; `a_transposed` reads A's buffer as A^T.
+// X^T of entry kv's X [rows, cols] (K or V, rows `ld` apart): in float32 copied into
+// `copy`, whose rows direct_gemm then reads; in bf16 packed from X as it lies.
+RightOperand transposed_operand(const Problem& p, const Scalar* x, int64_t rows, int64_t cols, int64_t ld,
+                                kernels::AlignedBuffer<Scalar>& copy, PackedOperand& packed, int64_t& held,
+                                int64_t kv) {
+  if (p.bf16) return operand(p, x, ld, true, cols, rows, packed, &held, kv);
+  if (held != kv) transpose_into(copy, x, rows, cols, ld), held = kv;
+  return {copy.data(), kernels::spread_stride(rows), nullptr};
+}
+
+// C = alpha A B[p0 :, j0 :] (+ C) with A a raw row-major buffer (`a_transposed`: read as
+// A^T).
 void block_product(int64_t m, int64_t n, int64_t k, Scalar alpha, const Scalar* a, int64_t lda, bool a_transposed,
-                   const Scalar* b, int64_t ldb, Scalar* c, int64_t ldc, bool accumulate) {
-  kernels::direct_gemm(m, n, k, alpha, kernels::StridedMatrix::row_major(a, lda, a_transposed), b, ldb, c, ldc,
-                       accumulate);
+                   const RightOperand& b, int64_t p0, int64_t j0, Scalar* c, int64_t ldc, bool accumulate) {
+  const kernels::StridedMatrix lhs = kernels::StridedMatrix::row_major(a, lda, a_transposed);
+#ifndef QKV_DOUBLE
+  if (b.packed)
+    return kernels::bf16_block_product(m, n, k, alpha, lhs, *b.packed, p0, j0, c, ldc, accumulate,
+                                       kernels::block_bf16_kernel());
+#endif
+  kernels::direct_gemm(m, n, k, alpha, lhs, b.rows + p0 * b.ld + j0, b.ld, c, ldc, accumulate);
 }
 
 // The products of one block over the part its mask leaves (kernels::block_footprint):
@@ -110,13 +164,13 @@ void block_product(int64_t m, int64_t n, int64_t k, Scalar alpha, const Scalar* 
 using kernels::BlockFootprint;
 
 // C [rows, cols] = alpha A B, with the rows of A and C the block's queries and the
-// columns of B and C its keys (q k^T, dO v^T). Outside each group's span C is set to 0:
-// hidden there, and later passes read it whole.
+// columns of B and C its keys (q k^T, dO v^T), from B's column j0 on. Outside each group's
+// span C is set to 0: hidden there, and later passes read it whole.
 void scores_product(const BlockFootprint& footprint, int64_t cols, int64_t k, Scalar alpha, const Scalar* a,
-                    int64_t lda, const Scalar* b, int64_t ldb, Scalar* c, int64_t ldc) {
+                    int64_t lda, const RightOperand& b, int64_t j0, Scalar* c, int64_t ldc) {
   for (const kernels::StripGroup& g : footprint.queries) {
-    block_product(g.count, g.hi - g.lo, k, alpha, a + g.first * lda, lda, false, b + g.lo, ldb, c + g.first * ldc + g.lo,
-                  ldc, false);
+    block_product(g.count, g.hi - g.lo, k, alpha, a + g.first * lda, lda, false, b, 0, j0 + g.lo,
+                  c + g.first * ldc + g.lo, ldc, false);
     for (int64_t r = g.first; r < g.first + g.count; ++r) {
       std::fill_n(c + r * ldc, g.lo, Scalar(0));
       std::fill_n(c + r * ldc + g.hi, cols - g.hi, Scalar(0));
@@ -125,21 +179,21 @@ void scores_product(const BlockFootprint& footprint, int64_t cols, int64_t k, Sc
 }
 
 // C [rows, n] (+)= alpha A B, with the rows of A and C the block's queries and the depth
-// its keys (P V, dS K).
+// its keys (P V, dS K); B's rows start at p0.
 void queries_product(const BlockFootprint& footprint, int64_t n, Scalar alpha, const Scalar* a, int64_t lda,
-                     const Scalar* b, int64_t ldb, Scalar* c, int64_t ldc, bool accumulate) {
+                     const RightOperand& b, int64_t p0, Scalar* c, int64_t ldc, bool accumulate) {
   for (const kernels::StripGroup& g : footprint.queries)
-    block_product(g.count, n, g.hi - g.lo, alpha, a + g.first * lda + g.lo, lda, false, b + g.lo * ldb, ldb,
+    block_product(g.count, n, g.hi - g.lo, alpha, a + g.first * lda + g.lo, lda, false, b, p0 + g.lo, 0,
                   c + g.first * ldc, ldc, accumulate);
 }
 
 // C [cols, n] += alpha A^T B, with A [rows, cols] as the block's scores are stored, the
 // rows of C the block's keys and the depth its queries (P^T dO, dS^T Q).
 void keys_product(const BlockFootprint& footprint, int64_t n, Scalar alpha, const Scalar* a, int64_t lda,
-                  const Scalar* b, int64_t ldb, Scalar* c, int64_t ldc) {
+                  const RightOperand& b, Scalar* c, int64_t ldc) {
   for (const kernels::StripGroup& g : footprint.keys)
-    block_product(g.count, n, g.hi - g.lo, alpha, a + g.lo * lda + g.first, lda, true, b + g.lo * ldb, ldb,
-                  c + g.first * ldc, ldc, true);
+    block_product(g.count, n, g.hi - g.lo, alpha, a + g.lo * lda + g.first, lda, true, b, g.lo, 0, c + g.first * ldc,
+                  ldc, true);
 }
 
 // Copies a block's rows into the kept weights (or kept score_mod inputs) with
@@ -196,11 +250,11 @@ struct ModInputs {
 // The scores of one block after the score_mods and the mask: S = scale Q K^T, each mod in
 // turn (its input kept in `inputs` when it reads scores), -inf where the mask hides a key.
 // Mixed tiles leave their 0/1 visibility in w.keep.
-void masked_scores(const Problem& p, const Scalar* q, const Scalar* kt, const ScoreBlock& block,
+void masked_scores(const Problem& p, const Scalar* q, const RightOperand& kt, const ScoreBlock& block,
                    const BlockFootprint& footprint, const ModInputs& inputs, Workspace& w) {
   const Dims& dims = p.dims;
-  scores_product(footprint, block.cols, dims.d, p.scale, q + block.q0 * dims.ld_q(), dims.ld_q(), kt + block.k0,
-                 kernels::spread_stride(dims.nk), block.s, block.ld);
+  scores_product(footprint, block.cols, dims.d, p.scale, q + block.q0 * dims.ld_q(), dims.ld_q(), kt, block.k0,
+                 block.s, block.ld);
   StridedMap s(block.s, block.rows, block.cols, Eigen::OuterStride<>(block.ld));
   for (size_t i = 0; i < p.mods.size(); ++i) {
     if (!inputs.blocks.empty() && inputs.blocks[i]) {
@@ -322,7 +376,9 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
   const Scalar* q = q_all + dims.q_offset(t);
   const Scalar* v = v_all + dims.v_offset(kv);
   Scalar* o = o_all + dims.o_offset(t);
-  if (w.kt_of != kv) transpose_into(w.kt, k_all + dims.k_offset(kv), dims.nk, dims.d, dims.ld_k()), w.kt_of = kv;
+  const RightOperand kt =
+      transposed_operand(p, k_all + dims.k_offset(kv), dims.nk, dims.d, dims.ld_k(), w.kt, w.kt16, w.kt_of, kv);
+  const RightOperand vo = operand(p, v, ldv, false, dims.nk, dims.dv, w.v16, &w.v_of, kv);
   RowState st;
   Vector alpha;
   for (int64_t q0 = 0; q0 < dims.nq; q0 += kQueryBlock) {
@@ -342,12 +398,12 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
       Scalar* kept_weights = weights ? weights + q0 * dims.nk + k0 : nullptr;
       const BlockFootprint footprint =
           kernels::block_footprint(p.mask.get(), block.batch, block.head, q0, rows, k0, cols, kMaskTile);
-      masked_scores(p, q, w.kt.data(), block, footprint, kept.from(q0 * dims.nk + k0), w);
+      masked_scores(p, q, kt, block, footprint, kept.from(q0 * dims.nk + k0), w);
       const bool first = k0 == range.begin;
       if (!p.softmax()) {  // sigmoid weights need no row statistics: O = sum of P V
         sigmoid_weights(p, block, w);
         if (kept_weights) stream_rows(block.s, block.ld, rows, cols, kept_weights, dims.nk);
-        queries_product(footprint, dims.dv, 1, block.s, block.ld, v + k0 * ldv, ldv, o + q0 * ldo, ldo, !first);
+        queries_product(footprint, dims.dv, 1, block.s, block.ld, vo, k0, o + q0 * ldo, ldo, !first);
         continue;
       }
       online_softmax(p, block, st, alpha, stats != nullptr, w);
@@ -357,10 +413,10 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
           if (st.l(r) > 0) s.row(r) *= 1 / st.l(r);
           if (kept_weights) stream_rows(block.s + r * block.ld, block.ld, 1, cols, kept_weights + r * dims.nk, dims.nk);
         }
-        queries_product(footprint, dims.dv, 1, block.s, block.ld, v + k0 * ldv, ldv, o + q0 * ldo, ldo, false);
+        queries_product(footprint, dims.dv, 1, block.s, block.ld, vo, k0, o + q0 * ldo, ldo, false);
       } else {  // rescale the accumulator to the new row max, then add this block's P V
         acc.array().colwise() *= alpha;
-        queries_product(footprint, dims.dv, 1, block.s, block.ld, v + k0 * ldv, ldv, acc.data(), dims.dv, true);
+        queries_product(footprint, dims.dv, 1, block.s, block.ld, vo, k0, acc.data(), dims.dv, true);
       }
     }
     if (!p.softmax()) continue;
@@ -434,8 +490,10 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
   for (const auto& mod : p.mods) mods_read_scores = mods_read_scores || mod->reads_scores();
   // With the weights kept, the mods' inputs were kept too (run_flex): nothing to recompute.
   const bool recompute = !weights;
-  if (recompute && w.kt_of != kv) transpose_into(w.kt, k, dims.nk, dims.d, ldk), w.kt_of = kv;
-  if (w.vt_of != kv) transpose_into(w.vt, v, dims.nk, dims.dv, ldv), w.vt_of = kv;
+  const RightOperand kt =
+      recompute ? transposed_operand(p, k, dims.nk, dims.d, ldk, w.kt, w.kt16, w.kt_of, kv) : RightOperand{};
+  const RightOperand vt = transposed_operand(p, v, dims.nk, dims.dv, ldv, w.vt, w.vt16, w.vt_of, kv);
+  const RightOperand ko = operand(p, k, ldk, false, dims.nk, dims.d, w.k16, &w.k_of, kv);
   std::vector<ParameterGrads> mod_grads(p.mods.size());
   for (size_t i = 0; i < p.mods.size(); ++i) {
     const size_t first = static_cast<size_t>(layout.mod_first[i]), count = p.mods[i]->score_parameters().size();
@@ -456,6 +514,9 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
     // dQ's rows are written by their first key block (every row lies in one of its
     // groups), so they need no zeroing first, unless no key is visible at all.
     if (range.end == range.begin) StridedMap(gq + q0 * ldq, rows, dims.d, Eigen::OuterStride<>(ldq)).setZero();
+    // This block's queries and dO, the right-hand operands of dK and dV.
+    const RightOperand qs = operand(p, q + q0 * ldq, ldq, false, rows, dims.d, w.q16);
+    const RightOperand gos = operand(p, go + q0 * ldo, ldo, false, rows, dims.dv, w.go16);
     for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
       kernels::MatrixMap S(w.s.reserve(rows * cols), rows, cols);
@@ -471,7 +532,7 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       }
       const BlockFootprint footprint =
           kernels::block_footprint(p.mask.get(), scores.batch, scores.head, q0, rows, k0, cols, kMaskTile);
-      if (recompute) masked_scores(p, q, w.kt.data(), scores, footprint, inputs, w);
+      if (recompute) masked_scores(p, q, kt, scores, footprint, inputs, w);
       if (!weights && p.softmax()) {  // in the forward pass P = exp(S - L), exactly normalised
         for (int64_t r = 0; r < rows; ++r) {
           const Scalar L = lse[q0 + r];
@@ -489,10 +550,9 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       const Scalar* P_data = S.data();
       const int64_t ldp = cols;
       const ConstStridedMap P(P_data, rows, cols, Eigen::OuterStride<>(ldp));
-      keys_product(footprint, dims.dv, 1, P_data, ldp, go + q0 * ldo, ldo, gv + k0 * ldv, ldv);
+      keys_product(footprint, dims.dv, 1, P_data, ldp, gos, gv + k0 * ldv, ldv);
       kernels::MatrixMap dS(w.acc.reserve(rows * cols), rows, cols);  // dP, then dS in place
-      scores_product(footprint, cols, dims.dv, 1, go + q0 * ldo, ldo, w.vt.data() + k0, kernels::spread_stride(dims.nk),
-                     dS.data(), cols);
+      scores_product(footprint, cols, dims.dv, 1, go + q0 * ldo, ldo, vt, k0, dS.data(), cols);
       if (p.softmax()) dS.array() = P.array() * (dS.array().colwise() - D.segment(q0, rows));
       else dS.array() *= P.array() * (1 - P.array());
       const ScoreBlock grad{dS.data(), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
@@ -501,9 +561,9 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
         const ScoreBlock input{reads ? inputs.blocks[i] : nullptr, inputs.ld, rows, cols, grad.batch, grad.head, q0, k0};
         p.mods[i]->backward(input, grad, mod_grads[i]);
       }
-      queries_product(footprint, dims.d, p.scale, dS.data(), cols, k + k0 * ldk, ldk, gq + q0 * ldq, ldq,
+      queries_product(footprint, dims.d, p.scale, dS.data(), cols, ko, k0, gq + q0 * ldq, ldq,
                       k0 != range.begin);
-      keys_product(footprint, dims.d, p.scale, dS.data(), cols, q + q0 * ldq, ldq, gk + k0 * ldk, ldk);
+      keys_product(footprint, dims.d, p.scale, dS.data(), cols, qs, gk + k0 * ldk, ldk);
     }
   }
 }
@@ -552,10 +612,21 @@ Dims check_packed_shapes(const char* op, const Tensor& q, const Tensor& k, const
   return {q.size(0), heads, kv_heads, q.size(1), k.size(1), d, v.size(2) / kv_heads, true};
 }
 
+// Whether this thread's products run in bf16 now (core/precision.h), where the CPU's
+// kernel for them pays (kernels::attention_bf16_pays).
+bool bf16_products() {
+#ifndef QKV_DOUBLE
+  return matmul_precision() == Precision::bf16 && kernels::attention_bf16_pays();
+#else
+  return false;
+#endif
+}
+
 FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, const Dims& dims,
                              const FlexAttentionOptions& options) {
   const char* op = "flex_attention";
-  Problem p{dims, options.scale, {}, options.mask_mod, options.normalizer, options.sigmoid_bias, options.sink};
+  Problem p{dims, options.scale, {}, options.mask_mod, options.normalizer, options.sigmoid_bias, options.sink,
+            bf16_products()};
   for (const auto& mod : options.score_mods)
     if (mod) p.mods.push_back(mod);
   if (p.sink.defined() && (p.sink.dim() != 1 || p.sink.size(0) != dims.heads))
@@ -607,7 +678,10 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
   result.output = record_op(
       op, result.output, inputs,
       [q = kernels::saved(q), k = kernels::saved(k), v = kernels::saved(v), o = kernels::saved(result.output), lse,
-       weights, kept_of, p, layout](const Tensor& g) {
+       weights, kept_of, forward = p, layout](const Tensor& g) {
+        // The backward's products take the precision of the thread that runs it, as matmul's do.
+        Problem p = forward;
+        p.bf16 = bf16_products();
         const Dims& dims = p.dims;
         Tensor gq = Tensor::empty(q.shape()), gk = Tensor::zeros(k.shape()), gv = Tensor::zeros(v.shape());
         // One task per key/value entry: the query heads that share it add to its dK and dV

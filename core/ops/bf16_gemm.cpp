@@ -12,6 +12,8 @@
 #endif
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 #include "core/ops/aligned_buffer.h"
 #include "core/ops/bf16.h"
@@ -189,12 +191,14 @@ QKV_BF16_PACK_TARGET void pack_bf16_b_avx512(StridedMatrix b, int64_t k, int64_t
 }
 
 // One tile's job: `rows` rows of packed A (from the current depth pair, rows `lda` pairs
-// apart) times one panel of packed B over `pairs` depth pairs, written to C (rows ldc
+// apart) times up to four vectors of 16 packed columns of B over `pairs` depth pairs, each
+// vector's run from b[v] on (kBf16PanelColumns words per pair), written to C (rows ldc
 // apart, `cols` valid columns) as alpha acc, plus C's value when `add`, plus the bias.
+constexpr int kBf16TileVectors = kBf16PanelColumns / 16;
 struct Bf16Tile {
   const uint32_t* a;
   int64_t lda;
-  const uint32_t* b;
+  const uint32_t* b[kBf16TileVectors];
   int64_t pairs;
   float alpha;
   float* c;
@@ -203,23 +207,21 @@ struct Bf16Tile {
   const float* bias;  // or null
 };
 
-template <int Rows>
+template <int Rows, int Vectors>
 __attribute__((target("avx512f,avx512bf16"))) void bf16_tile_avx512(const Bf16Tile& t) {
-  constexpr int kVectors = kBf16PanelColumns / 16;
-  __m512 acc[Rows][kVectors];
+  __m512 acc[Rows][Vectors];
   for (int r = 0; r < Rows; ++r)
-    for (int v = 0; v < kVectors; ++v) acc[r][v] = _mm512_setzero_ps();
-  const uint32_t* b = t.b;
-  for (int64_t q = 0; q < t.pairs; ++q, b += kBf16PanelColumns) {
-    __m512bh row[kVectors];
-    for (int v = 0; v < kVectors; ++v) row[v] = (__m512bh)_mm512_loadu_si512(b + v * 16);
+    for (int v = 0; v < Vectors; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < t.pairs; ++q) {
+    __m512bh row[Vectors];
+    for (int v = 0; v < Vectors; ++v) row[v] = (__m512bh)_mm512_loadu_si512(t.b[v] + q * kBf16PanelColumns);
     for (int r = 0; r < Rows; ++r) {
       const __m512bh pair = (__m512bh)_mm512_set1_epi32(static_cast<int>(t.a[r * t.lda + q]));
-      for (int v = 0; v < kVectors; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pair, row[v]);
+      for (int v = 0; v < Vectors; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pair, row[v]);
     }
   }
   const __m512 alpha = _mm512_set1_ps(t.alpha);
-  for (int v = 0; v < kVectors; ++v) {
+  for (int v = 0; v < Vectors; ++v) {
     const int64_t valid = std::clamp<int64_t>(t.cols - v * 16, 0, 16);
     const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
     if (!mask) break;
@@ -235,15 +237,15 @@ __attribute__((target("avx512f,avx512bf16"))) void bf16_tile_avx512(const Bf16Ti
 
 void bf16_tile_portable(const Bf16Tile& t, int64_t rows) {
   float acc[kBf16TileRows][kBf16PanelColumns] = {};
-  for (int64_t q = 0; q < t.pairs; ++q) {
-    const uint32_t* b = t.b + q * kBf16PanelColumns;
+  for (int64_t q = 0; q < t.pairs; ++q)
     for (int64_t r = 0; r < rows; ++r) {
       const uint32_t pair = t.a[r * t.lda + q];
       const float even = bf16_to_float(static_cast<uint16_t>(pair)), odd = bf16_to_float(static_cast<uint16_t>(pair >> 16));
-      for (int64_t j = 0; j < kBf16PanelColumns; ++j)
-        acc[r][j] += even * bf16_to_float(static_cast<uint16_t>(b[j])) + odd * bf16_to_float(static_cast<uint16_t>(b[j] >> 16));
+      for (int64_t j = 0; j < t.cols; ++j) {
+        const uint32_t b = t.b[j / 16][q * kBf16PanelColumns + j % 16];
+        acc[r][j] += even * bf16_to_float(static_cast<uint16_t>(b)) + odd * bf16_to_float(static_cast<uint16_t>(b >> 16));
+      }
     }
-  }
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < t.cols; ++j) {
       float& out = t.c[r * t.ldc + j];
@@ -251,19 +253,27 @@ void bf16_tile_portable(const Bf16Tile& t, int64_t rows) {
     }
 }
 
-// The last rows % kBf16TileRows rows, as one tile of their exact height.
-template <int Rows>
-void bf16_last_rows_avx512(const Bf16Tile& t, int64_t rows) {
+// A tile of `rows` <= kBf16TileRows rows and Vectors vectors, as a tile of its exact size.
+template <int Rows, int Vectors>
+void bf16_tile_rows(const Bf16Tile& t, int64_t rows) {
   if constexpr (Rows > 0) {
-    if (rows == Rows) bf16_tile_avx512<Rows>(t);
-    else bf16_last_rows_avx512<Rows - 1>(t, rows);
+    if (rows == Rows) bf16_tile_avx512<Rows, Vectors>(t);
+    else bf16_tile_rows<Rows - 1, Vectors>(t, rows);
+  }
+}
+
+template <int Vectors>
+void bf16_tile_vectors(const Bf16Tile& t, int64_t rows, int64_t vectors) {
+  if constexpr (Vectors > 0) {
+    if (vectors == Vectors) bf16_tile_rows<kBf16TileRows, Vectors>(t, rows);
+    else bf16_tile_vectors<Vectors - 1>(t, rows, vectors);
   }
 }
 
 void run_tile(const Bf16Tile& t, int64_t rows, Bf16Kernel kernel) {
   if (kernel == Bf16Kernel::portable) return bf16_tile_portable(t, rows);
-  if (rows == kBf16TileRows) bf16_tile_avx512<kBf16TileRows>(t);
-  else bf16_last_rows_avx512<kBf16TileRows - 1>(t, rows);
+  // Only the vectors that hold a valid column are multiplied.
+  bf16_tile_vectors<kBf16TileVectors>(t, rows, std::min<int64_t>(kBf16TileVectors, (t.cols + 15) / 16));
 }
 
 #ifdef QKV_AMX_POSSIBLE
@@ -382,8 +392,7 @@ Bf16Kernel best_bf16_kernel() {
 #ifdef QKV_AMX_POSSIBLE
     if (amx_usable()) return Bf16Kernel::amx;
 #endif
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? Bf16Kernel::avx512_bf16
-                                                                                       : Bf16Kernel::portable;
+    return block_bf16_kernel();
   }();
   return best;
 }
@@ -453,14 +462,70 @@ void bf16_gemm(int64_t m, int64_t n, int64_t k, float alpha, StridedMatrix a, St
         const uint32_t* panel = pb + (j / kBf16PanelColumns) * pairs * kBf16PanelColumns + q0 * kBf16PanelColumns;
         for (int64_t i = i0; i < i0 + rows; i += kBf16TileRows) {
           // Later depth blocks add to what the first wrote, bias included.
-          const Bf16Tile t{pa + i * pairs + q0, pairs, panel, depth, alpha, c + i * n + j, n,
-                           std::min(kBf16PanelColumns, j0 + columns - j), q0 > 0,
+          const Bf16Tile t{pa + i * pairs + q0, pairs, {panel, panel + 16, panel + 32, panel + 48}, depth, alpha,
+                           c + i * n + j, n, std::min(kBf16PanelColumns, j0 + columns - j), q0 > 0,
                            q0 == 0 && bias ? bias + j : nullptr};
           run_tile(t, std::min(kBf16TileRows, i0 + rows - i), kernel);
         }
       }
     }
   });
+}
+
+void Bf16PackedB::pack(StridedMatrix b, int64_t k, int64_t n, Bf16Kernel kernel) {
+  pairs_ = (k + 1) / 2;
+  const int64_t panels = (n + kBf16PanelColumns - 1) / kBf16PanelColumns;
+  uint32_t* out = words_.reserve(std::max<int64_t>(1, panels * pairs_ * kBf16PanelColumns));
+  if (kernel != Bf16Kernel::portable && (b.row_stride == 1 || b.col_stride == 1))
+    pack_bf16_b_avx512(b, k, n, out, pairs_);
+  else
+    pack_bf16_b_scalar(b, k, n, out, pairs_);
+}
+
+void bf16_block_product(int64_t m, int64_t n, int64_t k, float alpha, StridedMatrix a, const Bf16PackedB& b,
+                        int64_t p0, int64_t j0, float* c, int64_t ldc, bool accumulate, Bf16Kernel kernel) {
+  if (p0 % 2 != 0)
+    throw std::invalid_argument("bf16_block_product: the depth must start at an even row of B, got " +
+                                std::to_string(p0));
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // an empty sum
+    if (!accumulate)
+      for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, 0.0f);
+    return;
+  }
+  const int64_t pairs = (k + 1) / 2;
+  thread_local AlignedBuffer<uint32_t> packed_a;
+  uint32_t* pa = packed_a.reserve(m * pairs);
+  if (kernel != Bf16Kernel::portable && (a.row_stride == 1 || a.col_stride == 1)) pack_bf16_a_avx512(a, m, k, pa, pairs);
+  else pack_bf16_a_scalar(a, m, k, pa, pairs);
+  static const int64_t depth_block = bf16_depth_block(cpu_caches());
+  // Columns [from, to) of C: B's column j0 + from a multiple of 16, or all within one vector.
+  auto columns = [&](int64_t from, int64_t to, Bf16Kernel tile_kernel) {
+    for (int64_t q0 = 0; q0 < pairs; q0 += depth_block)
+      for (int64_t j = from; j < to; j += kBf16PanelColumns) {
+        Bf16Tile t{nullptr, pairs, {}, std::min(depth_block, pairs - q0), alpha, nullptr, ldc,
+                   std::min(kBf16PanelColumns, to - j), accumulate || q0 > 0, nullptr};
+        for (int64_t v = 0; v < (t.cols + 15) / 16; ++v) t.b[v] = b.column_run(p0 / 2 + q0, j0 + j + 16 * v);
+        for (int64_t i = 0; i < m; i += kBf16TileRows) {
+          t.a = pa + i * pairs + q0;
+          t.c = c + i * ldc + j;
+          run_tile(t, std::min(kBf16TileRows, m - i), tile_kernel);
+        }
+      }
+  };
+  // A vector of 16 columns is one load of a panel's row from a multiple of 16 on (where
+  // the fused kernel's blocks start; a build with narrower vectors may start elsewhere):
+  // the columns before the first such one go one at a time.
+  const int64_t head = std::min(n, (16 - j0 % 16) % 16);
+  if (head > 0) columns(0, head, Bf16Kernel::portable);
+  columns(head, n, kernel);
+}
+
+Bf16Kernel block_bf16_kernel() {
+  static const Bf16Kernel kernel = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw")
+                                       ? Bf16Kernel::avx512_bf16
+                                       : Bf16Kernel::portable;
+  return kernel;
 }
 
 }  // namespace qkv::kernels

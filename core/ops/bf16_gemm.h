@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "core/cpu_caches.h"
+#include "core/ops/aligned_buffer.h"
 #include "core/ops/direct_gemm.h"
 
 namespace qkv::kernels {
@@ -44,6 +45,35 @@ int64_t bf16_depth_block(const CpuCaches& caches);
 // with any strides, C row-major with rows n apart. Split over the threads.
 void bf16_gemm(int64_t m, int64_t n, int64_t k, float alpha, StridedMatrix a, StridedMatrix b, float* c,
                const float* bias, Bf16Kernel kernel = best_bf16_kernel());
+
+// B rounded and packed once for many bf16_block_product calls, in bf16_gemm's layout
+// ([panel][pairs][kBf16PanelColumns] pairs). The fused attention packs K and V so once per
+// key/value head and reuses them for every block of queries.
+class Bf16PackedB {
+ public:
+  // B [k, n] with any strides, one of them 1 for the vector packing.
+  void pack(StridedMatrix b, int64_t k, int64_t n, Bf16Kernel kernel);
+  int64_t pairs() const { return pairs_; }
+  // The run of column j's pairs from pair q on, kBf16PanelColumns words per pair; from a
+  // column that is a multiple of 16, 16 columns read as one vector.
+  const uint32_t* column_run(int64_t q, int64_t j) const {
+    return words_.data() + ((j / kBf16PanelColumns) * pairs_ + q) * kBf16PanelColumns + j % kBf16PanelColumns;
+  }
+
+ private:
+  AlignedBuffer<uint32_t> words_;
+  int64_t pairs_ = 0;
+};
+
+// C [m, n] = alpha A B[p0 : p0 + k, j0 : j0 + n], or C += that when `accumulate`, on the
+// calling thread: A [m, k] (any strides, one of them 1) rounded here, B packed before, p0
+// even, C's rows ldc apart. The products of the fused attention's blocks in bf16.
+void bf16_block_product(int64_t m, int64_t n, int64_t k, float alpha, StridedMatrix a, const Bf16PackedB& b,
+                        int64_t p0, int64_t j0, float* c, int64_t ldc, bool accumulate, Bf16Kernel kernel);
+
+// The kernel bf16_block_product runs: avx512_bf16 where the CPU has it (AMX's 32-row
+// tiles do not fit a block of 60 queries), else portable.
+Bf16Kernel block_bf16_kernel();
 
 }  // namespace qkv::kernels
 

@@ -60,14 +60,14 @@ namespace {
 // The best of 7 timings of each kernel on [192 x 256] x [256 x 256]: 448 KiB of operands,
 // in the L2 cache of the CPUs qkv has met, and a product large enough for the bf16 rule
 // above, so that what is compared is the kernels and the rounding, not memory.
-Bf16Rates measure_bf16_rates() {
+Bf16Rates measure_bf16_rates(Bf16Kernel kernel) {
   constexpr int64_t m = 192, k = 256, n = 256;
   std::vector<float> a(m * k), b(k * n), c(m * n);
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 7) - 3;
   for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i % 5) - 2;
   const StridedMatrix lhs = StridedMatrix::row_major(a.data(), k), rhs = StridedMatrix::row_major(b.data(), n);
   const double float32 = best_seconds(7, [&] { parallel_direct_gemm(m, n, k, 1, lhs, b.data(), n, c.data(), n, false); });
-  const double bf16 = best_seconds(7, [&] { bf16_gemm(m, n, k, 1, lhs, rhs, c.data(), nullptr); });
+  const double bf16 = best_seconds(7, [&] { bf16_gemm(m, n, k, 1, lhs, rhs, c.data(), nullptr, kernel); });
   const double flops = 2.0 * m * n * k;
   return {flops / float32 / 1e9, flops / bf16 / 1e9};
 }
@@ -76,8 +76,16 @@ std::atomic<int> fixed_bf16_pays{-1};  // -1: measured; 0 or 1: fixed
 }  // namespace
 
 const Bf16Rates& measured_bf16_rates() {
-  static const Bf16Rates rates = measure_bf16_rates();
+  static const Bf16Rates rates = measure_bf16_rates(best_bf16_kernel());
   return rates;
+}
+
+bool attention_bf16_pays() {
+  const int fixed = fixed_bf16_pays.load(std::memory_order_relaxed);
+  if (fixed >= 0) return fixed == 1;
+  if (block_bf16_kernel() == best_bf16_kernel()) return measured_bf16_rates().pays();
+  static const bool pays = measure_bf16_rates(block_bf16_kernel()).pays();
+  return pays;
 }
 
 bool bf16_pays() {
@@ -92,6 +100,7 @@ const Bf16Rates& measured_bf16_rates() {
   return none;
 }
 bool bf16_pays() { return false; }
+bool attention_bf16_pays() { return false; }
 void set_bf16_pays(std::optional<bool>) {}
 #endif
 

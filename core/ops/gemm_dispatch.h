@@ -35,6 +35,12 @@ const Bf16Rates& measured_bf16_rates();
 // path on a CPU where it does not pay; nullopt: measured again).
 bool bf16_pays();
 void set_bf16_pays(std::optional<bool> pays);
+// The same question for the fused attention's bf16 block products, which run on
+// block_bf16_kernel() (core/ops/bf16_gemm.h): where that is the CPU's best bf16 kernel,
+// bf16_pays(); where the best is AMX, the block kernel's own rate, measured the same way
+// (on the Xeon of docs/precision.md its vdpbf16ps runs at half float32's rate). Fixed with
+// set_bf16_pays too.
+bool attention_bf16_pays();
 
 // C [m, n] = alpha A B, plus `bias` [n] on every row when given, split over the threads,
 // by the kernel choose_gemm_kernel names for this CPU. A and B are row-major or stored

@@ -1,0 +1,185 @@
+// The fused attention in bf16 mode: its block product (kernels::bf16_block_product) against
+// a double product of the rounded operands, from offsets inside a packed B, on every kernel
+// this CPU has; then flex_attention under a bf16 scope against float32, forward and
+// backward, across key blocks, with masks, a score_mod and grouped heads: close to float32
+// (bf16's error), and not equal to it (the operands were rounded).
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
+#include <tuple>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/generator.h"
+#include "core/masks.h"
+#include "core/ops.h"
+#include "core/ops/bf16.h"
+#include "core/ops/bf16_gemm.h"
+#include "core/ops/gemm_dispatch.h"
+#include "core/precision.h"
+#include "layers/score_mods.h"
+
+using namespace qkv;
+
+namespace {
+float bf16_rounded(float x) { return kernels::bf16_to_float(kernels::float_to_bf16(x)); }
+
+std::vector<kernels::Bf16Kernel> block_kernels_here() {
+  std::vector<kernels::Bf16Kernel> out{kernels::Bf16Kernel::portable};
+  if (kernels::block_bf16_kernel() == kernels::Bf16Kernel::avx512_bf16) out.push_back(kernels::Bf16Kernel::avx512_bf16);
+  else WARN("this CPU has no AVX512_BF16: only the portable block kernel is tested");
+  return out;
+}
+
+std::vector<float> random_floats(int64_t n, Generator& gen) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& e : v) e = static_cast<float>(gen.normal());
+  return v;
+}
+}  // namespace
+
+TEST_CASE("bf16_block_product equals the double product of the rounded operands, from any offset", "[bf16][kernels]") {
+  constexpr int64_t kRowsB = 70, kColsB = 150;  // B [70, 150], packed once
+  constexpr double u = 1.0 / (1 << 24);
+  Generator gen(41);
+  for (kernels::Bf16Kernel kernel : block_kernels_here())
+    for (bool b_transposed : {false, true}) {
+      const std::vector<float> b = random_floats(kRowsB * kColsB, gen);
+      const int64_t ldb = b_transposed ? kRowsB : kColsB;
+      auto b_at = [&](int64_t p, int64_t j) { return b_transposed ? b[j * ldb + p] : b[p * ldb + j]; };
+      kernels::Bf16PackedB packed;
+      packed.pack(kernels::StridedMatrix::row_major(b.data(), ldb, b_transposed), kRowsB, kColsB, kernel);
+      for (int64_t p0 : {0, 6, 32})
+        for (int64_t j0 : {0, 16, 48, 5})  // 5: not a whole vector, run by the portable kernel
+          for (int64_t m : {1, 6, 13})
+            for (int64_t k : {1, 7, 30})
+              for (int64_t n : {1, 17, 64, 70})
+                for (bool a_transposed : {false, true})
+                  for (bool accumulate : {false, true}) {
+                    if (p0 + k > kRowsB || j0 + n > kColsB) continue;
+                    const std::vector<float> a = random_floats(m * k, gen);
+                    const int64_t lda = a_transposed ? m : k, ldc = n + 3;
+                    std::vector<float> c = random_floats(m * ldc, gen);
+                    const std::vector<float> before = c;
+                    const float alpha = 0.75f;
+                    kernels::bf16_block_product(m, n, k, alpha,
+                                                kernels::StridedMatrix::row_major(a.data(), lda, a_transposed), packed,
+                                                p0, j0, c.data(), ldc, accumulate, kernel);
+                    double worst = 0;
+                    for (int64_t i = 0; i < m; ++i)
+                      for (int64_t j = 0; j < n; ++j) {
+                        double sum = 0, magnitude = 0;
+                        for (int64_t p = 0; p < k; ++p) {
+                          const float av = a_transposed ? a[p * lda + i] : a[i * lda + p];
+                          const double term = double(bf16_rounded(av)) * double(bf16_rounded(b_at(p0 + p, j0 + j)));
+                          sum += term;
+                          magnitude += std::abs(alpha * term);
+                        }
+                        const double start = accumulate ? before[i * ldc + j] : 0.0;
+                        const double got = c[i * ldc + j];
+                        worst = std::max(worst, std::abs(got - (alpha * sum + start)) /
+                                                    ((k + 2) * u * magnitude + std::abs(start) * u + 1e-30));
+                      }
+                    // Columns past n are left alone.
+                    bool untouched = true;
+                    for (int64_t i = 0; i < m; ++i)
+                      for (int64_t j = n; j < ldc; ++j) untouched = untouched && c[i * ldc + j] == before[i * ldc + j];
+                    INFO(kernels::bf16_kernel_name(kernel) << ": B^T " << b_transposed << " p0 " << p0 << " j0 " << j0
+                                                           << " m " << m << " k " << k << " n " << n << " A^T "
+                                                           << a_transposed << " accumulate " << accumulate);
+                    CHECK(worst <= 1);
+                    CHECK(untouched);
+                  }
+    }
+}
+
+TEST_CASE("bf16_block_product refuses a depth that starts inside a pair", "[bf16][kernels]") {
+  std::vector<float> a(4, 1.0f), b(16, 1.0f), c(4, 0.0f);
+  kernels::Bf16PackedB packed;
+  packed.pack(kernels::StridedMatrix::row_major(b.data(), 4), 4, 4, kernels::Bf16Kernel::portable);
+  CHECK_THROWS_WITH(kernels::bf16_block_product(1, 4, 2, 1.0f, kernels::StridedMatrix::row_major(a.data(), 2), packed, 1,
+                                                0, c.data(), 4, false, kernels::Bf16Kernel::portable),
+                    Catch::Contains("even row"));
+}
+
+namespace {
+struct AttentionRun {
+  std::vector<float> out, gq, gk, gv;
+};
+
+std::vector<float> tensor_values(const Tensor& t) { return {t.data(), t.data() + t.numel()}; }
+
+// flex_attention forward and backward at the given precision, packed heads [B, N, H * d].
+AttentionRun run_attention(Precision precision, int64_t n, int64_t heads, int64_t kv_heads,
+                           const FlexAttentionOptions& base, uint64_t seed) {
+  constexpr int64_t kBatch = 2, kWidth = 48;
+  Generator gen(seed);
+  Tensor q = Tensor::randn({kBatch, n, heads * kWidth}, gen).requires_grad_();
+  Tensor k = Tensor::randn({kBatch, n, kv_heads * kWidth}, gen).requires_grad_();
+  Tensor v = Tensor::randn({kBatch, n, kv_heads * kWidth}, gen).requires_grad_();
+  const Tensor g = Tensor::randn(q.shape(), gen);
+  FlexAttentionOptions options = base;
+  options.heads = heads;
+  options.kv_heads = kv_heads;
+  options.scale = 1 / std::sqrt(Scalar(kWidth));
+  PrecisionScope scope(precision);
+  const Tensor out = flex_attention(q, k, v, options).output;
+  sum(mul(out, g)).backward();
+  return {tensor_values(out), tensor_values(q.grad()), tensor_values(k.grad()), tensor_values(v.grad())};
+}
+
+// max |a - b| / max |b|.
+double largest_relative_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    diff = std::max(diff, double(std::abs(a[i] - b[i])));
+    scale = std::max(scale, double(std::abs(b[i])));
+  }
+  return diff / scale;
+}
+}  // namespace
+
+TEST_CASE("flex_attention under a bf16 scope runs its products in bf16, forward and backward", "[bf16]") {
+  kernels::set_bf16_pays(true);  // the bf16 path under test on any CPU, also where it does not pay
+  struct Case {
+    const char* name;
+    int64_t n, heads, kv_heads;
+    FlexAttentionOptions options;
+  };
+  FlexAttentionOptions causal_softcap;
+  causal_softcap.mask_mod = causal_mask();
+  causal_softcap.score_mods = {std::make_shared<SoftcapMod>(5)};
+  FlexAttentionOptions window;
+  window.mask_mod = sliding_window_mask(100, true);
+  // 300 keys: one key block, weights kept; 600: two key blocks, recomputed in the backward.
+  const std::vector<Case> cases{{"unmasked", 300, 2, 2, {}},
+                                {"causal, softcap", 300, 2, 2, causal_softcap},
+                                {"unmasked, two key blocks", 600, 2, 2, {}},
+                                {"causal, softcap, two key blocks", 600, 2, 2, causal_softcap},
+                                {"grouped heads, sliding window", 300, 4, 2, window}};
+  for (const Case& c : cases) {
+    const AttentionRun f32 = run_attention(Precision::float32, c.n, c.heads, c.kv_heads, c.options, 7);
+    const AttentionRun b16 = run_attention(Precision::bf16, c.n, c.heads, c.kv_heads, c.options, 7);
+    for (auto [what, got, want] : {std::tuple{"output", &b16.out, &f32.out}, std::tuple{"dq", &b16.gq, &f32.gq},
+                                   std::tuple{"dk", &b16.gk, &f32.gk}, std::tuple{"dv", &b16.gv, &f32.gv}}) {
+      const double difference = largest_relative_difference(*got, *want);
+      INFO(c.name << ", " << what << ": bf16 against float32, largest difference " << difference << " of the largest entry");
+      CHECK(difference < 2e-2);   // operands off by at most 2^-8 each
+      CHECK(difference > 1e-5);   // float32's own rounding would stay below this: bf16 ran
+    }
+  }
+  kernels::set_bf16_pays(std::nullopt);
+}
+
+TEST_CASE("where bf16 does not pay, a bf16 scope leaves the fused attention at float32's bits", "[bf16]") {
+  kernels::set_bf16_pays(false);
+  FlexAttentionOptions causal;
+  causal.mask_mod = causal_mask();
+  const AttentionRun f32 = run_attention(Precision::float32, 200, 2, 2, causal, 9);
+  const AttentionRun b16 = run_attention(Precision::bf16, 200, 2, 2, causal, 9);
+  CHECK(b16.out == f32.out);
+  CHECK(b16.gq == f32.gq);
+  CHECK(b16.gk == f32.gk);
+  CHECK(b16.gv == f32.gv);
+  kernels::set_bf16_pays(std::nullopt);
+}

@@ -612,12 +612,16 @@ Dims check_packed_shapes(const char* op, const Tensor& q, const Tensor& k, const
   return {q.size(0), heads, kv_heads, q.size(1), k.size(1), d, v.size(2) / kv_heads, true};
 }
 
-// Whether this thread's products run in bf16 now (core/precision.h), where the CPU's
-// kernel for them pays (kernels::attention_bf16_pays).
-bool bf16_products() {
+// Whether this thread's products run in bf16 now (core/precision.h): where the CPU's
+// kernel for them pays (kernels::attention_bf16_pays), and where heads are at least one
+// vector of the bf16 kernel wide. A narrower head would leave lanes of every multiply-add
+// empty, and lose what its two products per lane gain.
+bool bf16_products(const Dims& dims) {
 #ifndef QKV_DOUBLE
-  return matmul_precision() == Precision::bf16 && kernels::attention_bf16_pays();
+  return matmul_precision() == Precision::bf16 && std::min(dims.d, dims.dv) >= kernels::kBf16VectorColumns &&
+         kernels::attention_bf16_pays();
 #else
+  (void)dims;
   return false;
 #endif
 }
@@ -626,7 +630,7 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
                              const FlexAttentionOptions& options) {
   const char* op = "flex_attention";
   Problem p{dims, options.scale, {}, options.mask_mod, options.normalizer, options.sigmoid_bias, options.sink,
-            bf16_products()};
+            bf16_products(dims)};
   for (const auto& mod : options.score_mods)
     if (mod) p.mods.push_back(mod);
   if (p.sink.defined() && (p.sink.dim() != 1 || p.sink.size(0) != dims.heads))
@@ -681,7 +685,7 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
        weights, kept_of, forward = p, layout](const Tensor& g) {
         // The backward's products take the precision of the thread that runs it, as matmul's do.
         Problem p = forward;
-        p.bf16 = bf16_products();
+        p.bf16 = bf16_products(p.dims);
         const Dims& dims = p.dims;
         Tensor gq = Tensor::empty(q.shape()), gk = Tensor::zeros(k.shape()), gv = Tensor::zeros(v.shape());
         // One task per key/value entry: the query heads that share it add to its dK and dV

@@ -128,12 +128,17 @@ inline void QKV_BF16_PACK_TARGET transpose_16x16(__m512i r[16]) {
 QKV_BF16_PACK_TARGET void pack_bf16_a_avx512(StridedMatrix a, int64_t m, int64_t k, uint32_t* out, int64_t ld) {
   const int64_t pairs = (k + 1) / 2;
   constexpr int64_t kRows = 16;
+  // The loops below read the operand's sizes from locals: from the lambda's captures, the
+  // compiler reloaded them after every store to `out`, which might have changed them.
   if (a.col_stride == 1) {  // each row of A is a run along the depth
     parallel_for((m + kRows - 1) / kRows, kRows * k, [&](int64_t begin, int64_t end) QKV_BF16_PACK_TARGET {
+      const float* data = a.data;
+      const int64_t row_stride = a.row_stride, depth = k, width = pairs, out_ld = ld;
+      uint32_t* const dst = out;
       for (int64_t i = begin * kRows; i < std::min(m, end * kRows); ++i)
-        for (int64_t q = 0; q < pairs; q += 16)
-          _mm512_mask_storeu_epi32(out + i * ld + q, first_lanes(pairs - q),
-                                   pairs_of_run(a.data + i * a.row_stride + 2 * q, k - 2 * q));
+        for (int64_t q = 0; q < width; q += 16)
+          _mm512_mask_storeu_epi32(dst + i * out_ld + q, first_lanes(width - q),
+                                   pairs_of_run(data + i * row_stride + 2 * q, depth - 2 * q));
     });
     return;
   }
@@ -142,20 +147,25 @@ QKV_BF16_PACK_TARGET void pack_bf16_a_avx512(StridedMatrix a, int64_t m, int64_t
   // for every row of A: taking 16 rows of A through all the depth instead read one cache
   // line from each of thousands of rows, and the packing waited on memory.
   parallel_for((pairs + 15) / 16, 32 * m, [&](int64_t begin, int64_t end) QKV_BF16_PACK_TARGET {
-    for (int64_t q0 = begin * 16; q0 < std::min(pairs, end * 16); q0 += 16)
-      for (int64_t i0 = 0; i0 < m; i0 += kRows) {
-        const int64_t rows = std::min(kRows, m - i0);
+    const float* data = a.data;
+    const int64_t row_stride = a.row_stride, col_stride = a.col_stride, depth = k, width = pairs, rows_of_a = m,
+                  out_ld = ld;
+    uint32_t* const dst = out;
+    for (int64_t q0 = begin * 16; q0 < std::min(width, end * 16); q0 += 16) {
+      const __mmask16 store_mask = first_lanes(width - q0);
+      for (int64_t i0 = 0; i0 < rows_of_a; i0 += kRows) {
+        const int64_t rows = std::min(kRows, rows_of_a - i0);
         __m512i block[16];  // block[j]: depth pair q0 + j of the 16 rows
         for (int64_t j = 0; j < 16; ++j) {
           const int64_t q = q0 + j;
-          const float* even = a.data + i0 * a.row_stride + 2 * q * a.col_stride;
-          block[j] = q < pairs ? pairs_of_rows(even, 2 * q + 1 < k ? even + a.col_stride : nullptr, rows)
+          const float* even = data + i0 * row_stride + 2 * q * col_stride;
+          block[j] = q < width ? pairs_of_rows(even, 2 * q + 1 < depth ? even + col_stride : nullptr, rows)
                                : _mm512_setzero_si512();
         }
         transpose_16x16(block);  // block[r]: row i0 + r, pairs q0 to q0 + 15
-        for (int64_t r = 0; r < rows; ++r)
-          _mm512_mask_storeu_epi32(out + (i0 + r) * ld + q0, first_lanes(pairs - q0), block[r]);
+        for (int64_t r = 0; r < rows; ++r) _mm512_mask_storeu_epi32(dst + (i0 + r) * out_ld + q0, store_mask, block[r]);
       }
+    }
   });
 }
 

@@ -25,7 +25,6 @@ namespace qkv::kernels {
 
 inline constexpr int64_t kBf16TileRows = 6;
 inline constexpr int64_t kBf16PanelColumns = 64;
-inline constexpr int64_t kBf16VectorColumns = 16;  // float32 sums in one 512-bit vector
 
 enum class Bf16Kernel {
   amx,          // AMX tiles (TDPBF16PS), where the CPU has them and Linux grants the tile state

@@ -111,18 +111,17 @@ std::vector<float> tensor_values(const Tensor& t) { return {t.data(), t.data() +
 
 // flex_attention forward and backward at the given precision, packed heads [B, N, H * d].
 AttentionRun run_attention(Precision precision, int64_t n, int64_t heads, int64_t kv_heads,
-                           const FlexAttentionOptions& base, uint64_t seed, int64_t width = 48) {
+                           const FlexAttentionOptions& base, uint64_t seed, int64_t width = 64) {
   constexpr int64_t kBatch = 2;
-  const int64_t kWidth = width;
   Generator gen(seed);
-  Tensor q = Tensor::randn({kBatch, n, heads * kWidth}, gen).requires_grad_();
-  Tensor k = Tensor::randn({kBatch, n, kv_heads * kWidth}, gen).requires_grad_();
-  Tensor v = Tensor::randn({kBatch, n, kv_heads * kWidth}, gen).requires_grad_();
+  Tensor q = Tensor::randn({kBatch, n, heads * width}, gen).requires_grad_();
+  Tensor k = Tensor::randn({kBatch, n, kv_heads * width}, gen).requires_grad_();
+  Tensor v = Tensor::randn({kBatch, n, kv_heads * width}, gen).requires_grad_();
   const Tensor g = Tensor::randn(q.shape(), gen);
   FlexAttentionOptions options = base;
   options.heads = heads;
   options.kv_heads = kv_heads;
-  options.scale = 1 / std::sqrt(Scalar(kWidth));
+  options.scale = 1 / std::sqrt(Scalar(width));
   PrecisionScope scope(precision);
   const Tensor out = flex_attention(q, k, v, options).output;
   sum(mul(out, g)).backward();
@@ -175,8 +174,8 @@ TEST_CASE("flex_attention under a bf16 scope runs its products in bf16, forward 
 TEST_CASE("where bf16 cannot pay, a bf16 scope leaves the fused attention at float32's bits", "[bf16]") {
   FlexAttentionOptions causal;
   causal.mask_mod = causal_mask();
-  // On a CPU where it measured slower, and with heads narrower than one vector (8 < 16).
-  for (auto [pays, width] : {std::pair{false, int64_t(48)}, std::pair{true, kernels::kBf16VectorColumns / 2}}) {
+  // On a CPU where it measured slower, and with heads narrower than one panel (48 < 64).
+  for (auto [pays, width] : {std::pair{false, kernels::kBf16PanelColumns}, std::pair{true, int64_t(48)}}) {
     INFO("bf16 pays " << pays << ", head width " << width);
     kernels::set_bf16_pays(pays);
     const AttentionRun f32 = run_attention(Precision::float32, 200, 2, 2, causal, 9, width);
@@ -186,9 +185,9 @@ TEST_CASE("where bf16 cannot pay, a bf16 scope leaves the fused attention at flo
     CHECK(b16.gk == f32.gk);
     CHECK(b16.gv == f32.gv);
   }
-  // A head of one vector runs in bf16.
-  const AttentionRun f32 = run_attention(Precision::float32, 200, 2, 2, causal, 9, kernels::kBf16VectorColumns);
-  const AttentionRun b16 = run_attention(Precision::bf16, 200, 2, 2, causal, 9, kernels::kBf16VectorColumns);
+  // A head of one panel runs in bf16.
+  const AttentionRun f32 = run_attention(Precision::float32, 200, 2, 2, causal, 9, kernels::kBf16PanelColumns);
+  const AttentionRun b16 = run_attention(Precision::bf16, 200, 2, 2, causal, 9, kernels::kBf16PanelColumns);
   CHECK(b16.out != f32.out);
   kernels::set_bf16_pays(std::nullopt);
 }

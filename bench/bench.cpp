@@ -68,7 +68,8 @@ void print(const nlohmann::json& line) { std::printf("%s\n", line.dump().c_str()
 std::string product_precision() {
   return qkv::matmul_precision() == qkv::Precision::bf16 && qkv::kernels::bf16_pays() ? "bf16" : "float32";
 }
-// The same for the fused attention's products (kernels::attention_bf16_pays).
+// The same for the fused attention's products on this CPU (kernels::attention_bf16_pays);
+// heads narrower than a bf16 panel (64) keep float32 products whatever it says.
 std::string attention_precision() {
   return qkv::matmul_precision() == qkv::Precision::bf16 && qkv::kernels::attention_bf16_pays() ? "bf16" : "float32";
 }

@@ -614,11 +614,10 @@ Dims check_packed_shapes(const char* op, const Tensor& q, const Tensor& k, const
 
 // Whether this thread's products run in bf16 now (core/precision.h): where the CPU's
 // kernel for them pays (kernels::attention_bf16_pays), and where heads are at least one
-// panel of the bf16 kernel wide, as for matmul (kernels::choose_product_precision). P V,
-// dS K and the products into dK and dV are as wide as a head: a narrower one gives the
-// kernel's tile fewer independent sums than it needs to keep the multiply-adds busy, and
-// every operand it rounds serves fewer columns. (Heads of 16 ran a heads16 training step
-// 1.4x slower than float32 attention did; docs/precision.md.)
+// 64-column bf16 panel wide, as for matmul (kernels::choose_product_precision). P V, dS K
+// and the products into dK and dV are as wide as a head, and every operand rounded for them
+// serves that many columns: narrower heads ran slower in bf16 than in float32 (a heads16
+// step, heads of 16, 1.4x slower; a medium step, heads of 32, 4% slower; docs/precision.md).
 bool bf16_products(const Dims& dims) {
 #ifndef QKV_DOUBLE
   return matmul_precision() == Precision::bf16 && std::min(dims.d, dims.dv) >= kernels::kBf16PanelColumns &&

@@ -263,7 +263,14 @@ void bf16_tile_portable(const Bf16Tile& t, int64_t rows) {
     }
 }
 
-// A tile of `rows` <= kBf16TileRows rows and Vectors vectors, as a tile of its exact size.
+// The rows of one AVX-512 tile `vectors` wide: as many as keep 24 sums in registers (6 x 4,
+// 12 x 2, 24 x 1), the independent chains the dot-product unit needs to stay busy. The
+// portable kernel's buffer holds kBf16TileRows rows.
+int64_t tile_rows(int64_t vectors, Bf16Kernel kernel) {
+  return kernel == Bf16Kernel::portable ? kBf16TileRows : kBf16TileRows * kBf16TileVectors / std::max<int64_t>(1, vectors);
+}
+
+// A tile of `rows` <= Rows rows and Vectors vectors, as a tile of its exact size.
 template <int Rows, int Vectors>
 void bf16_tile_rows(const Bf16Tile& t, int64_t rows) {
   if constexpr (Rows > 0) {
@@ -275,15 +282,18 @@ void bf16_tile_rows(const Bf16Tile& t, int64_t rows) {
 template <int Vectors>
 void bf16_tile_vectors(const Bf16Tile& t, int64_t rows, int64_t vectors) {
   if constexpr (Vectors > 0) {
-    if (vectors == Vectors) bf16_tile_rows<kBf16TileRows, Vectors>(t, rows);
+    if (vectors == Vectors) bf16_tile_rows<kBf16TileRows * kBf16TileVectors / Vectors, Vectors>(t, rows);
     else bf16_tile_vectors<Vectors - 1>(t, rows, vectors);
   }
 }
 
+// The vectors of a tile `cols` wide: only those that hold a valid column are multiplied.
+int64_t tile_vectors(int64_t cols) { return std::min<int64_t>(kBf16TileVectors, (cols + 15) / 16); }
+
+// `rows` <= tile_rows(tile_vectors(t.cols), kernel) rows.
 void run_tile(const Bf16Tile& t, int64_t rows, Bf16Kernel kernel) {
   if (kernel == Bf16Kernel::portable) return bf16_tile_portable(t, rows);
-  // Only the vectors that hold a valid column are multiplied.
-  bf16_tile_vectors<kBf16TileVectors>(t, rows, std::min<int64_t>(kBf16TileVectors, (t.cols + 15) / 16));
+  bf16_tile_vectors<kBf16TileVectors>(t, rows, tile_vectors(t.cols));
 }
 
 #ifdef QKV_AMX_POSSIBLE
@@ -516,10 +526,11 @@ void bf16_block_product(int64_t m, int64_t n, int64_t k, float alpha, StridedMat
         Bf16Tile t{nullptr, pairs, {}, std::min(depth_block, pairs - q0), alpha, nullptr, ldc,
                    std::min(kBf16PanelColumns, to - j), accumulate || q0 > 0, nullptr};
         for (int64_t v = 0; v < (t.cols + 15) / 16; ++v) t.b[v] = b.column_run(p0 / 2 + q0, j0 + j + 16 * v);
-        for (int64_t i = 0; i < m; i += kBf16TileRows) {
+        const int64_t step = tile_rows(tile_vectors(t.cols), tile_kernel);
+        for (int64_t i = 0; i < m; i += step) {
           t.a = pa + i * pairs + q0;
           t.c = c + i * ldc + j;
-          run_tile(t, std::min(kBf16TileRows, m - i), tile_kernel);
+          run_tile(t, std::min(step, m - i), tile_kernel);
         }
       }
   };

@@ -51,7 +51,7 @@ TEST_CASE("bf16_block_product equals the double product of the rounded operands,
       packed.pack(kernels::StridedMatrix::row_major(b.data(), ldb, b_transposed), kRowsB, kColsB, kernel);
       for (int64_t p0 : {0, 6, 32})
         for (int64_t j0 : {0, 16, 48, 5})  // 5: not a whole vector, run by the portable kernel
-          for (int64_t m : {1, 6, 13})
+          for (int64_t m : {1, 6, 13, 30})  // tiles are 6 x 4, 8 x 3, 12 x 2 or 24 x 1 vectors
             for (int64_t k : {1, 7, 30})
               for (int64_t n : {1, 17, 64, 70})
                 for (bool a_transposed : {false, true})
@@ -145,6 +145,7 @@ TEST_CASE("flex_attention under a bf16 scope runs its products in bf16, forward 
     const char* name;
     int64_t n, heads, kv_heads;
     FlexAttentionOptions options;
+    int64_t width = 64;  // of a head
   };
   FlexAttentionOptions causal_softcap;
   causal_softcap.mask_mod = causal_mask();
@@ -156,10 +157,11 @@ TEST_CASE("flex_attention under a bf16 scope runs its products in bf16, forward 
                                 {"causal, softcap", 300, 2, 2, causal_softcap},
                                 {"unmasked, two key blocks", 600, 2, 2, {}},
                                 {"causal, softcap, two key blocks", 600, 2, 2, causal_softcap},
-                                {"grouped heads, sliding window", 300, 4, 2, window}};
+                                {"grouped heads, sliding window", 300, 4, 2, window},
+                                {"heads of 80, causal, softcap", 300, 2, 2, causal_softcap, 80}};
   for (const Case& c : cases) {
-    const AttentionRun f32 = run_attention(Precision::float32, c.n, c.heads, c.kv_heads, c.options, 7);
-    const AttentionRun b16 = run_attention(Precision::bf16, c.n, c.heads, c.kv_heads, c.options, 7);
+    const AttentionRun f32 = run_attention(Precision::float32, c.n, c.heads, c.kv_heads, c.options, 7, c.width);
+    const AttentionRun b16 = run_attention(Precision::bf16, c.n, c.heads, c.kv_heads, c.options, 7, c.width);
     for (auto [what, got, want] : {std::tuple{"output", &b16.out, &f32.out}, std::tuple{"dq", &b16.gq, &f32.gq},
                                    std::tuple{"dk", &b16.gk, &f32.gk}, std::tuple{"dv", &b16.gv, &f32.gv}}) {
       const double difference = largest_relative_difference(*got, *want);

@@ -18,6 +18,10 @@
 // produces): each head is then a matrix whose rows are H * d apart, and the products read
 // and write it in place. Keys and values may have fewer heads than queries (grouped-query
 // attention): query head h reads key/value head h / (H / H_kv).
+//
+// In bf16 mode (core/precision.h) the six products take bfloat16 operands with float32 sums
+// (kernels::bf16_block_product); the scores, mods, mask and softmax between them stay
+// float32.
 #include <algorithm>
 #include <atomic>
 #include <cmath>

@@ -7,7 +7,8 @@
 // columns ([panel][k/2][64] pairs). A register tile of C (kBf16TileRows rows, one panel
 // wide) then takes a broadcast pair of A and the panel's pair row per step. The product
 // of two bfloat16 values is exact in float32, so the only error beyond the rounding of
-// the operands is float32's accumulation error.
+// the operands is float32's accumulation error. The fused attention multiplies its blocks
+// the same way (bf16_block_product), its K and V packed once per head.
 //
 // With AVX512_BF16 the packing itself rounds 32 floats per instruction (vcvtne2ps2bf16),
 // so rounding costs about as much as copying; without it, one float at a time.
@@ -53,7 +54,6 @@ class Bf16PackedB {
  public:
   // B [k, n] with any strides, one of them 1 for the vector packing.
   void pack(StridedMatrix b, int64_t k, int64_t n, Bf16Kernel kernel);
-  int64_t pairs() const { return pairs_; }
   // The run of column j's pairs from pair q on, kBf16PanelColumns words per pair; from a
   // column that is a multiple of 16, 16 columns read as one vector.
   const uint32_t* column_run(int64_t q, int64_t j) const {

@@ -258,7 +258,7 @@ int main(int argc, char** argv) {
   app.add_option("--variant", variant, "flex: only this variant (all when empty)");
   app.add_option("--threads", threads, "OpenMP threads (0: OpenMP's default)")->capture_default_str();
   std::string precision = "float32";
-  app.add_option("--precision", precision, "matrix products in float32, or bf16 operands with float32 sums (matmul, CONFIG)")
+  app.add_option("--precision", precision, "matrix products in float32, or bf16 operands with float32 sums (matmul, attention, flex, CONFIG)")
       ->capture_default_str()->check(CLI::IsMember({"float32", "bf16"}));
   std::string configs = QKV_BENCH_CONFIGS;
   std::vector<std::string> anchors{"openblas", "blis", "onednn"};

@@ -259,8 +259,9 @@ TEST_CASE("bf16 runs where it measured 10% faster than float32, else the product
   CHECK_FALSE(kernels::Bf16Rates{200, 115}.pays());  // an Intel Xeon's rates (docs/precision.md)
   const kernels::Bf16Rates& measured = kernels::measured_bf16_rates();
   INFO("float32 " << measured.float32_gflops << " GFLOP/s, bf16 " << measured.bf16_gflops);
-  CHECK(measured.float32_gflops > 1);
-  CHECK(measured.bf16_gflops > 1);
+  // Both measured (a sanitizer build runs at about 1 GFLOP/s, so no floor above zero).
+  CHECK(measured.float32_gflops > 0);
+  CHECK(measured.bf16_gflops > 0);
   CHECK(std::isfinite(measured.float32_gflops + measured.bf16_gflops));
   CHECK(kernels::bf16_pays() == measured.pays());
 

@@ -517,7 +517,10 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
     const KeyRange range = key_range(p, t, q0, q0 + rows);
     // dQ's rows are written by their first key block (every row lies in one of its
     // groups), so they need no zeroing first, unless no key is visible at all.
-    if (range.end == range.begin) StridedMap(gq + q0 * ldq, rows, dims.d, Eigen::OuterStride<>(ldq)).setZero();
+    if (range.end == range.begin) {
+      StridedMap(gq + q0 * ldq, rows, dims.d, Eigen::OuterStride<>(ldq)).setZero();
+      continue;
+    }
     // This block's queries and dO, the right-hand operands of dK and dV.
     const RightOperand qs = operand(p, q + q0 * ldq, ldq, false, rows, dims.d, w.q16);
     const RightOperand gos = operand(p, go + q0 * ldo, ldo, false, rows, dims.dv, w.go16);

@@ -296,6 +296,45 @@ void run_tile(const Bf16Tile& t, int64_t rows, Bf16Kernel kernel) {
   bf16_tile_vectors<kBf16TileVectors>(t, rows, tile_vectors(t.cols));
 }
 
+// C [rows, cols] = alpha A B (+ C when `accumulate`, + bias [cols]) over packed operands,
+// `pairs` deep: A's rows `lda` words apart, and column j of B (a multiple of 16) read from
+// `column_run(q, j)` on, pair q on. Depth blocks, then panels of C's columns, then tiles of
+// its rows: later depth blocks add to what the first wrote, bias included. The loop of both
+// bf16_gemm and bf16_block_product.
+template <class ColumnRun>
+void multiply_packed(const uint32_t* pa, int64_t lda, int64_t rows, const ColumnRun& column_run, int64_t cols,
+                     int64_t pairs, float alpha, float* c, int64_t ldc, bool accumulate, const float* bias,
+                     Bf16Kernel kernel) {
+  static const int64_t depth_block = bf16_depth_block(cpu_caches());
+  for (int64_t q0 = 0; q0 < pairs; q0 += depth_block)
+    for (int64_t j = 0; j < cols; j += kBf16PanelColumns) {
+      Bf16Tile t{nullptr, lda, {}, std::min(depth_block, pairs - q0), alpha, nullptr, ldc,
+                 std::min(kBf16PanelColumns, cols - j), accumulate || q0 > 0, q0 == 0 && bias ? bias + j : nullptr};
+      const int64_t vectors = tile_vectors(t.cols), step = tile_rows(vectors, kernel);
+      for (int64_t v = 0; v < vectors; ++v) t.b[v] = column_run(q0, j + 16 * v);
+      for (int64_t i = 0; i < rows; i += step) {
+        t.a = pa + i * lda + q0;
+        t.c = c + i * ldc + j;
+        run_tile(t, std::min(step, rows - i), kernel);
+      }
+    }
+}
+
+// The vector packings where the kernel has AVX512_BF16 (AMX's CPUs have it too) and the
+// operand has a unit stride (every operand qkv's products hand here: StridedMatrix::row_major),
+// else one float at a time; the same bits either way.
+bool vector_packing(StridedMatrix x, Bf16Kernel kernel) {
+  return kernel != Bf16Kernel::portable && (x.row_stride == 1 || x.col_stride == 1);
+}
+void pack_bf16_a(StridedMatrix a, int64_t m, int64_t k, uint32_t* out, int64_t ld, Bf16Kernel kernel) {
+  if (vector_packing(a, kernel)) pack_bf16_a_avx512(a, m, k, out, ld);
+  else pack_bf16_a_scalar(a, m, k, out, ld);
+}
+void pack_bf16_b(StridedMatrix b, int64_t k, int64_t n, uint32_t* out, int64_t panel_pairs, Bf16Kernel kernel) {
+  if (vector_packing(b, kernel)) pack_bf16_b_avx512(b, k, n, out, panel_pairs);
+  else pack_bf16_b_scalar(b, k, n, out, panel_pairs);
+}
+
 #ifdef QKV_AMX_POSSIBLE
 // AMX: eight tile registers of 16 rows x 64 bytes, and TDPBF16PS, which multiplies a tile
 // of A (16 rows x 16 pairs) by one of B (16 pairs x 16 columns, the same pair layout as
@@ -458,48 +497,27 @@ void bf16_gemm(int64_t m, int64_t n, int64_t k, float alpha, StridedMatrix a, St
     for (int64_t panel = 0; panel < panels; ++panel)
       std::fill_n(packed_b.data() + (panel * ld + pairs) * kBf16PanelColumns, (ld - pairs) * kBf16PanelColumns, 0u);
   }
-  // The vector packing reads runs along one of the strides; every operand qkv's products
-  // hand here has one of them 1 (StridedMatrix::row_major).
-  const bool runs = (a.row_stride == 1 || a.col_stride == 1) && (b.row_stride == 1 || b.col_stride == 1);
-  if (kernel != Bf16Kernel::portable && runs) {  // AMX's CPUs have AVX512_BF16 too
-    pack_bf16_a_avx512(a, m, k, packed_a.data(), ld);
-    pack_bf16_b_avx512(b, k, n, packed_b.data(), ld);
-  } else {
-    pack_bf16_a_scalar(a, m, k, packed_a.data(), ld);
-    pack_bf16_b_scalar(b, k, n, packed_b.data(), ld);
-  }
+  pack_bf16_a(a, m, k, packed_a.data(), ld, kernel);
+  pack_bf16_b(b, k, n, packed_b.data(), ld, kernel);
 #ifdef QKV_AMX_POSSIBLE
   if (amx) return amx_gemm(m, n, k, alpha, packed_a.data(), ld, packed_b.data(), ld, c, bias);
 #endif
-  static const int64_t depth_block = bf16_depth_block(cpu_caches());
   const uint32_t* pa = packed_a.data();
   const uint32_t* pb = packed_b.data();
   // Column blocks are whole panels, so every split sums each element of C in the same order.
   split_over_threads(m, n, k, kBf16TileRows, kBf16PanelColumns, [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
-    for (int64_t q0 = 0; q0 < pairs; q0 += depth_block) {
-      const int64_t depth = std::min(depth_block, pairs - q0);
-      for (int64_t j = j0; j < j0 + columns; j += kBf16PanelColumns) {
-        const uint32_t* panel = pb + (j / kBf16PanelColumns) * pairs * kBf16PanelColumns + q0 * kBf16PanelColumns;
-        for (int64_t i = i0; i < i0 + rows; i += kBf16TileRows) {
-          // Later depth blocks add to what the first wrote, bias included.
-          const Bf16Tile t{pa + i * pairs + q0, pairs, {panel, panel + 16, panel + 32, panel + 48}, depth, alpha,
-                           c + i * n + j, n, std::min(kBf16PanelColumns, j0 + columns - j), q0 > 0,
-                           q0 == 0 && bias ? bias + j : nullptr};
-          run_tile(t, std::min(kBf16TileRows, i0 + rows - i), kernel);
-        }
-      }
-    }
+    const auto column_run = [&](int64_t q, int64_t j) {
+      return pb + ((j0 + j) / kBf16PanelColumns * pairs + q) * kBf16PanelColumns + (j0 + j) % kBf16PanelColumns;
+    };
+    multiply_packed(pa + i0 * pairs, pairs, rows, column_run, columns, pairs, alpha, c + i0 * n + j0, n, false,
+                    bias ? bias + j0 : nullptr, kernel);
   });
 }
 
 void Bf16PackedB::pack(StridedMatrix b, int64_t k, int64_t n, Bf16Kernel kernel) {
   pairs_ = (k + 1) / 2;
   const int64_t panels = (n + kBf16PanelColumns - 1) / kBf16PanelColumns;
-  uint32_t* out = words_.reserve(std::max<int64_t>(1, panels * pairs_ * kBf16PanelColumns));
-  if (kernel != Bf16Kernel::portable && (b.row_stride == 1 || b.col_stride == 1))
-    pack_bf16_b_avx512(b, k, n, out, pairs_);
-  else
-    pack_bf16_b_scalar(b, k, n, out, pairs_);
+  pack_bf16_b(b, k, n, words_.reserve(std::max<int64_t>(1, panels * pairs_ * kBf16PanelColumns)), pairs_, kernel);
 }
 
 void bf16_block_product(int64_t m, int64_t n, int64_t k, float alpha, StridedMatrix a, const Bf16PackedB& b,
@@ -516,23 +534,11 @@ void bf16_block_product(int64_t m, int64_t n, int64_t k, float alpha, StridedMat
   const int64_t pairs = (k + 1) / 2;
   thread_local AlignedBuffer<uint32_t> packed_a;
   uint32_t* pa = packed_a.reserve(m * pairs);
-  if (kernel != Bf16Kernel::portable && (a.row_stride == 1 || a.col_stride == 1)) pack_bf16_a_avx512(a, m, k, pa, pairs);
-  else pack_bf16_a_scalar(a, m, k, pa, pairs);
-  static const int64_t depth_block = bf16_depth_block(cpu_caches());
+  pack_bf16_a(a, m, k, pa, pairs, kernel);
   // Columns [from, to) of C: B's column j0 + from a multiple of 16, or all within one vector.
   auto columns = [&](int64_t from, int64_t to, Bf16Kernel tile_kernel) {
-    for (int64_t q0 = 0; q0 < pairs; q0 += depth_block)
-      for (int64_t j = from; j < to; j += kBf16PanelColumns) {
-        Bf16Tile t{nullptr, pairs, {}, std::min(depth_block, pairs - q0), alpha, nullptr, ldc,
-                   std::min(kBf16PanelColumns, to - j), accumulate || q0 > 0, nullptr};
-        for (int64_t v = 0; v < (t.cols + 15) / 16; ++v) t.b[v] = b.column_run(p0 / 2 + q0, j0 + j + 16 * v);
-        const int64_t step = tile_rows(tile_vectors(t.cols), tile_kernel);
-        for (int64_t i = 0; i < m; i += step) {
-          t.a = pa + i * pairs + q0;
-          t.c = c + i * ldc + j;
-          run_tile(t, std::min(step, m - i), tile_kernel);
-        }
-      }
+    const auto column_run = [&](int64_t q, int64_t j) { return b.column_run(p0 / 2 + q, j0 + from + j); };
+    multiply_packed(pa, pairs, m, column_run, to - from, pairs, alpha, c + from, ldc, accumulate, nullptr, tile_kernel);
   };
   // A vector of 16 columns is one load of a panel's row from a multiple of 16 on (where
   // the fused kernel's blocks start; a build with narrower vectors may start elsewhere):

@@ -119,19 +119,12 @@ void bench_kernels(int64_t repeats, const std::string& configs, const std::vecto
     line["qkv_kernel"] = qkv::kernels::gemm_kernel_name(qkv::kernels::choose_gemm_kernel(m, n, k, caches));
     line["qkv_gflops"] = gflops([&] { qkv::matmul(a, b, {.transpose_a = ta, .transpose_b = tb}); });
 
-    // qkv's kernels one by one, each with B laid out as it reads it.
+    // qkv's kernels one by one, from A and B as they lie (direct_gemm copies a transposed B).
     const auto lhs = qkv::kernels::StridedMatrix::row_major(a.data(), ta ? m : k, ta);
     const auto rhs = qkv::kernels::StridedMatrix::row_major(b.data(), tb ? k : n, tb);
-    const int64_t ld_rows = qkv::kernels::spread_stride(n);
-    std::vector<float> c(m * n), b_rows(k * ld_rows);
-    line["direct_gflops"] = gflops([&] {
-      const float* rows_of_b = b.data();
-      if (tb) {
-        qkv::kernels::transpose(b.data(), n, k, k, b_rows.data(), ld_rows);
-        rows_of_b = b_rows.data();
-      }
-      qkv::kernels::parallel_direct_gemm(m, n, k, 1, lhs, rows_of_b, tb ? ld_rows : n, c.data(), n, false);
-    });
+    std::vector<float> c(m * n);
+    line["direct_gflops"] =
+        gflops([&] { qkv::kernels::parallel_direct_gemm(m, n, k, 1, lhs, rhs, c.data(), n, false); });
     line["packed_gflops"] = gflops(
         [&] { qkv::kernels::parallel_packed_gemm(m, n, k, 1, lhs, rhs, c.data(), n, false, nullptr, blocks); });
     line["packed_max_rel_diff"] = max_relative_difference(c, reference.to_vector());

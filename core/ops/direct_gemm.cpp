@@ -132,12 +132,24 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
     }
 }
 
-void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b,
-                          int64_t ldb, Scalar* c, int64_t ldc, bool accumulate, const Scalar* bias) {
+void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
+                          int64_t ldc, bool accumulate, const Scalar* bias) {
   // Blocks of one tile's height or one vector's width: coarser blocks split C unevenly
   // (128 rows in blocks of 48 give one thread twice the other's work).
   split_over_threads(m, n, k, kTileRows, kLanes, [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
-    direct_gemm(rows, columns, k, alpha, a.from(i0, 0), b + j0, ldb, c + i0 * ldc + j0, ldc, accumulate,
+    const Scalar* b_rows = b.data + j0;
+    int64_t ldb = b.row_stride;
+    if (b.col_stride != 1) {
+      // Each part copies the columns of B it reads into rows of its own buffer: one copy
+      // that every thread then read crossed from the caches of the core that wrote it,
+      // which cost more than the copy (a 128 x 64 x 128 product with B stored transposed ran
+      // at 130 GFLOP/s on two threads of the Zen 5, 200 once each thread copied its own).
+      thread_local AlignedBuffer<Scalar> copy;
+      ldb = spread_stride(columns);
+      transpose(b.from(0, j0).data, columns, k, b.col_stride, copy.reserve(k * ldb), ldb);
+      b_rows = copy.data();
+    }
+    direct_gemm(rows, columns, k, alpha, a.from(i0, 0), b_rows, ldb, c + i0 * ldc + j0, ldc, accumulate,
                 bias ? bias + j0 : nullptr);
   });
 }
@@ -148,6 +160,42 @@ int64_t spread_stride(int64_t width) {
   return (lines % 2 ? lines : lines + 1) * line;
 }
 
+namespace {
+
+// The edge of a transpose: out[j][i] = x[i][j] for i in [i0, i1), j in [j0, j1).
+void transpose_scalars(const Scalar* x, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t ld, Scalar* out,
+                       int64_t out_ld) {
+  for (int64_t j = j0; j < j1; ++j)
+    for (int64_t i = i0; i < i1; ++i) out[j * out_ld + i] = x[i * ld + j];
+}
+
+#if defined(__AVX__) && !defined(QKV_DOUBLE)
+#define QKV_TRANSPOSE_BLOCKS 1
+constexpr int64_t kTransposeBlock = 8;
+// An 8 x 8 block of floats in registers: eight row loads, three rounds of shuffles, eight
+// row stores, where the scalar loop loads and stores each element on its own.
+void transpose_block(const float* x, int64_t ld, float* out, int64_t out_ld) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(x + i * ld);
+  for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {  // then quadruples
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {  // then the two 128-bit halves
+    _mm256_storeu_ps(out + i * out_ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(out + (i + 4) * out_ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+#endif
+
+}  // namespace
+
 // 16 rows of x at a time: their lines stay in the L1 cache while each of x's columns is
 // read across them (Eigen's transposing copy walks one whole column at a time, a cache miss
 // per element once x outgrows the L1 cache). Split over the threads by blocks of rows.
@@ -156,8 +204,17 @@ void transpose(const Scalar* x, int64_t rows, int64_t cols, int64_t ld, Scalar* 
   parallel_for((rows + kRows - 1) / kRows, kRows * cols, [&](int64_t begin, int64_t end) {
     for (int64_t i0 = begin * kRows; i0 < std::min(rows, end * kRows); i0 += kRows) {
       const int64_t i1 = std::min(rows, i0 + kRows);
-      for (int64_t j = 0; j < cols; ++j)
-        for (int64_t i = i0; i < i1; ++i) out[j * out_ld + i] = x[i * ld + j];
+#ifdef QKV_TRANSPOSE_BLOCKS
+      const int64_t whole_rows = i0 + (i1 - i0) / kTransposeBlock * kTransposeBlock;
+      const int64_t whole_cols = cols / kTransposeBlock * kTransposeBlock;
+      for (int64_t j = 0; j < whole_cols; j += kTransposeBlock)
+        for (int64_t i = i0; i < whole_rows; i += kTransposeBlock)
+          transpose_block(x + i * ld + j, ld, out + j * out_ld + i, out_ld);
+      transpose_scalars(x, i0, whole_rows, whole_cols, cols, ld, out, out_ld);
+      transpose_scalars(x, whole_rows, i1, 0, cols, ld, out, out_ld);
+#else
+      transpose_scalars(x, i0, i1, 0, cols, ld, out, out_ld);
+#endif
     }
   });
 }

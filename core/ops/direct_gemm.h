@@ -50,9 +50,10 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
                  Scalar* c, int64_t ldc, bool accumulate, const Scalar* bias = nullptr);
 
 // The same split over the threads: in blocks of C's rows, or of its columns when C is
-// wider than tall, each thread one direct_gemm.
-void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, const Scalar* b,
-                          int64_t ldb, Scalar* c, int64_t ldc, bool accumulate, const Scalar* bias = nullptr);
+// wider than tall, each thread one direct_gemm. B may be stored transposed (q k^T, x W^T):
+// each thread then first copies the columns of B it needs into rows.
+void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
+                          int64_t ldc, bool accumulate, const Scalar* bias = nullptr);
 
 // out [cols, rows] = x^T for a row-major x [rows, cols] whose rows are ld apart, the rows
 // of out `out_ld` apart: the layout direct_gemm needs for a right-hand operand that is a

@@ -66,7 +66,7 @@ Bf16Rates measure_bf16_rates(Bf16Kernel kernel) {
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 7) - 3;
   for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i % 5) - 2;
   const StridedMatrix lhs = StridedMatrix::row_major(a.data(), k), rhs = StridedMatrix::row_major(b.data(), n);
-  const double float32 = best_seconds(7, [&] { parallel_direct_gemm(m, n, k, 1, lhs, b.data(), n, c.data(), n, false); });
+  const double float32 = best_seconds(7, [&] { parallel_direct_gemm(m, n, k, 1, lhs, rhs, c.data(), n, false); });
   const double bf16 = best_seconds(7, [&] { bf16_gemm(m, n, k, 1, lhs, rhs, c.data(), nullptr, kernel); });
   const double flops = 2.0 * m * n * k;
   return {flops / float32 / 1e9, flops / bf16 / 1e9};
@@ -118,13 +118,7 @@ void gemm_product(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a
     parallel_packed_gemm(m, n, k, alpha, a, b, c, n, false, bias, blocks);
     return;
   }
-  // direct_gemm reads B's rows: a B stored transposed (q k^T, G W^T) is first copied row
-  // by row, into a tensor so that the buffer comes from the pool of freed ones.
-  if (b.col_stride == 1) return parallel_direct_gemm(m, n, k, alpha, a, b.data, b.row_stride, c, n, false, bias);
-  const int64_t ldb = spread_stride(n);
-  Tensor rows_of_b = Tensor::empty({k * ldb});
-  transpose(b.data, n, k, b.col_stride, rows_of_b.data(), ldb);
-  parallel_direct_gemm(m, n, k, alpha, a, rows_of_b.data(), ldb, c, n, false, bias);
+  parallel_direct_gemm(m, n, k, alpha, a, b, c, n, false, bias);
 }
 
 }  // namespace qkv::kernels

@@ -82,9 +82,28 @@ TEST_CASE("parallel_direct_gemm splits by rows or by columns and gives the seria
     for (auto* v : {&a, &b, &bias})
       for (Scalar& x : *v) x = static_cast<Scalar>(gen.normal());
     kernels::direct_gemm(m, n, k, 1, {a.data(), k, 1}, b.data(), n, serial.data(), n, false, bias.data());
-    kernels::parallel_direct_gemm(m, n, k, 1, {a.data(), k, 1}, b.data(), n, parallel.data(), n, false, bias.data());
+    kernels::parallel_direct_gemm(m, n, k, 1, {a.data(), k, 1}, {b.data(), n, 1}, parallel.data(), n, false, bias.data());
     CHECK(serial == parallel);  // the same tiles, so the same sums in the same order
   }
+  kernels::set_parallel_product_grain(-1);
+}
+
+TEST_CASE("parallel_direct_gemm copies a transposed B part by part and gives the serial result", "[kernels]") {
+  Generator gen(14);
+  for (double grain : {0.0, 1e30})  // split, and on the calling thread
+    for (auto [m, n] : {std::pair<int64_t, int64_t>{301, 45}, {45, 301}, {7, 3}}) {
+      kernels::set_parallel_product_grain(grain);
+      const int64_t k = 70;
+      std::vector<Scalar> a(m * k), b(k * n), b_stored_transposed(n * k), serial(m * n), parallel(m * n, Scalar(7));
+      for (auto* v : {&a, &b})
+        for (Scalar& x : *v) x = static_cast<Scalar>(gen.normal());
+      for (int64_t p = 0; p < k; ++p)
+        for (int64_t j = 0; j < n; ++j) b_stored_transposed[j * k + p] = b[p * n + j];
+      kernels::direct_gemm(m, n, k, 1, {a.data(), k, 1}, b.data(), n, serial.data(), n, false);
+      kernels::parallel_direct_gemm(m, n, k, 1, {a.data(), k, 1}, kernels::StridedMatrix::row_major(b_stored_transposed.data(), k, true),
+                                    parallel.data(), n, false);
+      CHECK(serial == parallel);
+    }
   kernels::set_parallel_product_grain(-1);
 }
 
@@ -167,4 +186,18 @@ TEST_CASE("direct_gemm's blocks follow the cache sizes", "[kernels]") {
   const kernels::DirectBlocks tiny = kernels::direct_blocks({.l1d = 1, .l2 = 1, .l3 = 0, .source = "test"});
   CHECK(tiny.depth == kernels::kLanes);
   CHECK(tiny.rows == kernels::kTileRows);
+}
+
+TEST_CASE("transpose copies x^T for every edge of the 8 x 8 blocks and leaves the padding", "[kernels]") {
+  Generator gen(15);
+  for (int64_t rows : {1, 7, 8, 9, 16, 17, 40})
+    for (int64_t cols : {1, 5, 8, 15, 16, 33}) {
+      const int64_t ld = cols + 3, out_ld = rows + 5;
+      std::vector<Scalar> x(rows * ld), out(cols * out_ld, Scalar(-9));
+      for (Scalar& v : x) v = static_cast<Scalar>(gen.normal());
+      kernels::transpose(x.data(), rows, cols, ld, out.data(), out_ld);
+      INFO(rows << " x " << cols);
+      for (int64_t j = 0; j < cols; ++j)
+        for (int64_t i = 0; i < out_ld; ++i) REQUIRE(out[j * out_ld + i] == (i < rows ? x[i * ld + j] : Scalar(-9)));
+    }
 }

@@ -45,7 +45,12 @@ void pack_b(StridedMatrix b, int64_t depth, int64_t cols, Scalar* out) {
     if (b.col_stride == 1) {
       for (int64_t p = 0; p < depth; ++p) {
         Scalar* row = out + p * kTileColumns;
-        std::copy_n(b.data + p * b.row_stride + j0, width, row);
+        const Scalar* from = b.data + p * b.row_stride + j0;
+        if (width == kTileColumns) {  // in registers: a call to memmove per row cost more than the copy
+          for (int v = 0; v < kTileVectors; ++v) store_vector(row + v * kLanes, load_vector(from + v * kLanes));
+          continue;
+        }
+        std::copy_n(from, width, row);
         std::fill(row + width, row + kTileColumns, Scalar(0));
       }
     } else {

@@ -23,6 +23,7 @@ class BandMask : public MaskMod {
  public:
   BandMask(int64_t back, int64_t ahead) : back_(back), ahead_(ahead) {}
   bool visible(int64_t, int64_t, int64_t i, int64_t j) const override { return j <= i + ahead_ && i - j <= back_; }
+  bool reads_batch_or_head() const override { return false; }
   Block classify(int64_t, int64_t, int64_t q0, int64_t q1, int64_t k0, int64_t k1) const override {
     const int64_t nearest = q0 - (k1 - 1), farthest = (q1 - 1) - k0;  // smallest and largest i - j
     if (-nearest <= ahead_ && farthest <= back_) return Block::visible;
@@ -73,6 +74,7 @@ class PrefixMask : public MaskMod {
  public:
   explicit PrefixMask(int64_t prefix) : prefix_(prefix) {}
   bool visible(int64_t, int64_t, int64_t i, int64_t j) const override { return j < prefix_ || j <= i; }
+  bool reads_batch_or_head() const override { return false; }
   Block classify(int64_t, int64_t, int64_t q0, int64_t q1, int64_t k0, int64_t k1) const override {
     if (k1 <= prefix_ || k1 - 1 <= q0) return Block::visible;
     if (k0 >= prefix_ && k0 > q1 - 1) return Block::hidden;
@@ -92,6 +94,7 @@ class DocumentMask : public MaskMod {
                               std::to_string(length()) + " document ids it was given");
     return document_[i] == document_[j] && (!causal_ || j <= i);
   }
+  bool reads_batch_or_head() const override { return false; }
 
  private:
   int64_t length() const { return static_cast<int64_t>(document_.size()); }
@@ -106,6 +109,9 @@ class MaskUnion : public MaskMod {
     for (const auto& m : masks_)
       if (!m->visible(b, h, i, j)) return false;
     return true;
+  }
+  bool reads_batch_or_head() const override {
+    return std::any_of(masks_.begin(), masks_.end(), [](const auto& m) { return m->reads_batch_or_head(); });
   }
   Block classify(int64_t b, int64_t h, int64_t q0, int64_t q1, int64_t k0, int64_t k1) const override {
     Block out = Block::visible;

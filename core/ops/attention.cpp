@@ -25,6 +25,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <map>
+#include <utility>
 
 #include "core/autograd.h"
 #include "core/masks.h"
@@ -103,6 +105,9 @@ struct PackedOperand {};  // the double build has no bf16
 #endif
 struct Workspace {
   kernels::AlignedBuffer<Scalar> s, acc, keep, kt, vt;
+  // Each block's footprint by (q0, k0), where the mask is the same for every entry.
+  std::map<std::pair<int64_t, int64_t>, kernels::BlockFootprint> footprints;
+  kernels::BlockFootprint footprint;  // the current block's, otherwise
   std::vector<kernels::AlignedBuffer<Scalar>> mod_inputs;
   PackedOperand kt16, vt16, k16, v16, q16, go16;
   int64_t kt_of = -1, vt_of = -1, k_of = -1, v_of = -1;  // the key/value entry each operand holds
@@ -250,6 +255,19 @@ struct ModInputs {
     return shifted;
   }
 };
+
+// What the mask leaves of a block (kernels::block_footprint). Tracing it asks the mask
+// about every strip of a mixed tile; a mask that reads neither batch nor head (or none) has
+// one answer per block for all the entries a thread runs, traced once.
+const BlockFootprint& footprint_of(const Problem& p, const ScoreBlock& b, Workspace& w) {
+  const auto trace = [&] {
+    return kernels::block_footprint(p.mask.get(), b.batch, b.head, b.q0, b.rows, b.k0, b.cols, kMaskTile);
+  };
+  if (p.mask && p.mask->reads_batch_or_head()) return w.footprint = trace();
+  const auto [at, fresh] = w.footprints.try_emplace({b.q0, b.k0});
+  if (fresh) at->second = trace();
+  return at->second;
+}
 
 // The scores of one block after the score_mods and the mask: S = scale Q K^T, each mod in
 // turn (its input kept in `inputs` when it reads scores), -inf where the mask hides a key.
@@ -400,8 +418,7 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
       const ScoreBlock block{w.s.reserve(rows * cols), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
       Scalar* kept_weights = weights ? weights + q0 * dims.nk + k0 : nullptr;
-      const BlockFootprint footprint =
-          kernels::block_footprint(p.mask.get(), block.batch, block.head, q0, rows, k0, cols, kMaskTile);
+      const BlockFootprint& footprint = footprint_of(p, block, w);
       masked_scores(p, q, kt, block, footprint, kept.from(q0 * dims.nk + k0), w);
       const bool first = k0 == range.begin;
       if (!p.softmax()) {  // sigmoid weights need no row statistics: O = sum of P V
@@ -537,8 +554,7 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       } else {
         inputs = kept.from(q0 * dims.nk + k0);
       }
-      const BlockFootprint footprint =
-          kernels::block_footprint(p.mask.get(), scores.batch, scores.head, q0, rows, k0, cols, kMaskTile);
+      const BlockFootprint& footprint = footprint_of(p, scores, w);
       if (recompute) masked_scores(p, q, kt, scores, footprint, inputs, w);
       if (!weights && p.softmax()) {  // in the forward pass P = exp(S - L), exactly normalised
         for (int64_t r = 0; r < rows; ++r) {

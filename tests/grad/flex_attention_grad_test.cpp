@@ -76,6 +76,13 @@ void check_against_composed(const Case& c, const Tensor& q0, const Tensor& k0, c
   }
 }
 
+// A user's mask that reads the head (and so keeps MaskMod's reads_batch_or_head() = true):
+// head h sees the keys j <= i + 7 h, and classify() is MaskMod's, every block mixed.
+class HeadBandMask : public MaskMod {
+ public:
+  bool visible(int64_t, int64_t head, int64_t i, int64_t j) const override { return j <= i + 7 * head; }
+};
+
 std::vector<std::pair<std::string, std::shared_ptr<const MaskMod>>> masks(int64_t batch, int64_t n) {
   Tensor padding = Tensor::zeros({batch, n});
   for (int64_t j = n - 37; j < n; ++j) padding.data()[j] = 1;  // batch row 0 loses its last keys
@@ -89,7 +96,8 @@ std::vector<std::pair<std::string, std::shared_ptr<const MaskMod>>> masks(int64_
           {"sliding window 40", sliding_window_mask(40, false)},
           {"key padding", key_padding_mask(padding)},
           {"prefix 100", prefix_mask(100)},
-          {"documents, causal", document_mask(documents, true)}};
+          {"documents, causal", document_mask(documents, true)},
+          {"a band per head (a user's mask)", std::make_shared<HeadBandMask>()}};
 }
 }  // namespace
 
@@ -311,6 +319,24 @@ TEST_CASE("masks: classify() agrees with visible() on every block", "[attention]
             if (kind == MaskMod::Block::visible) CHECK(seen == (q1 - q0) * (k1 - k0));
             if (kind == MaskMod::Block::hidden) CHECK(seen == 0);
           }
+}
+
+TEST_CASE("masks: those that say they read neither batch nor head see the same for every entry",
+          "[attention][flex]") {
+  for (const auto& [name, mask] : masks(2, 40)) {
+    if (!mask) continue;
+    INFO(name);
+    if (name == "key padding" || name.find("user") != std::string::npos) {
+      CHECK(mask->reads_batch_or_head());
+      continue;
+    }
+    CHECK_FALSE(mask->reads_batch_or_head());
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t h = 0; h < 3; ++h)
+        for (int64_t i = 0; i < 40; ++i)
+          for (int64_t j = 0; j < 40; ++j) REQUIRE(mask->visible(b, h, i, j) == mask->visible(0, 0, i, j));
+  }
+  CHECK(mask_union({causal_mask(), key_padding_mask(Tensor::zeros({1, 4}))})->reads_batch_or_head());
 }
 
 TEST_CASE("every dot-product scorer runs fused in MultiHeadAttention and matches its composition",

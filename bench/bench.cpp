@@ -39,6 +39,7 @@
 #include "bench/kernels.h"
 #include "bench/model_size.h"
 #include "bench/timing.h"
+#include "core/ops/bf16_gemm.h"
 #include "core/ops/gemm_dispatch.h"
 #include "examples/distance_penalty.h"
 
@@ -68,10 +69,13 @@ void print(const nlohmann::json& line) { std::printf("%s\n", line.dump().c_str()
 std::string product_precision() {
   return qkv::matmul_precision() == qkv::Precision::bf16 && qkv::kernels::bf16_pays() ? "bf16" : "float32";
 }
-// The same for the fused attention's products on this CPU (kernels::attention_bf16_pays);
-// heads narrower than a bf16 panel (64) keep float32 products whatever it says.
-std::string attention_precision() {
-  return qkv::matmul_precision() == qkv::Precision::bf16 && qkv::kernels::attention_bf16_pays() ? "bf16" : "float32";
+// The same for the fused attention's products with heads `head_width` wide on this CPU
+// (kernels::attention_bf16_pays): heads narrower than a bf16 panel keep float32 products.
+std::string attention_precision(int64_t head_width) {
+  return qkv::matmul_precision() == qkv::Precision::bf16 && head_width >= qkv::kernels::kBf16PanelColumns &&
+                 qkv::kernels::attention_bf16_pays()
+             ? "bf16"
+             : "float32";
 }
 
 void bench_training_step(const std::string& config, int64_t warmup, int64_t repeats) {
@@ -109,7 +113,7 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
   // Rank 0's own allreduce time, warm-up steps included, per step.
   const double allreduce_ms = qkv::dist::seconds_in_allreduce() * 1e3 / static_cast<double>(warmup + repeats);
   if (!qkv::dist::is_root()) return;
-  print({{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"products", product_precision()}, {"attention_products", attention_precision()}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+  print({{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"products", product_precision()}, {"attention_products", attention_precision(s.d_model / s.heads)}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
          {"allreduce_ms_per_step", ranks > 1 ? allreduce_ms : 0.0},
          {"allreduce_bytes_per_step", ranks > 1 ? reducer.bytes_per_step() : 0}, {"buckets", reducer.buckets()},
          {"tokens_per_s", static_cast<double>(tokens) / (t.median_ms / 1e3)}, {"flops", step_flops(s)},
@@ -134,7 +138,7 @@ void bench_attention(int64_t warmup, int64_t repeats, bool need_weights) {
   });
   // q k^T and weights v: 2 N^2 d each forward; backward twice that.
   const double flops = 3.0 * 2 * (2.0 * 256 * 256 * 64) * 64;
-  print({{"workload", need_weights ? "attention_weights" : "attention"}, {"threads", qkv::num_threads()}, {"attention_products", attention_precision()},
+  print({{"workload", need_weights ? "attention_weights" : "attention"}, {"threads", qkv::num_threads()}, {"attention_products", attention_precision(shape.back())},
          {"median_ms", t.median_ms}, {"min_ms", t.min_ms}, {"flops", flops}, {"peak_rss_mb", peak_rss_mb()},
          {"baseline_rss_mb", baseline_mb}});
 }
@@ -198,7 +202,7 @@ void bench_flex(int64_t warmup, int64_t repeats, const std::string& only) {
     };
     const Timing fused = time_it(warmup, repeats, step(false)), composed = time_it(warmup, repeats, step(true));
     print({{"workload", "flex"}, {"variant", variant.name}, {"threads", qkv::num_threads()},
-           {"attention_products", attention_precision()},
+           {"attention_products", attention_precision(q.size(-1))},
            {"fused_ms", fused.median_ms}, {"composed_ms", composed.median_ms},
            {"fused_over_composed", fused.median_ms / composed.median_ms},
            {"fused_dense_gflops", products_gflop / fused.median_ms * 1e3},

@@ -119,7 +119,8 @@ void bench_kernels(int64_t repeats, const std::string& configs, const std::vecto
     line["qkv_kernel"] = qkv::kernels::gemm_kernel_name(qkv::kernels::choose_gemm_kernel(m, n, k, caches));
     line["qkv_gflops"] = gflops([&] { qkv::matmul(a, b, {.transpose_a = ta, .transpose_b = tb}); });
 
-    // qkv's kernels one by one, from A and B as they lie (direct_gemm copies a transposed B).
+    // qkv's kernels one by one, from A and B as they lie (parallel_direct_gemm copies a
+    // transposed B into rows).
     const auto lhs = qkv::kernels::StridedMatrix::row_major(a.data(), ta ? m : k, ta);
     const auto rhs = qkv::kernels::StridedMatrix::row_major(b.data(), tb ? k : n, tb);
     std::vector<float> c(m * n);

@@ -65,9 +65,10 @@ class MaskMod {
   // default asks visible() per pair; a mask that knows its rows (a band) fills them at once.
   virtual void fill_visible(int64_t batch, int64_t head, int64_t q0, int64_t rows, int64_t k0, int64_t cols,
                             Scalar* keep, int64_t ld) const;
-  // False when visible() depends on the positions alone, never on the batch or the head
-  // (causal, windows, prefixes, documents): the kernel then traces what each block leaves
-  // once per call, for every batch row and head.
+  // False when the answers of visible(), classify() and fill_visible() depend on the
+  // positions alone, never on the batch or the head (causal, windows, prefixes,
+  // documents): each thread of the kernel then traces what a block leaves once per call,
+  // not once per batch row and head.
   virtual bool reads_batch_or_head() const { return true; }
 };
 

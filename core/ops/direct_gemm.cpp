@@ -137,19 +137,19 @@ void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, Strided
   // Blocks of one tile's height or one vector's width: coarser blocks split C unevenly
   // (128 rows in blocks of 48 give one thread twice the other's work).
   split_over_threads(m, n, k, kTileRows, kLanes, [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
-    const Scalar* b_rows = b.data + j0;
-    int64_t ldb = b.row_stride;
-    if (b.col_stride != 1) {
-      // Each part copies the columns of B it reads into rows of its own buffer: one copy
-      // that every thread then read crossed from the caches of the core that wrote it,
-      // which cost more than the copy (a 128 x 64 x 128 product with B stored transposed ran
-      // at 130 GFLOP/s on two threads of the Zen 5, 200 once each thread copied its own).
-      thread_local AlignedBuffer<Scalar> copy;
-      ldb = spread_stride(columns);
-      transpose(b.from(0, j0).data, columns, k, b.col_stride, copy.reserve(k * ldb), ldb);
-      b_rows = copy.data();
-    }
-    direct_gemm(rows, columns, k, alpha, a.from(i0, 0), b_rows, ldb, c + i0 * ldc + j0, ldc, accumulate,
+    const StridedMatrix part = b.from(0, j0);
+    if (part.col_stride == 1)
+      return direct_gemm(rows, columns, k, alpha, a.from(i0, 0), part.data, part.row_stride, c + i0 * ldc + j0, ldc,
+                         accumulate, bias ? bias + j0 : nullptr);
+    // Each part copies the columns of B it reads into rows of its own buffer (from the
+    // storage pool): one copy that every thread then read crossed from the caches of the
+    // core that wrote it, which cost more than the copy (a 128 x 64 x 128 product with B
+    // stored transposed ran at 130 GFLOP/s on two threads of the Zen 5, 200 once each
+    // thread copied its own).
+    const int64_t ldb = spread_stride(columns);
+    Tensor rows_of_b = Tensor::empty({k * ldb});
+    transpose(part.data, columns, k, part.col_stride, rows_of_b.data(), ldb);
+    direct_gemm(rows, columns, k, alpha, a.from(i0, 0), rows_of_b.data(), ldb, c + i0 * ldc + j0, ldc, accumulate,
                 bias ? bias + j0 : nullptr);
   });
 }

@@ -50,8 +50,9 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
                  Scalar* c, int64_t ldc, bool accumulate, const Scalar* bias = nullptr);
 
 // The same split over the threads: in blocks of C's rows, or of its columns when C is
-// wider than tall, each thread one direct_gemm. B may be stored transposed (q k^T, x W^T):
-// each thread then first copies the columns of B it needs into rows.
+// wider than tall, each thread one direct_gemm. B is row-major (col_stride 1) or a stored
+// transpose (row_stride 1; q k^T, G W^T): each thread then first copies the columns of B
+// it needs into rows.
 void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
                           int64_t ldc, bool accumulate, const Scalar* bias = nullptr);
 

@@ -141,15 +141,20 @@ void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, Strided
     if (part.col_stride == 1)
       return direct_gemm(rows, columns, k, alpha, a.from(i0, 0), part.data, part.row_stride, c + i0 * ldc + j0, ldc,
                          accumulate, bias ? bias + j0 : nullptr);
-    // Each part copies the columns of B it reads into rows of its own buffer (from the
-    // storage pool): one copy that every thread then read crossed from the caches of the
-    // core that wrote it, which cost more than the copy (a 128 x 64 x 128 product with B
-    // stored transposed ran at 130 GFLOP/s on two threads of the Zen 5, 200 once each
-    // thread copied its own).
-    const int64_t ldb = spread_stride(columns);
-    Tensor rows_of_b = Tensor::empty({k * ldb});
-    transpose(part.data, columns, k, part.col_stride, rows_of_b.data(), ldb);
-    direct_gemm(rows, columns, k, alpha, a.from(i0, 0), rows_of_b.data(), ldb, c + i0 * ldc + j0, ldc, accumulate,
+    // Each part copies the columns of B it reads into rows of its own buffer: one copy that
+    // every thread then read crossed from the caches of the core that wrote it, which cost
+    // more than the copy (a 128 x 64 x 128 product with B stored transposed ran at 130
+    // GFLOP/s on two threads of the Zen 5, 200 once each thread copied its own). A copy
+    // that fits the L2 cache goes to a buffer the thread keeps (a tensor from the pool made
+    // a 16 x 32 x 16 product 1.4x slower); a larger one to the pool, which can give it back.
+    const int64_t ldb = spread_stride(columns), size = k * ldb;
+    thread_local AlignedBuffer<Scalar> kept;
+    Tensor pooled;
+    Scalar* rows_of_b = size * int64_t(sizeof(Scalar)) <= cpu_caches().l2
+                            ? kept.reserve(size)
+                            : (pooled = Tensor::empty({size})).data();
+    transpose(part.data, columns, k, part.col_stride, rows_of_b, ldb);
+    direct_gemm(rows, columns, k, alpha, a.from(i0, 0), rows_of_b, ldb, c + i0 * ldc + j0, ldc, accumulate,
                 bias ? bias + j0 : nullptr);
   });
 }

@@ -91,6 +91,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
   if (batches > 1) parallel_for(batches, n * m * k, run);
   else run(0, batches);
 
+  // Nothing to record (NoGradGuard, or no operand needs a gradient): return before the
+  // closure is built, whose saved operands cost more than a small product.
+  if (!grad_enabled() || !(a.requires_grad() || b.requires_grad())) return out;
   return record_op("matmul", out, {a, b}, [a = kernels::saved(a), b = kernels::saved(b), opt, need_a = a.requires_grad(),
                                           need_b = b.requires_grad()](const Tensor& g) {
     const bool ta = opt.transpose_a, tb = opt.transpose_b;
@@ -126,6 +129,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                  bias.defined() ? bias.data() : nullptr, precision);
 
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
+  if (!grad_enabled() || !(need_x || need_w || need_b)) return y;  // as matmul: nothing to record
   return record_op("linear", y, {x, weight, bias},
                    [x = need_w ? kernels::saved(x) : Tensor(), w = need_x ? kernels::saved(weight) : Tensor(),
                     x_shape = x.shape(), rows, in, out, need_x, need_w, need_b](const Tensor& g) {

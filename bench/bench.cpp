@@ -39,7 +39,6 @@
 #include "bench/kernels.h"
 #include "bench/model_size.h"
 #include "bench/timing.h"
-#include "core/ops/bf16_gemm.h"
 #include "core/ops/gemm_dispatch.h"
 #include "examples/distance_penalty.h"
 
@@ -69,13 +68,9 @@ void print(const nlohmann::json& line) { std::printf("%s\n", line.dump().c_str()
 std::string product_precision() {
   return qkv::matmul_precision() == qkv::Precision::bf16 && qkv::kernels::bf16_pays() ? "bf16" : "float32";
 }
-// The same for the fused attention's products with heads `head_width` wide on this CPU
-// (kernels::attention_bf16_pays): heads narrower than a bf16 panel keep float32 products.
+// The same for the fused attention's products with heads `head_width` wide.
 std::string attention_precision(int64_t head_width) {
-  return qkv::matmul_precision() == qkv::Precision::bf16 && head_width >= qkv::kernels::kBf16PanelColumns &&
-                 qkv::kernels::attention_bf16_pays()
-             ? "bf16"
-             : "float32";
+  return qkv::kernels::attention_products_in_bf16(head_width) ? "bf16" : "float32";
 }
 
 void bench_training_step(const std::string& config, int64_t warmup, int64_t repeats) {

@@ -635,21 +635,8 @@ Dims check_packed_shapes(const char* op, const Tensor& q, const Tensor& k, const
   return {q.size(0), heads, kv_heads, q.size(1), k.size(1), d, v.size(2) / kv_heads, true};
 }
 
-// Whether this thread's products run in bf16 now (core/precision.h): where the CPU's
-// kernel for them pays (kernels::attention_bf16_pays), and where heads are at least one
-// 64-column bf16 panel wide, as for matmul (kernels::choose_product_precision). P V, dS K
-// and the products into dK and dV are as wide as a head, and every operand rounded for them
-// serves that many columns: narrower heads ran slower in bf16 than in float32 (a heads16
-// step, heads of 16, 1.4x slower; a medium step, heads of 32, 4% slower; docs/precision.md).
-bool bf16_products(const Dims& dims) {
-#ifndef QKV_DOUBLE
-  return matmul_precision() == Precision::bf16 && std::min(dims.d, dims.dv) >= kernels::kBf16PanelColumns &&
-         kernels::attention_bf16_pays();
-#else
-  (void)dims;
-  return false;
-#endif
-}
+// Whether this thread's products run in bf16 now (kernels::attention_products_in_bf16).
+bool bf16_products(const Dims& dims) { return kernels::attention_products_in_bf16(std::min(dims.d, dims.dv)); }
 
 FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, const Dims& dims,
                              const FlexAttentionOptions& options) {

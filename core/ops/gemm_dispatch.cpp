@@ -88,6 +88,10 @@ bool attention_bf16_pays() {
   return pays;
 }
 
+bool attention_products_in_bf16(int64_t head_width) {
+  return matmul_precision() == Precision::bf16 && head_width >= kBf16PanelColumns && attention_bf16_pays();
+}
+
 bool bf16_pays() {
   const int fixed = fixed_bf16_pays.load(std::memory_order_relaxed);
   return fixed >= 0 ? fixed == 1 : measured_bf16_rates().pays();
@@ -101,6 +105,7 @@ const Bf16Rates& measured_bf16_rates() {
 }
 bool bf16_pays() { return false; }
 bool attention_bf16_pays() { return false; }
+bool attention_products_in_bf16(int64_t) { return false; }
 void set_bf16_pays(std::optional<bool>) {}
 #endif
 

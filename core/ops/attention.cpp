@@ -68,6 +68,8 @@ struct Dims {
   int64_t batch_of(int64_t t) const { return t / heads; }
   int64_t head_of(int64_t t) const { return t % heads; }
   int64_t kv_of(int64_t t) const { return batch_of(t) * kv_heads + head_of(t) / group(); }  // key/value entry
+  // The entries of key/value entry kv: member 0 .. group() - 1 of it.
+  int64_t entry_of(int64_t kv, int64_t member) const { return (kv / kv_heads) * heads + (kv % kv_heads) * group() + member; }
   int64_t q_offset(int64_t t) const { return packed ? batch_of(t) * nq * ld_q() + head_of(t) * d : t * nq * d; }
   int64_t o_offset(int64_t t) const { return packed ? batch_of(t) * nq * ld_o() + head_of(t) * dv : t * nq * dv; }
   int64_t k_offset(int64_t kv) const { return packed ? (kv / kv_heads) * nk * ld_k() + (kv % kv_heads) * d : kv * nk * d; }
@@ -683,13 +685,20 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
     for (Tensor x : mod_inputs) kept.blocks.push_back(x.defined() ? x.data() + t * nq * nk : nullptr);  // shares the storage
     return kept;
   };
-  const int64_t cost = dims.nq * dims.nk * (dims.d + dims.dv);
-  parallel_for(dims.entries(), cost, [&](int64_t begin, int64_t end) {
+  // One task per key/value entry, its query heads one after another on one thread, so
+  // that K and V are transposed (or packed) once for all of them. Tasks go to whichever
+  // thread is free (parallel_tasks): every entry's result is the same on any thread.
+  const int64_t tasks = dims.batch * dims.kv_heads, group = dims.group();
+  parallel_tasks(tasks, group * dims.nq * dims.nk * (dims.d + dims.dv), [&](const auto& next) {
     Workspace w;
-    for (int64_t t = begin; t < end; ++t)
-      forward_one(p, t, q.data(), k.data(), v.data(), result.output.data(), lse.data() + t * dims.nq,
-                  weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, kept_of(t),
-                  result.row_stats.defined() ? result.row_stats.data() + t * dims.nq * kAttentionRowStats : nullptr, w);
+    for (int64_t task; next(task);)
+      for (int64_t member = 0; member < group; ++member) {
+        const int64_t t = dims.entry_of(task, member);
+        forward_one(p, t, q.data(), k.data(), v.data(), result.output.data(), lse.data() + t * dims.nq,
+                    weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, kept_of(t),
+                    result.row_stats.defined() ? result.row_stats.data() + t * dims.nq * kAttentionRowStats : nullptr,
+                    w);
+      }
   });
   result.output = record_op(
       op, result.output, inputs,
@@ -700,15 +709,16 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
         p.bf16 = bf16_products(p.dims);
         const Dims& dims = p.dims;
         Tensor gq = Tensor::empty(q.shape()), gk = Tensor::zeros(k.shape()), gv = Tensor::zeros(v.shape());
-        // One task per key/value entry: the query heads that share it add to its dK and dV
-        // one after another, and each task adds to its own parameter gradients.
+        // One task per key/value entry, as in the forward: the query heads that share it add
+        // to its dK and dV one after another, and each task adds to its own parameter
+        // gradients, summed in task order below.
         const int64_t tasks = dims.batch * dims.kv_heads, group = dims.group();
         std::vector<Scalar> param_grads(static_cast<size_t>(tasks * layout.width), Scalar(0));
-        parallel_for(tasks, 2 * group * dims.nq * dims.nk * (dims.d + dims.dv), [&](int64_t begin, int64_t end) {
+        parallel_tasks(tasks, 2 * group * dims.nq * dims.nk * (dims.d + dims.dv), [&](const auto& next) {
           Workspace w;
-          for (int64_t task = begin; task < end; ++task)
+          for (int64_t task; next(task);)
             for (int64_t member = 0; member < group; ++member) {
-              const int64_t t = (task / dims.kv_heads) * dims.heads + (task % dims.kv_heads) * group + member;
+              const int64_t t = dims.entry_of(task, member);
               backward_one(p, t, q.data(), k.data(), v.data(), o.data(), lse.data() + t * dims.nq,
                            weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, kept_of(t),
                            g.data(), gq.data(),

@@ -86,9 +86,12 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
                      nullptr, precision);
     }
   };
-  // One product: it is split over the threads. Many: the batch is split, and each product
-  // runs on its thread.
-  if (batches > 1) parallel_for(batches, n * m * k, run);
+  // One product: it is split over the threads. Many: each product runs on one thread,
+  // handed out as parallel_tasks does.
+  if (batches > 1)
+    parallel_tasks(batches, n * m * k, [&](const auto& next) {
+      for (int64_t t; next(t);) run(t, t + 1);
+    });
   else run(0, batches);
 
   // Nothing to record (NoGradGuard, or no operand needs a gradient): return before the

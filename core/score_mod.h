@@ -35,6 +35,8 @@ struct ParameterGrads {
   Scalar* operator[](size_t p) const { return slots[p]; }
 };
 
+// The fused kernel calls apply() and backward() from several threads at once, each on its
+// own blocks and gradient slots: a mod writes nowhere else.
 class ScoreMod {
  public:
   virtual ~ScoreMod() = default;

@@ -685,20 +685,19 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
     for (Tensor x : mod_inputs) kept.blocks.push_back(x.defined() ? x.data() + t * nq * nk : nullptr);  // shares the storage
     return kept;
   };
-  // One task per key/value entry, its query heads one after another on one thread, so
-  // that K and V are transposed (or packed) once for all of them. Tasks go to whichever
-  // thread is free (parallel_tasks): every entry's result is the same on any thread.
-  const int64_t tasks = dims.batch * dims.kv_heads, group = dims.group();
-  parallel_tasks(tasks, group * dims.nq * dims.nk * (dims.d + dims.dv), [&](const auto& next) {
+  // One task per entry, in the order of their key/value entries: the query heads that
+  // share K and V are neighbours in a thread's share, which transposes (or packs) them once
+  // for all. Tasks go to whichever thread is free (parallel_tasks); an entry's result is
+  // the same on any thread.
+  const int64_t group = dims.group();
+  parallel_tasks(dims.entries(), dims.nq * dims.nk * (dims.d + dims.dv), [&](const auto& next) {
     Workspace w;
-    for (int64_t task; next(task);)
-      for (int64_t member = 0; member < group; ++member) {
-        const int64_t t = dims.entry_of(task, member);
-        forward_one(p, t, q.data(), k.data(), v.data(), result.output.data(), lse.data() + t * dims.nq,
-                    weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, kept_of(t),
-                    result.row_stats.defined() ? result.row_stats.data() + t * dims.nq * kAttentionRowStats : nullptr,
-                    w);
-      }
+    for (int64_t task; next(task);) {
+      const int64_t t = dims.entry_of(task / group, task % group);
+      forward_one(p, t, q.data(), k.data(), v.data(), result.output.data(), lse.data() + t * dims.nq,
+                  weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, kept_of(t),
+                  result.row_stats.defined() ? result.row_stats.data() + t * dims.nq * kAttentionRowStats : nullptr, w);
+    }
   });
   result.output = record_op(
       op, result.output, inputs,
@@ -709,9 +708,9 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
         p.bf16 = bf16_products(p.dims);
         const Dims& dims = p.dims;
         Tensor gq = Tensor::empty(q.shape()), gk = Tensor::zeros(k.shape()), gv = Tensor::zeros(v.shape());
-        // One task per key/value entry, as in the forward: the query heads that share it add
-        // to its dK and dV one after another, and each task adds to its own parameter
-        // gradients, summed in task order below.
+        // One task per key/value entry: the query heads that share it add to its dK and dV
+        // one after another, and each task adds to its own parameter gradients, summed in
+        // task order below.
         const int64_t tasks = dims.batch * dims.kv_heads, group = dims.group();
         std::vector<Scalar> param_grads(static_cast<size_t>(tasks * layout.width), Scalar(0));
         parallel_tasks(tasks, 2 * group * dims.nq * dims.nk * (dims.d + dims.dv), [&](const auto& next) {

@@ -4,6 +4,7 @@
 #include "core/ops/bf16_gemm.h"
 #include "core/ops/direct_gemm.h"
 #include "core/ops/packed_gemm.h"
+#include "core/parallel.h"
 
 #include <algorithm>
 #include <atomic>
@@ -57,10 +58,27 @@ bool Bf16Rates::pays() const { return bf16_gflops >= 1.1 * float32_gflops; }
 
 #ifndef QKV_DOUBLE
 namespace {
+// The calling thread's thread count set to one for a while.
+class OneThread {
+ public:
+  OneThread() { set_num_threads(1); }
+  ~OneThread() { set_num_threads(before_); }
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
+
+ private:
+  int before_ = num_threads();
+};
+
 // The best of 7 timings of each kernel on [192 x 256] x [256 x 256]: 448 KiB of operands,
 // in the L2 cache of the CPUs qkv has met, and a product large enough for the bf16 rule
-// above, so that what is compared is the kernels and the rounding, not memory.
+// above, so that what is compared is the kernels and the rounding, not memory. On one
+// thread: the question is what this CPU's instructions do. Split over two threads, a
+// product this short was mostly the team's starts and the packing's passes, and the answer
+// changed from run to run (float32 in 1 run of 6 of a small bf16 step on the Zen 5, under
+// OMP_WAIT_POLICY=passive), so a bf16 run computed in float32 by chance.
 Bf16Rates measure_bf16_rates(Bf16Kernel kernel) {
+  const OneThread one_thread;
   constexpr int64_t m = 192, k = 256, n = 256;
   std::vector<float> a(m * k), b(k * n), c(m * n);
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 7) - 3;

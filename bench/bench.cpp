@@ -108,11 +108,16 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
   // Rank 0's own allreduce time, warm-up steps included, per step.
   const double allreduce_ms = qkv::dist::seconds_in_allreduce() * 1e3 / static_cast<double>(warmup + repeats);
   if (!qkv::dist::is_root()) return;
-  print({{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"products", product_precision()}, {"attention_products", attention_precision(s.d_model / s.heads)}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+  nlohmann::json line{{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"products", product_precision()}, {"attention_products", attention_precision(s.d_model / s.heads)}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
          {"allreduce_ms_per_step", ranks > 1 ? allreduce_ms : 0.0},
          {"allreduce_bytes_per_step", ranks > 1 ? reducer.bytes_per_step() : 0}, {"buckets", reducer.buckets()},
          {"tokens_per_s", static_cast<double>(tokens) / (t.median_ms / 1e3)}, {"flops", step_flops(s)},
-         {"parameters", model.parameter_count()}, {"peak_rss_mb", peak_rss_mb()}, {"baseline_rss_mb", baseline_mb}, {"model_rss_mb", model_mb}});
+         {"parameters", model.parameter_count()}, {"peak_rss_mb", peak_rss_mb()}, {"baseline_rss_mb", baseline_mb}, {"model_rss_mb", model_mb}};
+  if (qkv::matmul_precision() == qkv::Precision::bf16) {  // the rates that decided `products`
+    const qkv::kernels::Bf16Rates& rates = qkv::kernels::measured_bf16_rates();
+    line["bf16_check_gflops"] = {{"float32", rates.float32_gflops}, {"bf16", rates.bf16_gflops}};
+  }
+  print(line);
 }
 
 // ---- attention ----

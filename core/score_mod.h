@@ -35,8 +35,9 @@ struct ParameterGrads {
   Scalar* operator[](size_t p) const { return slots[p]; }
 };
 
-// The fused kernel calls apply() and backward() from several threads at once, each on its
-// own blocks and gradient slots: a mod writes nowhere else.
+// The fused kernel and apply_score_mod (layers/score_mods.h) call apply() and backward()
+// from several threads at once, each on its own blocks and gradient slots: a mod writes
+// nowhere else.
 class ScoreMod {
  public:
   virtual ~ScoreMod() = default;

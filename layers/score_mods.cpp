@@ -9,6 +9,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "core/parallel.h"
 #include "layers/alibi.h"
 
 namespace qkv {
@@ -62,24 +63,42 @@ ScoreBlock block_of(Tensor& t, const Entries& e, int64_t entry) {
 Tensor apply_score_mod(const Tensor& scores, std::shared_ptr<const ScoreMod> mod) {
   const Entries e = entries_of(scores);
   Tensor out = scores.clone();
-  for (int64_t t = 0; t < e.batch * e.heads; ++t) mod->apply(block_of(out, e, t));
+  // One task per entry, on the threads as the fused kernel runs its blocks (a mod's
+  // contract: it writes only to its block and its gradient slots).
+  parallel_tasks(e.batch * e.heads, e.nq * e.nk, [&](const auto& next) {
+    for (int64_t t; next(t);) mod->apply(block_of(out, e, t));
+  });
   std::vector<Tensor> inputs{scores};
   const std::vector<Tensor> parameters = mod->score_parameters();
   inputs.insert(inputs.end(), parameters.begin(), parameters.end());
   return record_op("score_mod", out, inputs, [s = scores.detach(), mod, e, parameters](const Tensor& g) {
     Tensor gs = g.clone(), in = s.clone();
-    std::vector<Tensor> grads;
-    ParameterGrads slots;
+    // Each entry adds to slots of its own, summed in entry order below: the gradients are
+    // then the same on any number of threads.
+    std::vector<int64_t> offsets;
+    int64_t width = 0;
     for (const Tensor& p : parameters) {
-      grads.push_back(Tensor::zeros(p.shape()));
-      slots.slots.push_back(grads.back().data());
+      offsets.push_back(width);
+      width += p.numel();
     }
-    for (int64_t t = 0; t < e.batch * e.heads; ++t) {
-      ScoreBlock input = block_of(in, e, t);
-      if (!mod->reads_scores()) input.s = nullptr;
-      mod->backward(input, block_of(gs, e, t), slots);
+    const int64_t entries = e.batch * e.heads;
+    std::vector<Scalar> slots(static_cast<size_t>(entries * width), Scalar(0));
+    parallel_tasks(entries, e.nq * e.nk, [&](const auto& next) {
+      for (int64_t t; next(t);) {
+        ParameterGrads own;
+        for (int64_t offset : offsets) own.slots.push_back(slots.data() + t * width + offset);
+        ScoreBlock input = block_of(in, e, t);
+        if (!mod->reads_scores()) input.s = nullptr;
+        mod->backward(input, block_of(gs, e, t), own);
+      }
+    });
+    std::vector<Tensor> grads{gs};
+    for (size_t p = 0; p < parameters.size(); ++p) {
+      Tensor sum = Tensor::zeros(parameters[p].shape());
+      for (int64_t t = 0; t < entries; ++t)
+        for (int64_t i = 0; i < sum.numel(); ++i) sum.data()[i] += slots[t * width + offsets[p] + i];
+      grads.push_back(sum);
     }
-    grads.insert(grads.begin(), gs);
     return grads;
   });
 }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "core/autograd.h"
 #include "core/ops.h"
@@ -71,8 +72,12 @@ Tensor apply_score_mod(const Tensor& scores, std::shared_ptr<const ScoreMod> mod
   std::vector<Tensor> inputs{scores};
   const std::vector<Tensor> parameters = mod->score_parameters();
   inputs.insert(inputs.end(), parameters.begin(), parameters.end());
-  return record_op("score_mod", out, inputs, [s = scores.detach(), mod, e, parameters](const Tensor& g) {
-    Tensor gs = g.clone(), in = s.clone();
+  // The scores are kept, and copied for the backward (a buffer of its own, not the
+  // caller's tensor), only for a mod that reads them.
+  const bool reads = mod->reads_scores();
+  Tensor kept = reads ? scores.detach() : Tensor();
+  return record_op("score_mod", out, inputs, [s = std::move(kept), reads, mod, e, parameters](const Tensor& g) {
+    Tensor gs = g.clone(), in = reads ? s.clone() : Tensor();
     // Each entry adds to slots of its own, summed in entry order below: the gradients are
     // then the same on any number of threads.
     std::vector<int64_t> offsets;
@@ -87,9 +92,10 @@ Tensor apply_score_mod(const Tensor& scores, std::shared_ptr<const ScoreMod> mod
       for (int64_t t; next(t);) {
         ParameterGrads own;
         for (int64_t offset : offsets) own.slots.push_back(slots.data() + t * width + offset);
-        ScoreBlock input = block_of(in, e, t);
-        if (!mod->reads_scores()) input.s = nullptr;
-        mod->backward(input, block_of(gs, e, t), own);
+        const ScoreBlock grad = block_of(gs, e, t);
+        ScoreBlock input = grad;  // the same positions; the scores' data, or none
+        input.s = reads ? in.data() + t * e.nq * e.nk : nullptr;
+        mod->backward(input, grad, own);
       }
     });
     std::vector<Tensor> grads{gs};

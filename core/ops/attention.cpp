@@ -69,7 +69,9 @@ struct Dims {
   int64_t head_of(int64_t t) const { return t % heads; }
   int64_t kv_of(int64_t t) const { return batch_of(t) * kv_heads + head_of(t) / group(); }  // key/value entry
   // The entries of key/value entry kv: member 0 .. group() - 1 of it.
-  int64_t entry_of(int64_t kv, int64_t member) const { return (kv / kv_heads) * heads + (kv % kv_heads) * group() + member; }
+  int64_t entry_of(int64_t kv, int64_t member) const {
+    return (kv / kv_heads) * heads + (kv % kv_heads) * group() + member;
+  }
   int64_t q_offset(int64_t t) const { return packed ? batch_of(t) * nq * ld_q() + head_of(t) * d : t * nq * d; }
   int64_t o_offset(int64_t t) const { return packed ? batch_of(t) * nq * ld_o() + head_of(t) * dv : t * nq * dv; }
   int64_t k_offset(int64_t kv) const { return packed ? (kv / kv_heads) * nk * ld_k() + (kv % kv_heads) * d : kv * nk * d; }

@@ -19,14 +19,21 @@ void set_num_threads(int n);  // n >= 1
 // Elements below which elementwise kernels stay on one thread.
 constexpr int64_t kParallelGrain = 1 << 15;
 
+#ifdef _OPENMP
+// Whether n items of `cost_per_item` are worth starting a team for. Inside a parallel
+// region (an op called from another op's threads) the work stays on the calling thread:
+// OpenMP would start a team of one for it.
+inline bool team_pays(int64_t n, int64_t cost_per_item) {
+  return n > 1 && n * cost_per_item >= kParallelGrain && num_threads() > 1 && !omp_in_parallel();
+}
+#endif
+
 // Calls fn(begin, end) over [0, n) in contiguous chunks, in parallel when n*cost is large.
 template <class Fn>
 void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
   if (n <= 0) return;
 #ifdef _OPENMP
-  // Inside a parallel region (an op called from another op's threads) the work stays on
-  // the calling thread: OpenMP would start a team of one for it.
-  if (n * cost_per_item >= kParallelGrain && num_threads() > 1 && !omp_in_parallel()) {
+  if (team_pays(n, cost_per_item)) {
 #pragma omp parallel
     {
       const int64_t threads = omp_get_num_threads();
@@ -54,8 +61,8 @@ template <class Body>
 void parallel_tasks(int64_t n, int64_t cost_per_task, Body&& body) {
   if (n <= 0) return;
 #ifdef _OPENMP
-  const int threads = num_threads();
-  if (n > 1 && n * cost_per_task >= kParallelGrain && threads > 1 && !omp_in_parallel()) {
+  if (team_pays(n, cost_per_task)) {
+    const int threads = num_threads();
     struct alignas(64) Share {  // a cache line each: the owner advances its cursor often
       std::atomic<int64_t> cursor;
       int64_t end;

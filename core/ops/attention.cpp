@@ -19,9 +19,10 @@
 // and write it in place. Keys and values may have fewer heads than queries (grouped-query
 // attention): query head h reads key/value head h / (H / H_kv).
 //
-// In bf16 mode (core/precision.h) the six products take bfloat16 operands with float32 sums
-// (kernels::bf16_block_product); the scores, mods, mask and softmax between them stay
-// float32.
+// In bf16 mode (core/precision.h) the products take bfloat16 operands with float32 sums
+// (kernels::bf16_block_product) where their output fills a bf16 panel: Q K^T and dO V^T
+// (as wide as a block of keys) and P V, dS K, P^T dO, dS^T Q (as wide as a head) each by
+// their own width. The scores, mods, mask and softmax between them stay float32.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -89,7 +90,10 @@ struct Problem {
   AttentionNormalizer normalizer;
   Scalar sigmoid_bias;
   Tensor sink;  // [heads] or undefined
-  bool bf16 = false;  // the products on bfloat16 operands (precision bf16, where it pays)
+  // Which products take bfloat16 operands (bf16_products): those whose output is a block
+  // of scores (Q K^T, dO V^T), and those whose output is as wide as a head (P V, dS K,
+  // P^T dO, dS^T Q).
+  bool bf16_scores = false, bf16_values = false;
   bool softmax() const { return normalizer == AttentionNormalizer::softmax; }
   Scalar sink_of(int64_t t) const { return sink.defined() ? sink.data()[dims.head_of(t)] : kNegInf; }
 };
@@ -128,17 +132,17 @@ struct RightOperand {
 // B [k, n] (stored transposed when `transposed`) as an operand: read in place in float32;
 // in bf16, packed into `packed` unless it holds key/value entry `entry` already (`held`
 // says which it holds; null for an operand packed on every call).
-RightOperand operand(const Problem& p, const Scalar* b, int64_t ld, bool transposed, int64_t k, int64_t n,
+RightOperand operand(bool bf16, const Scalar* b, int64_t ld, bool transposed, int64_t k, int64_t n,
                      PackedOperand& packed, int64_t* held = nullptr, int64_t entry = -1) {
 #ifndef QKV_DOUBLE
-  if (p.bf16) {
+  if (bf16) {
     if (!held || *held != entry)
       packed.pack(kernels::StridedMatrix::row_major(b, ld, transposed), k, n, kernels::block_bf16_kernel());
     if (held) *held = entry;
     return {nullptr, 0, &packed};
   }
 #else
-  (void)p, (void)transposed, (void)k, (void)n, (void)packed, (void)held, (void)entry;
+  (void)bf16, (void)transposed, (void)k, (void)n, (void)packed, (void)held, (void)entry;
 #endif
   return {b, ld, nullptr};
 }
@@ -151,10 +155,10 @@ void transpose_into(kernels::AlignedBuffer<Scalar>& buffer, const Scalar* x, int
 
 // X^T of entry kv's X [rows, cols] (K or V, rows `ld` apart): in float32 copied into
 // `copy`, whose rows direct_gemm then reads; in bf16 packed from X as it lies.
-RightOperand transposed_operand(const Problem& p, const Scalar* x, int64_t rows, int64_t cols, int64_t ld,
+RightOperand transposed_operand(bool bf16, const Scalar* x, int64_t rows, int64_t cols, int64_t ld,
                                 kernels::AlignedBuffer<Scalar>& copy, PackedOperand& packed, int64_t& held,
                                 int64_t kv) {
-  if (p.bf16) return operand(p, x, ld, true, cols, rows, packed, &held, kv);
+  if (bf16) return operand(bf16, x, ld, true, cols, rows, packed, &held, kv);
   if (held != kv) transpose_into(copy, x, rows, cols, ld), held = kv;
   return {copy.data(), kernels::spread_stride(rows), nullptr};
 }
@@ -403,8 +407,8 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
   const Scalar* v = v_all + dims.v_offset(kv);
   Scalar* o = o_all + dims.o_offset(t);
   const RightOperand kt =
-      transposed_operand(p, k_all + dims.k_offset(kv), dims.nk, dims.d, dims.ld_k(), w.kt, w.kt16, w.kt_of, kv);
-  const RightOperand vo = operand(p, v, ldv, false, dims.nk, dims.dv, w.v16, &w.v_of, kv);
+      transposed_operand(p.bf16_scores, k_all + dims.k_offset(kv), dims.nk, dims.d, dims.ld_k(), w.kt, w.kt16, w.kt_of, kv);
+  const RightOperand vo = operand(p.bf16_values, v, ldv, false, dims.nk, dims.dv, w.v16, &w.v_of, kv);
   RowState st;
   Vector alpha;
   for (int64_t q0 = 0; q0 < dims.nq; q0 += kQueryBlock) {
@@ -516,9 +520,9 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
   // With the weights kept, the mods' inputs were kept too (run_flex): nothing to recompute.
   const bool recompute = !weights;
   const RightOperand kt =
-      recompute ? transposed_operand(p, k, dims.nk, dims.d, ldk, w.kt, w.kt16, w.kt_of, kv) : RightOperand{};
-  const RightOperand vt = transposed_operand(p, v, dims.nk, dims.dv, ldv, w.vt, w.vt16, w.vt_of, kv);
-  const RightOperand ko = operand(p, k, ldk, false, dims.nk, dims.d, w.k16, &w.k_of, kv);
+      recompute ? transposed_operand(p.bf16_scores, k, dims.nk, dims.d, ldk, w.kt, w.kt16, w.kt_of, kv) : RightOperand{};
+  const RightOperand vt = transposed_operand(p.bf16_scores, v, dims.nk, dims.dv, ldv, w.vt, w.vt16, w.vt_of, kv);
+  const RightOperand ko = operand(p.bf16_values, k, ldk, false, dims.nk, dims.d, w.k16, &w.k_of, kv);
   std::vector<ParameterGrads> mod_grads(p.mods.size());
   for (size_t i = 0; i < p.mods.size(); ++i) {
     const size_t first = static_cast<size_t>(layout.mod_first[i]), count = p.mods[i]->score_parameters().size();
@@ -543,8 +547,8 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       continue;
     }
     // This block's queries and dO, the right-hand operands of dK and dV.
-    const RightOperand qs = operand(p, q + q0 * ldq, ldq, false, rows, dims.d, w.q16);
-    const RightOperand gos = operand(p, go + q0 * ldo, ldo, false, rows, dims.dv, w.go16);
+    const RightOperand qs = operand(p.bf16_values, q + q0 * ldq, ldq, false, rows, dims.d, w.q16);
+    const RightOperand gos = operand(p.bf16_values, go + q0 * ldo, ldo, false, rows, dims.dv, w.go16);
     for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
       kernels::MatrixMap S(w.s.reserve(rows * cols), rows, cols);
@@ -639,14 +643,18 @@ Dims check_packed_shapes(const char* op, const Tensor& q, const Tensor& k, const
   return {q.size(0), heads, kv_heads, q.size(1), k.size(1), d, v.size(2) / kv_heads, true};
 }
 
-// Whether this thread's products run in bf16 now (kernels::attention_products_in_bf16).
-bool bf16_products(const Dims& dims) { return kernels::attention_products_in_bf16(std::min(dims.d, dims.dv)); }
+// Which of this thread's products run in bf16 now (kernels::attention_products_in_bf16),
+// each by the width of its output: a block of keys, or a head.
+void bf16_products(Problem& p) {
+  p.bf16_scores = kernels::attention_products_in_bf16(std::min(p.dims.nk, kKeyBlock));
+  p.bf16_values = kernels::attention_products_in_bf16(std::min(p.dims.d, p.dims.dv));
+}
 
 FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, const Dims& dims,
                              const FlexAttentionOptions& options) {
   const char* op = "flex_attention";
-  Problem p{dims, options.scale, {}, options.mask_mod, options.normalizer, options.sigmoid_bias, options.sink,
-            bf16_products(dims)};
+  Problem p{dims, options.scale, {}, options.mask_mod, options.normalizer, options.sigmoid_bias, options.sink};
+  bf16_products(p);
   for (const auto& mod : options.score_mods)
     if (mod) p.mods.push_back(mod);
   if (p.sink.defined() && (p.sink.dim() != 1 || p.sink.size(0) != dims.heads))
@@ -707,7 +715,7 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
        weights, kept_of, forward = p, layout](const Tensor& g) {
         // The backward's products take the precision of the thread that runs it, as matmul's do.
         Problem p = forward;
-        p.bf16 = bf16_products(p.dims);
+        bf16_products(p);
         const Dims& dims = p.dims;
         Tensor gq = Tensor::empty(q.shape()), gk = Tensor::zeros(k.shape()), gv = Tensor::zeros(v.shape());
         // One task per key/value entry: the query heads that share it add to its dK and dV

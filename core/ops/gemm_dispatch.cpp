@@ -106,8 +106,8 @@ bool attention_bf16_pays() {
   return pays;
 }
 
-bool attention_products_in_bf16(int64_t head_width) {
-  return matmul_precision() == Precision::bf16 && head_width >= kBf16PanelColumns && attention_bf16_pays();
+bool attention_products_in_bf16(int64_t output_width) {
+  return matmul_precision() == Precision::bf16 && output_width >= kBf16PanelColumns && attention_bf16_pays();
 }
 
 bool bf16_pays() {

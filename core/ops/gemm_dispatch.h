@@ -41,14 +41,14 @@ void set_bf16_pays(std::optional<bool> pays);
 // (on the Xeon of docs/precision.md its vdpbf16ps runs at half float32's rate). Fixed with
 // set_bf16_pays too.
 bool attention_bf16_pays();
-// Whether the fused attention's products, for heads `head_width` wide (the narrower of the
-// query/key and value widths), run in bf16 on this thread now: bf16 precision asked
-// (core/precision.h), attention_bf16_pays(), and heads at least one 64-column bf16 panel
-// wide, as for matmul (choose_product_precision). P V, dS K and the products into dK and
-// dV are as wide as a head, and every operand rounded for them serves that many columns:
-// narrower heads ran slower in bf16 than in float32 (a heads16 step, heads of 16, 1.4x
-// slower; a medium step, heads of 32, 4% slower; docs/precision.md).
-bool attention_products_in_bf16(int64_t head_width);
+// Whether a product of the fused attention whose output is `output_width` columns wide
+// runs in bf16 on this thread now: bf16 precision asked (core/precision.h),
+// attention_bf16_pays(), and an output at least one 64-column bf16 panel wide, as for
+// matmul (choose_product_precision). Q K^T and dO V^T are as wide as a block of keys; P V,
+// dS K and the products into dK and dV as wide as a head. A narrower output leaves part of
+// every panel empty, and the rounded operands serve that many fewer columns: with all six
+// products in bf16, heads of 16 ran 1.4x slower than float32 (docs/precision.md).
+bool attention_products_in_bf16(int64_t output_width);
 
 // C [m, n] = alpha A B, plus `bias` [n] on every row when given, split over the threads,
 // by the kernel choose_gemm_kernel names for this CPU. A and B are row-major or stored

@@ -158,7 +158,9 @@ TEST_CASE("flex_attention under a bf16 scope runs its products in bf16, forward 
                                 {"unmasked, two key blocks", 600, 2, 2, {}},
                                 {"causal, softcap, two key blocks", 600, 2, 2, causal_softcap},
                                 {"grouped heads, sliding window", 300, 4, 2, window},
-                                {"heads of 80, causal, softcap", 300, 2, 2, causal_softcap, 80}};
+                                {"heads of 80, causal, softcap", 300, 2, 2, causal_softcap, 80},
+                                // Q K^T and dO V^T in bf16, the products as wide as a head in float32
+                                {"heads of 32, causal, softcap", 300, 2, 2, causal_softcap, 32}};
   for (const Case& c : cases) {
     const AttentionRun f32 = run_attention(Precision::float32, c.n, c.heads, c.kv_heads, c.options, 7, c.width);
     const AttentionRun b16 = run_attention(Precision::bf16, c.n, c.heads, c.kv_heads, c.options, 7, c.width);
@@ -176,20 +178,26 @@ TEST_CASE("flex_attention under a bf16 scope runs its products in bf16, forward 
 TEST_CASE("where bf16 cannot pay, a bf16 scope leaves the fused attention at float32's bits", "[bf16]") {
   FlexAttentionOptions causal;
   causal.mask_mod = causal_mask();
-  // On a CPU where it measured slower, and with heads narrower than one panel (48 < 64).
-  for (auto [pays, width] : {std::pair{false, kernels::kBf16PanelColumns}, std::pair{true, int64_t(48)}}) {
-    INFO("bf16 pays " << pays << ", head width " << width);
+  // On a CPU where it measured slower; and where no product's output fills one panel:
+  // heads of 48 and 48 keys (48 < 64).
+  for (auto [pays, n, width] : {std::tuple{false, int64_t(200), kernels::kBf16PanelColumns},
+                                std::tuple{true, int64_t(48), int64_t(48)}}) {
+    INFO("bf16 pays " << pays << ", keys " << n << ", head width " << width);
     kernels::set_bf16_pays(pays);
-    const AttentionRun f32 = run_attention(Precision::float32, 200, 2, 2, causal, 9, width);
-    const AttentionRun b16 = run_attention(Precision::bf16, 200, 2, 2, causal, 9, width);
+    const AttentionRun f32 = run_attention(Precision::float32, n, 2, 2, causal, 9, width);
+    const AttentionRun b16 = run_attention(Precision::bf16, n, 2, 2, causal, 9, width);
     CHECK(b16.out == f32.out);
     CHECK(b16.gq == f32.gq);
     CHECK(b16.gk == f32.gk);
     CHECK(b16.gv == f32.gv);
   }
-  // A head of one panel runs in bf16.
-  const AttentionRun f32 = run_attention(Precision::float32, 200, 2, 2, causal, 9, kernels::kBf16PanelColumns);
-  const AttentionRun b16 = run_attention(Precision::bf16, 200, 2, 2, causal, 9, kernels::kBf16PanelColumns);
-  CHECK(b16.out != f32.out);
+  // One panel of keys or of a head is enough for the products that wide.
+  kernels::set_bf16_pays(true);
+  for (auto [n, width] : {std::pair{int64_t(200), int64_t(48)}, std::pair{int64_t(48), kernels::kBf16PanelColumns}}) {
+    INFO("keys " << n << ", head width " << width);
+    const AttentionRun f32 = run_attention(Precision::float32, n, 2, 2, causal, 9, width);
+    const AttentionRun b16 = run_attention(Precision::bf16, n, 2, 2, causal, 9, width);
+    CHECK(b16.out != f32.out);
+  }
   kernels::set_bf16_pays(std::nullopt);
 }

@@ -717,7 +717,7 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
         Problem p = forward;
         bf16_products(p);
         const Dims& dims = p.dims;
-        Tensor gq = Tensor::empty(q.shape()), gk = Tensor::zeros(k.shape()), gv = Tensor::zeros(v.shape());
+        Tensor gq = Tensor::empty(q.shape()), gk = Tensor::empty(k.shape()), gv = Tensor::empty(v.shape());
         // One task per key/value entry: the query heads that share it add to its dK and dV
         // one after another, and each task adds to its own parameter gradients, summed in
         // task order below.
@@ -725,7 +725,11 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
         std::vector<Scalar> param_grads(static_cast<size_t>(tasks * layout.width), Scalar(0));
         parallel_tasks(tasks, 2 * group * dims.nq * dims.nk * (dims.d + dims.dv), [&](const auto& next) {
           Workspace w;
-          for (int64_t task; next(task);)
+          for (int64_t task; next(task);) {
+            // This entry's dK and dV start at zero here, on the thread that adds to them,
+            // and stay in its cache for the products that do.
+            StridedMap(gk.data() + dims.k_offset(task), dims.nk, dims.d, Eigen::OuterStride<>(dims.ld_k())).setZero();
+            StridedMap(gv.data() + dims.v_offset(task), dims.nk, dims.dv, Eigen::OuterStride<>(dims.ld_v())).setZero();
             for (int64_t member = 0; member < group; ++member) {
               const int64_t t = dims.entry_of(task, member);
               backward_one(p, t, q.data(), k.data(), v.data(), o.data(), lse.data() + t * dims.nq,
@@ -733,6 +737,7 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
                            g.data(), gq.data(),
                            gk.data(), gv.data(), layout, param_grads.data() + task * layout.width, w);
             }
+          }
         });
         std::vector<Tensor> out{gq, gk, gv};
         auto summed = [&](int64_t offset, const Shape& shape) {

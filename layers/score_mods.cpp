@@ -78,34 +78,21 @@ Tensor apply_score_mod(const Tensor& scores, std::shared_ptr<const ScoreMod> mod
   Tensor kept = reads ? scores.detach() : Tensor();
   return record_op("score_mod", out, inputs, [s = std::move(kept), reads, mod, e, parameters](const Tensor& g) {
     Tensor gs = g.clone(), in = reads ? s.clone() : Tensor();
-    // Each entry adds to slots of its own, summed in entry order below: the gradients are
-    // then the same on any number of threads.
-    std::vector<int64_t> offsets;
-    int64_t width = 0;
-    for (const Tensor& p : parameters) {
-      offsets.push_back(width);
-      width += p.numel();
-    }
+    // Each entry adds to slots of its own, summed in entry order: the gradients are then
+    // the same on any number of threads.
     const int64_t entries = e.batch * e.heads;
-    std::vector<Scalar> slots(static_cast<size_t>(entries * width), Scalar(0));
+    TaskGradients parameter_grads(parameters, entries);
     parallel_tasks(entries, e.nq * e.nk, [&](const auto& next) {
       for (int64_t t; next(t);) {
-        ParameterGrads own;
-        for (int64_t offset : offsets) own.slots.push_back(slots.data() + t * width + offset);
         const ScoreBlock grad = block_of(gs, e, t);
         ScoreBlock input = grad;  // the same positions; the scores' data, or none
         input.s = reads ? in.data() + t * e.nq * e.nk : nullptr;
-        mod->backward(input, grad, own);
+        mod->backward(input, grad, parameter_grads.slots(t, 0, parameters.size()));
       }
     });
-    std::vector<Tensor> grads{gs};
-    for (size_t p = 0; p < parameters.size(); ++p) {
-      Tensor sum = Tensor::zeros(parameters[p].shape());
-      for (int64_t t = 0; t < entries; ++t)
-        for (int64_t i = 0; i < sum.numel(); ++i) sum.data()[i] += slots[t * width + offsets[p] + i];
-      grads.push_back(sum);
-    }
-    return grads;
+    std::vector<Tensor> out{gs};
+    for (const Tensor& sum : parameter_grads.sums()) out.push_back(sum);
+    return out;
   });
 }
 

@@ -479,28 +479,31 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
   if (weights) std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
-// Where each score_mod's parameters (and the sink) get their gradients: one block of
-// `width` scalars per backward task, summed in task order at the end.
-struct GradLayout {
-  std::vector<int64_t> mod_first;  // first slot of each mod
-  std::vector<Tensor> parameters;  // every mod's, in order
-  std::vector<int64_t> offsets;    // of each parameter inside a task's block
-  int64_t sink_offset = 0, width = 0;
-};
+// Every tensor the backward's tasks add gradients to (TaskGradients): the sink, if any,
+// then each score_mod's parameters in turn.
+std::vector<Tensor> task_parameters(const Problem& p) {
+  std::vector<Tensor> out;
+  if (p.sink.defined()) out.push_back(p.sink);
+  for (const auto& mod : p.mods)
+    for (const Tensor& t : mod->score_parameters()) out.push_back(t);
+  return out;
+}
 
-GradLayout grad_layout(const Problem& p) {
-  GradLayout g;
+// One backward task's gradient slots: each score_mod's, and the sink's (null without one).
+struct TaskSlots {
+  std::vector<ParameterGrads> mods;
+  Scalar* sink = nullptr;
+};
+TaskSlots task_slots(const Problem& p, TaskGradients& grads, int64_t task) {
+  TaskSlots out;
+  size_t next = 0;
+  if (p.sink.defined()) out.sink = grads.slots(task, next++, 1)[0];
   for (const auto& mod : p.mods) {
-    g.mod_first.push_back(static_cast<int64_t>(g.parameters.size()));
-    for (const Tensor& t : mod->score_parameters()) {
-      g.parameters.push_back(t);
-      g.offsets.push_back(g.width);
-      g.width += t.numel();
-    }
+    const size_t count = mod->score_parameters().size();
+    out.mods.push_back(grads.slots(task, next, count));
+    next += count;
   }
-  g.sink_offset = g.width;
-  if (p.sink.defined()) g.width += p.sink.numel();
-  return g;
+  return out;
 }
 
 // Backward of entry t; dK and dV (of its key/value entry) and the parameter gradients are
@@ -510,8 +513,8 @@ GradLayout grad_layout(const Problem& p) {
 // its input, last mod first; then dQ = scale dS K, dK += scale dS^T Q.
 void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar* k_all, const Scalar* v_all,
                   const Scalar* o_all, const Scalar* lse, const Scalar* weights, const ModInputs& kept,
-                  const Scalar* go_all, Scalar* gq_all, Scalar* gk_all, Scalar* gv_all, const GradLayout& layout,
-                  Scalar* param_grads, Workspace& w) {
+                  const Scalar* go_all, Scalar* gq_all, Scalar* gk_all, Scalar* gv_all, const TaskSlots& slots,
+                  Workspace& w) {
   const Dims& dims = p.dims;
   const int64_t ldq = dims.ld_q(), ldk = dims.ld_k(), ldv = dims.ld_v(), ldo = dims.ld_o(), kv = dims.kv_of(t);
   const Scalar* q = q_all + dims.q_offset(t);
@@ -531,11 +534,6 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       recompute ? transposed_operand(p.bf16_scores, k, dims.nk, dims.d, ldk, w.kt, w.kt16, w.kt_of, kv) : RightOperand{};
   const RightOperand vt = transposed_operand(p.bf16_scores, v, dims.nk, dims.dv, ldv, w.vt, w.vt16, w.vt_of, kv);
   const RightOperand ko = operand(p.bf16_values, k, ldk, false, dims.nk, dims.d, w.k16, &w.k_of, kv);
-  std::vector<ParameterGrads> mod_grads(p.mods.size());
-  for (size_t i = 0; i < p.mods.size(); ++i) {
-    const size_t first = static_cast<size_t>(layout.mod_first[i]), count = p.mods[i]->score_parameters().size();
-    for (size_t j = first; j < first + count; ++j) mod_grads[i].slots.push_back(param_grads + layout.offsets[j]);
-  }
   Vector D;
   if (p.softmax()) {
     D = (dO.array() * O.array()).rowwise().sum();
@@ -543,7 +541,7 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
     // exp(sink - L) times (0 - D) is its gradient.
     if (p.sink.defined())
       for (int64_t i = 0; i < dims.nq; ++i)
-        if (lse[i] != kNegInf) param_grads[layout.sink_offset + dims.head_of(t)] -= std::exp(p.sink_of(t) - lse[i]) * D(i);
+        if (lse[i] != kNegInf) slots.sink[dims.head_of(t)] -= std::exp(p.sink_of(t) - lse[i]) * D(i);
   }
   for (int64_t q0 = 0; q0 < dims.nq; q0 += kQueryBlock) {
     const int64_t rows = std::min(kQueryBlock, dims.nq - q0);
@@ -598,7 +596,7 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       for (size_t i = p.mods.size(); i-- > 0;) {
         const bool reads = p.mods[i]->reads_scores();
         const ScoreBlock input{reads ? inputs.blocks[i] : nullptr, inputs.ld, rows, cols, grad.batch, grad.head, q0, k0};
-        p.mods[i]->backward(input, grad, mod_grads[i]);
+        p.mods[i]->backward(input, grad, slots.mods[i]);
       }
       queries_product(footprint, dims.d, p.scale, dS.data(), cols, ko, k0, gq + q0 * ldq, ldq,
                       k0 != range.begin);
@@ -679,9 +677,7 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
   Tensor lse = Tensor::empty({dims.entries(), dims.nq});
   if (options.row_stats) result.row_stats = Tensor::empty({dims.batch, dims.heads, dims.nq, kAttentionRowStats});
   std::vector<Tensor> inputs{q, k, v};
-  if (p.sink.defined()) inputs.push_back(p.sink);
-  const GradLayout layout = grad_layout(p);
-  for (const Tensor& t : layout.parameters) inputs.push_back(t);
+  for (const Tensor& t : task_parameters(p)) inputs.push_back(t);
   bool recorded = false;
   if (grad_enabled())
     for (const Tensor& t : inputs) recorded = recorded || t.requires_grad();
@@ -720,7 +716,7 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
   result.output = record_op(
       op, result.output, inputs,
       [q = kernels::saved(q), k = kernels::saved(k), v = kernels::saved(v), o = kernels::saved(result.output), lse,
-       weights, kept_of, forward = p, layout](const Tensor& g) {
+       weights, kept_of, forward = p](const Tensor& g) {
         // The backward's products take the precision of the thread that runs it, as matmul's do.
         Problem p = forward;
         bf16_products(p);
@@ -730,10 +726,11 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
         // one after another, and each task adds to its own parameter gradients, summed in
         // task order below.
         const int64_t tasks = dims.batch * dims.kv_heads, group = dims.group();
-        std::vector<Scalar> param_grads(static_cast<size_t>(tasks * layout.width), Scalar(0));
+        TaskGradients grads(task_parameters(p), tasks);
         parallel_tasks(tasks, 2 * group * dims.nq * dims.nk * (dims.d + dims.dv), [&](const auto& next) {
           Workspace w;
           for (int64_t task; next(task);) {
+            const TaskSlots slots = task_slots(p, grads, task);
             // This entry's dK and dV start at zero here, on the thread that adds to them,
             // and stay in its cache for the products that do.
             StridedMap(gk.data() + dims.k_offset(task), dims.nk, dims.d, Eigen::OuterStride<>(dims.ld_k())).setZero();
@@ -742,21 +739,12 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
               const int64_t t = dims.entry_of(task, member);
               backward_one(p, t, q.data(), k.data(), v.data(), o.data(), lse.data() + t * dims.nq,
                            weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, kept_of(t),
-                           g.data(), gq.data(),
-                           gk.data(), gv.data(), layout, param_grads.data() + task * layout.width, w);
+                           g.data(), gq.data(), gk.data(), gv.data(), slots, w);
             }
           }
         });
         std::vector<Tensor> out{gq, gk, gv};
-        auto summed = [&](int64_t offset, const Shape& shape) {
-          Tensor sum = Tensor::zeros(shape);
-          for (int64_t task = 0; task < tasks; ++task)
-            for (int64_t i = 0; i < sum.numel(); ++i) sum.data()[i] += param_grads[task * layout.width + offset + i];
-          return sum;
-        };
-        if (p.sink.defined()) out.push_back(summed(layout.sink_offset, p.sink.shape()));
-        for (size_t i = 0; i < layout.parameters.size(); ++i)
-          out.push_back(summed(layout.offsets[i], layout.parameters[i].shape()));
+        for (const Tensor& sum : grads.sums()) out.push_back(sum);
         return out;
       });
   if (result.row_stats.defined() && !dims.packed) {

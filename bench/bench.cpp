@@ -68,11 +68,10 @@ void print(const nlohmann::json& line) { std::printf("%s\n", line.dump().c_str()
 std::string product_precision() {
   return qkv::matmul_precision() == qkv::Precision::bf16 && qkv::kernels::bf16_pays() ? "bf16" : "float32";
 }
-// The same for the fused attention's products (kernels::attention_products_in_bf16), by the
-// width of their output: those into a block of `keys` scores, and those as wide as a head.
-nlohmann::json attention_precision(int64_t head_width, int64_t keys) {
-  auto name = [](int64_t width) { return qkv::kernels::attention_products_in_bf16(width) ? "bf16" : "float32"; };
-  return {{"scores", name(keys)}, {"values", name(head_width)}};
+// The same for the fused attention's products (qkv::attention_product_precision).
+nlohmann::json attention_precision(int64_t keys, int64_t d_k, int64_t d_v) {
+  const qkv::AttentionProductPrecision precision = qkv::attention_product_precision(keys, d_k, d_v);
+  return {{"scores", qkv::enum_name(precision.scores)}, {"heads", qkv::enum_name(precision.heads)}};
 }
 
 void bench_training_step(const std::string& config, int64_t warmup, int64_t repeats) {
@@ -110,7 +109,7 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
   // Rank 0's own allreduce time, warm-up steps included, per step.
   const double allreduce_ms = qkv::dist::seconds_in_allreduce() * 1e3 / static_cast<double>(warmup + repeats);
   if (!qkv::dist::is_root()) return;
-  nlohmann::json line{{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"products", product_precision()}, {"attention_products", attention_precision(s.d_model / s.heads, s.seq_len)}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+  nlohmann::json line{{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"products", product_precision()}, {"attention_products", attention_precision(s.seq_len, s.d_model / s.heads, s.d_model / s.heads)}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
          {"allreduce_ms_per_step", ranks > 1 ? allreduce_ms : 0.0},
          {"allreduce_bytes_per_step", ranks > 1 ? reducer.bytes_per_step() : 0}, {"buckets", reducer.buckets()},
          {"tokens_per_s", static_cast<double>(tokens) / (t.median_ms / 1e3)}, {"flops", step_flops(s)},
@@ -140,7 +139,7 @@ void bench_attention(int64_t warmup, int64_t repeats, bool need_weights) {
   });
   // q k^T and weights v: 2 N^2 d each forward; backward twice that.
   const double flops = 3.0 * 2 * (2.0 * 256 * 256 * 64) * 64;
-  print({{"workload", need_weights ? "attention_weights" : "attention"}, {"threads", qkv::num_threads()}, {"attention_products", attention_precision(shape.back(), shape[2])},
+  print({{"workload", need_weights ? "attention_weights" : "attention"}, {"threads", qkv::num_threads()}, {"attention_products", attention_precision(shape[2], shape.back(), shape.back())},
          {"median_ms", t.median_ms}, {"min_ms", t.min_ms}, {"flops", flops}, {"peak_rss_mb", peak_rss_mb()},
          {"baseline_rss_mb", baseline_mb}});
 }
@@ -204,7 +203,7 @@ void bench_flex(int64_t warmup, int64_t repeats, const std::string& only) {
     };
     const Timing fused = time_it(warmup, repeats, step(false)), composed = time_it(warmup, repeats, step(true));
     print({{"workload", "flex"}, {"variant", variant.name}, {"threads", qkv::num_threads()},
-           {"attention_products", attention_precision(q.size(-1), k.size(-2))},
+           {"attention_products", attention_precision(k.size(-2), q.size(-1), v.size(-1))},
            {"fused_ms", fused.median_ms}, {"composed_ms", composed.median_ms},
            {"fused_over_composed", fused.median_ms / composed.median_ms},
            {"fused_dense_gflops", products_gflop / fused.median_ms * 1e3},

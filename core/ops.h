@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/named_enum.h"
+#include "core/precision.h"
 #include "core/score_mod.h"
 #include "core/tensor.h"
 
@@ -108,6 +109,16 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 // merging them back, without the permutes (multi-head attention takes this one).
 Tensor packed_heads_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, Scalar scale,
                               bool causal = false);
+
+// Which products of the fused attention run in bf16 on this thread now (core/precision.h),
+// each class by the width of its output: those into a block of scores (q k^T and dO v^T,
+// as wide as a block of up to 512 keys, or all of them) and those as wide as a head
+// (P v, dS k and the products into dK and dV, with heads of d_k and d_v). A narrower
+// output leaves part of every bf16 panel empty (kernels::attention_products_in_bf16).
+struct AttentionProductPrecision {
+  Precision scores, heads;
+};
+AttentionProductPrecision attention_product_precision(int64_t keys, int64_t d_k, int64_t d_v);
 
 // The general fused kernel both of the above are cases of: scores s = scale q.k, then each
 // score_mod in turn, keys hidden by the mask_mod (core/score_mod.h, core/masks.h), then

@@ -50,7 +50,7 @@ void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
 }
 
 // For n independent tasks of about equal work: calls body(next) once on each thread of a
-// team (or on the calling thread alone, as parallel_for decides), where next(t) sets t to
+// team (or on the calling thread alone, as team_pays() decides), where next(t) sets t to
 // a task nobody has taken and returns false when none is left. Each thread first takes
 // the tasks of its own contiguous share, in order, as parallel_for would give them; then
 // it takes what is left of the others' shares. On a VM one core is often slower than the

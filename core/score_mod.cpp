@@ -1,30 +1,28 @@
 #include "core/score_mod.h"
 
-#include <utility>
-
 namespace qkv {
 
-TaskGradients::TaskGradients(std::vector<Tensor> parameters, int64_t tasks)
-    : parameters_(std::move(parameters)), tasks_(tasks) {
-  for (const Tensor& p : parameters_) {
+TaskGradients::TaskGradients(const std::vector<Tensor>& parameters, int64_t tasks) : tasks_(tasks) {
+  for (const Tensor& p : parameters) {
+    shapes_.push_back(p.shape());
     offsets_.push_back(width_);
     width_ += p.numel();
   }
-  slots_.assign(static_cast<size_t>(tasks_ * width_), Scalar(0));
+  blocks_.assign(static_cast<size_t>(tasks_ * width_), Scalar(0));
 }
 
 ParameterGrads TaskGradients::slots(int64_t task, size_t first, size_t count) {
   ParameterGrads grads;
-  for (size_t p = first; p < first + count; ++p) grads.slots.push_back(slots_.data() + task * width_ + offsets_[p]);
+  for (size_t p = first; p < first + count; ++p) grads.slots.push_back(blocks_.data() + task * width_ + offsets_[p]);
   return grads;
 }
 
 std::vector<Tensor> TaskGradients::sums() const {
   std::vector<Tensor> out;
-  for (size_t p = 0; p < parameters_.size(); ++p) {
-    Tensor sum = Tensor::zeros(parameters_[p].shape());
+  for (size_t p = 0; p < shapes_.size(); ++p) {
+    Tensor sum = Tensor::zeros(shapes_[p]);
     for (int64_t task = 0; task < tasks_; ++task)
-      for (int64_t i = 0; i < sum.numel(); ++i) sum.data()[i] += slots_[task * width_ + offsets_[p] + i];
+      for (int64_t i = 0; i < sum.numel(); ++i) sum.data()[i] += blocks_[task * width_ + offsets_[p] + i];
     out.push_back(sum);
   }
   return out;

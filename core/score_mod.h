@@ -27,7 +27,7 @@ struct ScoreBlock {
 };
 
 // Where a score_mod adds the gradients of its parameters: slot p points to a buffer shaped
-// as the mod's p-th parameter (parameters() order). Each attention entry's task has its
+// as the mod's p-th parameter (score_parameters() order). Each attention entry's task has its
 // own buffers (TaskGradients), summed in a fixed order afterwards, so the result does not
 // depend on the number of threads.
 struct ParameterGrads {
@@ -37,21 +37,21 @@ struct ParameterGrads {
 
 // Those buffers for `tasks` tasks that run on any threads: each task adds to a block of
 // slots of its own (one per parameter, shaped as it, zeroed), and sums() adds the blocks up
-// in task order, so the gradients do not depend on which thread ran which task.
+// in task order, so the gradients do not depend on which thread ran which task. Only the
+// parameters' shapes are kept.
 class TaskGradients {
  public:
-  TaskGradients(std::vector<Tensor> parameters, int64_t tasks);
+  TaskGradients(const std::vector<Tensor>& parameters, int64_t tasks);
   // Task `task`'s slots for parameters [first, first + count).
   ParameterGrads slots(int64_t task, size_t first, size_t count);
   // Each parameter's gradient: its slots summed over the tasks, in task order.
   std::vector<Tensor> sums() const;
-  const std::vector<Tensor>& parameters() const { return parameters_; }
 
  private:
-  std::vector<Tensor> parameters_;
+  std::vector<Shape> shapes_;
   std::vector<int64_t> offsets_;  // of each parameter inside a task's block
   int64_t tasks_, width_ = 0;     // width_: one task's block
-  std::vector<Scalar> slots_;
+  std::vector<Scalar> blocks_;    // task t's block from t * width_ on
 };
 
 // The fused kernel and apply_score_mod (layers/score_mods.h) call apply() and backward()

@@ -78,8 +78,6 @@ Tensor apply_score_mod(const Tensor& scores, std::shared_ptr<const ScoreMod> mod
   Tensor kept = reads ? scores.detach() : Tensor();
   return record_op("score_mod", out, inputs, [s = std::move(kept), reads, mod, e, parameters](const Tensor& g) {
     Tensor gs = g.clone(), in = reads ? s.clone() : Tensor();
-    // Each entry adds to slots of its own, summed in entry order: the gradients are then
-    // the same on any number of threads.
     const int64_t entries = e.batch * e.heads;
     TaskGradients parameter_grads(parameters, entries);
     parallel_tasks(entries, e.nq * e.nk, [&](const auto& next) {

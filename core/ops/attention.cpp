@@ -21,8 +21,9 @@
 //
 // In bf16 mode (core/precision.h) the products take bfloat16 operands with float32 sums
 // (kernels::bf16_block_product) where their output fills a bf16 panel: Q K^T and dO V^T
-// (as wide as a block of keys) and P V, dS K, P^T dO, dS^T Q (as wide as a head) each by
-// their own width. The scores, mods, mask and softmax between them stay float32.
+// (as wide as a block of keys) and P V, dS K, P^T dO, dS^T Q (as wide as a head), each
+// class by the width of its output (attention_product_precision; a causal block narrower
+// than a full block of keys follows its class). The scores, mods, mask and softmax between them stay float32.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -91,10 +92,10 @@ struct Problem {
   AttentionNormalizer normalizer;
   Scalar sigmoid_bias;
   Tensor sink;  // [heads] or undefined
-  // Which products take bfloat16 operands (bf16_products): those whose output is a block
-  // of scores (Q K^T, dO V^T), and those whose output is as wide as a head (P V, dS K,
-  // P^T dO, dS^T Q).
-  bool bf16_scores = false, bf16_values = false;
+  // Which products take bfloat16 operands (choose_bf16_products): those whose output is a
+  // block of scores (Q K^T, dO V^T), and those whose output is as wide as a head (P V,
+  // dS K, P^T dO, dS^T Q).
+  bool bf16_scores = false, bf16_heads = false;
   bool softmax() const { return normalizer == AttentionNormalizer::softmax; }
   Scalar sink_of(int64_t t) const { return sink.defined() ? sink.data()[dims.head_of(t)] : kNegInf; }
 };
@@ -102,9 +103,9 @@ struct Problem {
 // One thread's buffers: a block of scores or weights, the output accumulator or dP, the
 // 0/1 visibility of mixed mask tiles, each score_mod's input, and K^T and V^T of the
 // current key/value entry. The products read their right-hand operand row by row
-// (kernels::direct_gemm), so q k^T and dO v^T take K and V transposed. In bf16, the
-// right-hand operands are packed instead (kernels::Bf16PackedB): K^T, V^T, K and V once per
-// key/value entry, a query block's Q and dO once per block.
+// (kernels::direct_gemm), so q k^T and dO v^T take K and V transposed. The right-hand
+// operands of the products that run in bf16 are packed instead (kernels::Bf16PackedB): K^T
+// and V^T, or K and V, once per key/value entry, a query block's Q and dO once per block.
 // The buffers only grow: blocks of changing width (a causal mask's) would otherwise
 // allocate and free pages on every block.
 #ifndef QKV_DOUBLE
@@ -231,7 +232,7 @@ void stream_rows(const Scalar* from, int64_t ld_from, int64_t rows, int64_t cols
   }
 }
 
-// Asks the caches for rows [rows, cols] (rows `ld` apart) ahead of their use.
+// Asks the caches for a [rows, cols] block (rows `ld` apart) ahead of its use.
 void prefetch_rows(const Scalar* x, int64_t rows, int64_t cols, int64_t ld) {
   static const int64_t line = std::max<int64_t>(1, cpu_caches().line / int64_t(sizeof(Scalar)));
   for (int64_t r = 0; r < rows; ++r)
@@ -416,7 +417,7 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
   Scalar* o = o_all + dims.o_offset(t);
   const RightOperand kt =
       transposed_operand(p.bf16_scores, k_all + dims.k_offset(kv), dims.nk, dims.d, dims.ld_k(), w.kt, w.kt16, w.kt_of, kv);
-  const RightOperand vo = operand(p.bf16_values, v, ldv, false, dims.nk, dims.dv, w.v16, &w.v_of, kv);
+  const RightOperand vo = operand(p.bf16_heads, v, ldv, false, dims.nk, dims.dv, w.v16, &w.v_of, kv);
   RowState st;
   Vector alpha;
   for (int64_t q0 = 0; q0 < dims.nq; q0 += kQueryBlock) {
@@ -479,13 +480,22 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
   if (weights) std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
-// Every tensor the backward's tasks add gradients to (TaskGradients): the sink, if any,
-// then each score_mod's parameters in turn.
-std::vector<Tensor> task_parameters(const Problem& p) {
-  std::vector<Tensor> out;
-  if (p.sink.defined()) out.push_back(p.sink);
-  for (const auto& mod : p.mods)
-    for (const Tensor& t : mod->score_parameters()) out.push_back(t);
+// Every tensor the backward's tasks add gradients to (TaskGradients), in this order: the
+// sink, if any, then each score_mod's parameters in turn, `per_mod[i]` of them for mod i.
+// Taken once, in the forward, so that the backward's gradients line up with the inputs the
+// forward recorded.
+struct TaskParameters {
+  std::vector<Tensor> tensors;
+  std::vector<size_t> per_mod;
+};
+TaskParameters task_parameters(const Problem& p) {
+  TaskParameters out;
+  if (p.sink.defined()) out.tensors.push_back(p.sink);
+  for (const auto& mod : p.mods) {
+    const std::vector<Tensor> own = mod->score_parameters();
+    out.tensors.insert(out.tensors.end(), own.begin(), own.end());
+    out.per_mod.push_back(own.size());
+  }
   return out;
 }
 
@@ -494,12 +504,11 @@ struct TaskSlots {
   std::vector<ParameterGrads> mods;
   Scalar* sink = nullptr;
 };
-TaskSlots task_slots(const Problem& p, TaskGradients& grads, int64_t task) {
+TaskSlots task_slots(const TaskParameters& parameters, bool sink, TaskGradients& grads, int64_t task) {
   TaskSlots out;
   size_t next = 0;
-  if (p.sink.defined()) out.sink = grads.slots(task, next++, 1)[0];
-  for (const auto& mod : p.mods) {
-    const size_t count = mod->score_parameters().size();
+  if (sink) out.sink = grads.slots(task, next++, 1)[0];
+  for (size_t count : parameters.per_mod) {
     out.mods.push_back(grads.slots(task, next, count));
     next += count;
   }
@@ -533,7 +542,7 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
   const RightOperand kt =
       recompute ? transposed_operand(p.bf16_scores, k, dims.nk, dims.d, ldk, w.kt, w.kt16, w.kt_of, kv) : RightOperand{};
   const RightOperand vt = transposed_operand(p.bf16_scores, v, dims.nk, dims.dv, ldv, w.vt, w.vt16, w.vt_of, kv);
-  const RightOperand ko = operand(p.bf16_values, k, ldk, false, dims.nk, dims.d, w.k16, &w.k_of, kv);
+  const RightOperand ko = operand(p.bf16_heads, k, ldk, false, dims.nk, dims.d, w.k16, &w.k_of, kv);
   Vector D;
   if (p.softmax()) {
     D = (dO.array() * O.array()).rowwise().sum();
@@ -553,8 +562,8 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       continue;
     }
     // This block's queries and dO, the right-hand operands of dK and dV.
-    const RightOperand qs = operand(p.bf16_values, q + q0 * ldq, ldq, false, rows, dims.d, w.q16);
-    const RightOperand gos = operand(p.bf16_values, go + q0 * ldo, ldo, false, rows, dims.dv, w.go16);
+    const RightOperand qs = operand(p.bf16_heads, q + q0 * ldq, ldq, false, rows, dims.d, w.q16);
+    const RightOperand gos = operand(p.bf16_heads, go + q0 * ldo, ldo, false, rows, dims.dv, w.go16);
     for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
       kernels::MatrixMap S(w.s.reserve(rows * cols), rows, cols);
@@ -649,18 +658,18 @@ Dims check_packed_shapes(const char* op, const Tensor& q, const Tensor& k, const
   return {q.size(0), heads, kv_heads, q.size(1), k.size(1), d, v.size(2) / kv_heads, true};
 }
 
-// Which of this thread's products run in bf16 now (kernels::attention_products_in_bf16),
-// each by the width of its output: a block of keys, or a head.
-void bf16_products(Problem& p) {
-  p.bf16_scores = kernels::attention_products_in_bf16(std::min(p.dims.nk, kKeyBlock));
-  p.bf16_values = kernels::attention_products_in_bf16(std::min(p.dims.d, p.dims.dv));
+// Which of this thread's products run in bf16 now.
+void choose_bf16_products(Problem& p) {
+  const AttentionProductPrecision precision = attention_product_precision(p.dims.nk, p.dims.d, p.dims.dv);
+  p.bf16_scores = precision.scores == Precision::bf16;
+  p.bf16_heads = precision.heads == Precision::bf16;
 }
 
 FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, const Dims& dims,
                              const FlexAttentionOptions& options) {
   const char* op = "flex_attention";
   Problem p{dims, options.scale, {}, options.mask_mod, options.normalizer, options.sigmoid_bias, options.sink};
-  bf16_products(p);
+  choose_bf16_products(p);
   for (const auto& mod : options.score_mods)
     if (mod) p.mods.push_back(mod);
   if (p.sink.defined() && (p.sink.dim() != 1 || p.sink.size(0) != dims.heads))
@@ -676,8 +685,9 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
   FlexAttentionResult result{Tensor::empty(out_shape), {}};
   Tensor lse = Tensor::empty({dims.entries(), dims.nq});
   if (options.row_stats) result.row_stats = Tensor::empty({dims.batch, dims.heads, dims.nq, kAttentionRowStats});
+  const TaskParameters parameters = task_parameters(p);
   std::vector<Tensor> inputs{q, k, v};
-  for (const Tensor& t : task_parameters(p)) inputs.push_back(t);
+  inputs.insert(inputs.end(), parameters.tensors.begin(), parameters.tensors.end());
   bool recorded = false;
   if (grad_enabled())
     for (const Tensor& t : inputs) recorded = recorded || t.requires_grad();
@@ -716,21 +726,21 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
   result.output = record_op(
       op, result.output, inputs,
       [q = kernels::saved(q), k = kernels::saved(k), v = kernels::saved(v), o = kernels::saved(result.output), lse,
-       weights, kept_of, forward = p](const Tensor& g) {
+       weights, kept_of, parameters, forward = p](const Tensor& g) {
         // The backward's products take the precision of the thread that runs it, as matmul's do.
         Problem p = forward;
-        bf16_products(p);
+        choose_bf16_products(p);
         const Dims& dims = p.dims;
         Tensor gq = Tensor::empty(q.shape()), gk = Tensor::empty(k.shape()), gv = Tensor::empty(v.shape());
         // One task per key/value entry: the query heads that share it add to its dK and dV
         // one after another, and each task adds to its own parameter gradients, summed in
         // task order below.
         const int64_t tasks = dims.batch * dims.kv_heads, group = dims.group();
-        TaskGradients grads(task_parameters(p), tasks);
+        TaskGradients grads(parameters.tensors, tasks);
         parallel_tasks(tasks, 2 * group * dims.nq * dims.nk * (dims.d + dims.dv), [&](const auto& next) {
           Workspace w;
           for (int64_t task; next(task);) {
-            const TaskSlots slots = task_slots(p, grads, task);
+            const TaskSlots slots = task_slots(parameters, p.sink.defined(), grads, task);
             // This entry's dK and dV start at zero here, on the thread that adds to them,
             // and stay in its cache for the products that do.
             StridedMap(gk.data() + dims.k_offset(task), dims.nk, dims.d, Eigen::OuterStride<>(dims.ld_k())).setZero();
@@ -761,6 +771,13 @@ FlexAttentionOptions plain_options(Scalar scale, bool causal) {
   return options;
 }
 }  // namespace
+
+AttentionProductPrecision attention_product_precision(int64_t keys, int64_t d_k, int64_t d_v) {
+  const auto of = [](int64_t width) {
+    return kernels::attention_products_in_bf16(width) ? Precision::bf16 : Precision::float32;
+  };
+  return {of(std::min(keys, kKeyBlock)), of(std::min(d_k, d_v))};
+}
 
 FlexAttentionResult flex_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                    const FlexAttentionOptions& options) {

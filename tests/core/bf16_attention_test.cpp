@@ -201,3 +201,29 @@ TEST_CASE("where bf16 cannot pay, a bf16 scope leaves the fused attention at flo
   }
   kernels::set_bf16_pays(std::nullopt);
 }
+
+TEST_CASE("attention_product_precision takes each class of products by the width of its output", "[bf16]") {
+  const auto check = [](int64_t keys, int64_t d_k, int64_t d_v, Precision scores, Precision heads) {
+    const AttentionProductPrecision got = attention_product_precision(keys, d_k, d_v);
+    INFO("keys " << keys << ", d_k " << d_k << ", d_v " << d_v);
+    CHECK(got.scores == scores);
+    CHECK(got.heads == heads);
+  };
+  constexpr Precision f32 = Precision::float32, b16 = Precision::bf16;
+  kernels::set_bf16_pays(true);
+  {
+    PrecisionScope scope(b16);
+    check(256, 32, 32, b16, f32);   // medium's heads: blocks of scores in bf16, the head-wide products not
+    check(48, 64, 64, f32, b16);    // 48 keys fill no panel
+    check(2048, 64, 48, b16, f32);  // a head as wide as its narrower side, d_v here
+    check(64, 64, 64, b16, b16);
+    check(63, 63, 63, f32, f32);
+  }
+  check(256, 64, 64, f32, f32);  // outside a bf16 scope
+  kernels::set_bf16_pays(false);
+  {
+    PrecisionScope scope(b16);
+    check(256, 64, 64, f32, f32);  // where bf16 does not pay
+  }
+  kernels::set_bf16_pays(std::nullopt);
+}

@@ -1,6 +1,6 @@
-// apply_score_mod, the composed path of a user's score_mod: its entries run on the
-// threads, and the mod's parameter gradient is summed in entry order, so one thread and
-// two give the same bits; the values are the mod's formula.
+// A user's score_mod on the threads, composed (apply_score_mod) and fused (flex_attention):
+// its parameter gradients are summed in a fixed order of entries or tasks, so one thread
+// and two give the same bits; the composed values are the mod's formula.
 #include <cmath>
 #include <cstring>
 
@@ -50,4 +50,32 @@ TEST_CASE("a user's score_mod, composed, gives the same bits on one thread and t
         for (int64_t j = 0; j < 50; ++j) expected -= gv[((b * 8 + h) * 40 + i) * 50 + j] * std::abs(double(i - j));
     CHECK(two.grad_weight[h] == Approx(expected).epsilon(1e-4));
   }
+}
+
+TEST_CASE("the fused kernel's score_mod and sink gradients give the same bits on one thread and two",
+          "[layers][score_mod][threads]") {
+  // Two query heads per key/value head: each backward task adds both heads' terms to its own
+  // slots, summed in task order (TaskGradients).
+  const int before = num_threads();
+  Generator gen(6);
+  const Tensor q = Tensor::randn({3, 4, 70, 16}, gen), k = Tensor::randn({3, 2, 70, 16}, gen),
+               v = Tensor::randn({3, 2, 70, 16}, gen), g = Tensor::randn({3, 4, 70, 16}, gen);
+  auto run = [&](int threads) {
+    set_num_threads(threads);
+    auto mod = std::make_shared<DistancePenalty>(4);
+    for (int64_t h = 0; h < 4; ++h) mod->parameter("weight").data()[h] = Scalar(0.05) * Scalar(h + 1);
+    FlexAttentionOptions options;
+    options.scale = Scalar(0.25);
+    options.score_mods = {mod};
+    options.sink = Tensor::from({Scalar(0.3), Scalar(-0.2), Scalar(1.1), Scalar(0)}).requires_grad_();
+    sum(mul(flex_attention(q, k, v, options).output, g)).backward();
+    return std::make_pair(mod->parameter("weight").grad().to_vector(), options.sink.grad().to_vector());
+  };
+  const auto one = run(1), two = run(2);
+  set_num_threads(before);
+  REQUIRE(one.first.size() == 4);
+  REQUIRE(one.second.size() == 4);
+  CHECK(std::memcmp(one.first.data(), two.first.data(), 4 * sizeof(Scalar)) == 0);
+  CHECK(std::memcmp(one.second.data(), two.second.data(), 4 * sizeof(Scalar)) == 0);
+  for (Scalar x : one.first) CHECK(x != 0);
 }

@@ -8,6 +8,8 @@ namespace qkv {
 
 MaskMod::Block MaskMod::classify(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t) const { return Block::mixed; }
 
+void MaskMod::check_size(int64_t, int64_t, int64_t, int64_t) const {}
+
 void MaskMod::fill_visible(int64_t batch, int64_t head, int64_t q0, int64_t rows, int64_t k0, int64_t cols,
                            Scalar* keep, int64_t ld) const {
   for (int64_t r = 0; r < rows; ++r)
@@ -49,7 +51,7 @@ class BandMask : public MaskMod {
 
 class KeyPaddingMask : public MaskMod {
  public:
-  explicit KeyPaddingMask(const Tensor& padding) : keys_(padding.size(1)) {
+  explicit KeyPaddingMask(const Tensor& padding) : batch_(padding.size(0)), keys_(padding.size(1)) {
     hidden_.resize(static_cast<size_t>(padding.numel()));
     count_.assign(static_cast<size_t>(padding.size(0) * (keys_ + 1)), 0);
     for (int64_t b = 0; b < padding.size(0); ++b)
@@ -63,9 +65,15 @@ class KeyPaddingMask : public MaskMod {
     const int64_t padded = count_[b * (keys_ + 1) + k1] - count_[b * (keys_ + 1) + k0];
     return padded == 0 ? Block::visible : padded == k1 - k0 ? Block::hidden : Block::mixed;
   }
+  void check_size(int64_t batch, int64_t, int64_t, int64_t key_length) const override {
+    if (batch != batch_ || key_length != keys_)
+      throw std::invalid_argument("key_padding_mask: the padding is [" + std::to_string(batch_) + ", " +
+                                  std::to_string(keys_) + "], the attention has batch " + std::to_string(batch) +
+                                  " and " + std::to_string(key_length) + " keys");
+  }
 
  private:
-  int64_t keys_;
+  int64_t batch_, keys_;
   std::vector<char> hidden_;
   std::vector<int64_t> count_;  // padded keys before j, per batch row: a block's count is a difference
 };
@@ -95,6 +103,12 @@ class DocumentMask : public MaskMod {
     return document_[i] == document_[j] && (!causal_ || j <= i);
   }
   bool reads_batch_or_head() const override { return false; }
+  void check_size(int64_t, int64_t, int64_t query_length, int64_t key_length) const override {
+    if (std::max(query_length, key_length) > length())
+      throw std::invalid_argument("document_mask: " + std::to_string(length()) + " document ids, the attention has " +
+                                  std::to_string(query_length) + " queries and " + std::to_string(key_length) +
+                                  " keys");
+  }
 
  private:
   int64_t length() const { return static_cast<int64_t>(document_.size()); }
@@ -112,6 +126,9 @@ class MaskUnion : public MaskMod {
   }
   bool reads_batch_or_head() const override {
     return std::any_of(masks_.begin(), masks_.end(), [](const auto& m) { return m->reads_batch_or_head(); });
+  }
+  void check_size(int64_t batch, int64_t heads, int64_t query_length, int64_t key_length) const override {
+    for (const auto& m : masks_) m->check_size(batch, heads, query_length, key_length);
   }
   Block classify(int64_t b, int64_t h, int64_t q0, int64_t q1, int64_t k0, int64_t k1) const override {
     Block out = Block::visible;
@@ -173,6 +190,7 @@ std::shared_ptr<const MaskMod> mask_union(const std::vector<std::shared_ptr<cons
 }
 
 Tensor mask_tensor(const MaskMod& mask, int64_t batch, int64_t heads, int64_t query_length, int64_t key_length) {
+  mask.check_size(batch, heads, query_length, key_length);
   Tensor out = Tensor::empty({batch, heads, query_length, key_length});
   Scalar* m = out.data();
   for (int64_t b = 0; b < batch; ++b)

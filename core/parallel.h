@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 #include <vector>
 
 #ifdef _OPENMP
@@ -18,6 +20,34 @@ void set_num_threads(int n);  // n >= 1
 
 // Elements below which elementwise kernels stay on one thread.
 constexpr int64_t kParallelGrain = 1 << 15;
+
+// An exception must not leave an OpenMP region: the program would terminate, where on one
+// thread the caller could have caught it (a user's mask_mod that throws, an allocation that
+// fails). Each thread of a team runs its part through run(), which keeps the first
+// exception; the caller rethrows it once the team has joined. failed() lets the other
+// threads stop taking work.
+class TeamErrors {
+ public:
+  template <class F>
+  void run(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!first_) first_ = std::current_exception();
+      failed_.store(true, std::memory_order_relaxed);
+    }
+  }
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  void rethrow() const {
+    if (first_) std::rethrow_exception(first_);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::exception_ptr first_;
+  std::atomic<bool> failed_{false};
+};
 
 #ifdef _OPENMP
 // Whether n items of `cost_per_item` are worth starting a team for. Inside a parallel
@@ -34,6 +64,7 @@ void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
   if (n <= 0) return;
 #ifdef _OPENMP
   if (team_pays(n, cost_per_item)) {
+    TeamErrors errors;
 #pragma omp parallel
     {
       const int64_t threads = omp_get_num_threads();
@@ -41,8 +72,9 @@ void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
       const int64_t chunk = (n + threads - 1) / threads;
       const int64_t begin = t * chunk;
       const int64_t end = begin + chunk < n ? begin + chunk : n;
-      if (begin < end) fn(begin, end);
+      if (begin < end) errors.run([&] { fn(begin, end); });
     }
+    errors.rethrow();
     return;
   }
 #endif
@@ -73,10 +105,12 @@ void parallel_tasks(int64_t n, int64_t cost_per_task, Body&& body) {
       shares[t].cursor.store(std::min(n, t * chunk), std::memory_order_relaxed);
       shares[t].end = std::min(n, (t + 1) * chunk);
     }
+    TeamErrors errors;
 #pragma omp parallel
     {
       const int64_t own = omp_get_thread_num();
-      const auto next = [&shares, own, threads](int64_t& task) {
+      const auto next = [&shares, &errors, own, threads](int64_t& task) {
+        if (errors.failed()) return false;  // a task threw: the call fails, no more work
         for (int64_t i = 0; i < threads; ++i) {
           Share& share = shares[(own + i) % threads];
           if (share.cursor.load(std::memory_order_relaxed) >= share.end) continue;
@@ -85,8 +119,9 @@ void parallel_tasks(int64_t n, int64_t cost_per_task, Body&& body) {
         }
         return false;
       };
-      body(next);
+      errors.run([&] { body(next); });
     }
+    errors.rethrow();
     return;
   }
 #endif

@@ -92,6 +92,11 @@ class MaskMod {
   // documents): each thread of the kernel then traces what a block leaves once per call,
   // not once per batch row and head.
   virtual bool reads_batch_or_head() const { return true; }
+  // Throws std::invalid_argument, naming the mask's size and the attention's, when the mask
+  // cannot answer for `batch` rows of `heads` heads, `query_length` queries and
+  // `key_length` keys (a key padding of another batch or length, document ids for fewer
+  // positions). The attention asks before it starts. The default accepts any size.
+  virtual void check_size(int64_t batch, int64_t heads, int64_t query_length, int64_t key_length) const;
 };
 
 }  // namespace qkv

@@ -679,6 +679,7 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
     throw std::invalid_argument(std::string(op) + ": a sink is a softmax logit; sigmoid attention has none");
   if (options.row_stats && !p.softmax())
     throw std::invalid_argument(std::string(op) + ": row statistics describe a softmax; sigmoid weights have none");
+  if (p.mask) p.mask->check_size(dims.batch, dims.heads, dims.nq, dims.nk);
 
   Shape out_shape = q.shape();
   out_shape.back() = dims.packed ? dims.heads * dims.dv : dims.dv;

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <stdexcept>
 #include <vector>
 
 #include "core/parallel.h"
@@ -44,5 +45,32 @@ TEST_CASE("parallel_tasks runs every task once, on one thread or a team", "[thre
     }
   }
   CHECK(run_tasks(0, kParallelGrain).bodies == 0);
+  set_num_threads(before);
+}
+
+TEST_CASE("an exception thrown on a team's thread reaches the caller", "[threads]") {
+  // OpenMP would terminate the program if it left the parallel region.
+  const int before = num_threads();
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    INFO(threads << " threads");
+    CHECK_THROWS_WITH(parallel_for(1000, kParallelGrain,
+                                   [](int64_t begin, int64_t end) {
+                                     if (begin <= 900 && 900 < end) throw std::runtime_error("item 900");
+                                   }),
+                      "item 900");
+    CHECK_THROWS_WITH(parallel_tasks(1000, kParallelGrain,
+                                     [](const auto& next) {
+                                       for (int64_t t; next(t);)
+                                         if (t == 900) throw std::out_of_range("task 900");
+                                     }),
+                      "task 900");
+    // The next call runs normally.
+    std::atomic<int64_t> done{0};
+    parallel_tasks(1000, kParallelGrain, [&](const auto& next) {
+      for (int64_t t; next(t);) ++done;
+    });
+    CHECK(done == 1000);
+  }
   set_num_threads(before);
 }

@@ -18,6 +18,16 @@ inline uint16_t float_to_bf16(float x) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
+// x as the bf16 products read it: float_to_bf16, except that a subnormal becomes a zero of
+// its sign, as AVX512_BF16's conversion and dot product treat subnormal inputs. The portable
+// packing then gives the vector packing's bits.
+inline uint16_t operand_to_bf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  if ((bits & 0x7f800000u) == 0) return static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  return float_to_bf16(x);
+}
+
 // Exact: a bfloat16 is a float32 with 16 zero bits below it.
 inline float bf16_to_float(uint16_t h) {
   const uint32_t bits = static_cast<uint32_t>(h) << 16;

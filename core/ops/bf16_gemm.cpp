@@ -26,7 +26,7 @@ namespace {
 // Two bfloat16 values in one 32-bit word, the even depth in the low half (the order
 // vdpbf16ps pairs them in).
 uint32_t bf16_pair(float even, float odd) {
-  return static_cast<uint32_t>(float_to_bf16(even)) | static_cast<uint32_t>(float_to_bf16(odd)) << 16;
+  return static_cast<uint32_t>(operand_to_bf16(even)) | static_cast<uint32_t>(operand_to_bf16(odd)) << 16;
 }
 
 // A as [m][pairs], rows `ld` >= pairs words apart. A stored transpose is read 16 rows at
@@ -215,21 +215,33 @@ struct Bf16Tile {
   int64_t ldc, cols;
   bool add;
   const float* bias;  // or null
+  // The depth ends inside the last pair: its odd half of B is a row past the product's
+  // (bf16_block_product reads B packed for more rows), which A's zero there would meet as
+  // 0 * inf = NaN. That half is read as zero.
+  bool odd_tail;
 };
+
+// One depth pair q of a tile: B's rows read through `keep` (all ones, or the even halves).
+template <int Rows, int Vectors>
+__attribute__((target("avx512f,avx512bf16"), always_inline)) inline void bf16_tile_pair(
+    __m512 (&acc)[Rows][Vectors], const Bf16Tile& t, int64_t q, __m512i keep) {
+  __m512bh row[Vectors];
+  for (int v = 0; v < Vectors; ++v)
+    row[v] = (__m512bh)_mm512_and_si512(_mm512_loadu_si512(t.b[v] + q * kBf16PanelColumns), keep);
+  for (int r = 0; r < Rows; ++r) {
+    const __m512bh pair = (__m512bh)_mm512_set1_epi32(static_cast<int>(t.a[r * t.lda + q]));
+    for (int v = 0; v < Vectors; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pair, row[v]);
+  }
+}
 
 template <int Rows, int Vectors>
 __attribute__((target("avx512f,avx512bf16"))) void bf16_tile_avx512(const Bf16Tile& t) {
   __m512 acc[Rows][Vectors];
   for (int r = 0; r < Rows; ++r)
     for (int v = 0; v < Vectors; ++v) acc[r][v] = _mm512_setzero_ps();
-  for (int64_t q = 0; q < t.pairs; ++q) {
-    __m512bh row[Vectors];
-    for (int v = 0; v < Vectors; ++v) row[v] = (__m512bh)_mm512_loadu_si512(t.b[v] + q * kBf16PanelColumns);
-    for (int r = 0; r < Rows; ++r) {
-      const __m512bh pair = (__m512bh)_mm512_set1_epi32(static_cast<int>(t.a[r * t.lda + q]));
-      for (int v = 0; v < Vectors; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], pair, row[v]);
-    }
-  }
+  const int64_t whole = t.odd_tail ? t.pairs - 1 : t.pairs;
+  for (int64_t q = 0; q < whole; ++q) bf16_tile_pair<Rows, Vectors>(acc, t, q, _mm512_set1_epi32(-1));
+  if (t.odd_tail) bf16_tile_pair<Rows, Vectors>(acc, t, whole, _mm512_set1_epi32(0xffff));
   const __m512 alpha = _mm512_set1_ps(t.alpha);
   for (int v = 0; v < Vectors; ++v) {
     const int64_t valid = std::clamp<int64_t>(t.cols - v * 16, 0, 16);
@@ -252,7 +264,7 @@ void bf16_tile_portable(const Bf16Tile& t, int64_t rows) {
       const uint32_t pair = t.a[r * t.lda + q];
       const float even = bf16_to_float(static_cast<uint16_t>(pair)), odd = bf16_to_float(static_cast<uint16_t>(pair >> 16));
       for (int64_t j = 0; j < t.cols; ++j) {
-        const uint32_t b = t.b[j / 16][q * kBf16PanelColumns + j % 16];
+        const uint32_t b = t.b[j / 16][q * kBf16PanelColumns + j % 16] & (t.odd_tail && q == t.pairs - 1 ? 0xffffu : ~0u);
         acc[r][j] += even * bf16_to_float(static_cast<uint16_t>(b)) + odd * bf16_to_float(static_cast<uint16_t>(b >> 16));
       }
     }
@@ -297,19 +309,20 @@ void run_tile(const Bf16Tile& t, int64_t rows, Bf16Kernel kernel) {
 }
 
 // C [rows, cols] = alpha A B (+ C when `accumulate`, + bias [cols]) over packed operands,
-// `pairs` deep: A's rows `lda` words apart, and column j of B (a multiple of 16) read from
-// `column_run(q, j)` on, pair q on. Depth blocks, then panels of C's columns, then tiles of
-// its rows: later depth blocks add to what the first wrote, bias included. The loop of both
-// bf16_gemm and bf16_block_product.
+// `pairs` deep (the last one half used when `odd_depth`): A's rows `lda` words apart, and
+// column j of B (a multiple of 16) read from `column_run(q, j)` on, pair q on. Depth blocks,
+// then panels of C's columns, then tiles of its rows: later depth blocks add to what the
+// first wrote, bias included. The loop of both bf16_gemm and bf16_block_product.
 template <class ColumnRun>
 void multiply_packed(const uint32_t* pa, int64_t lda, int64_t rows, const ColumnRun& column_run, int64_t cols,
-                     int64_t pairs, float alpha, float* c, int64_t ldc, bool accumulate, const float* bias,
-                     Bf16Kernel kernel) {
+                     int64_t pairs, bool odd_depth, float alpha, float* c, int64_t ldc, bool accumulate,
+                     const float* bias, Bf16Kernel kernel) {
   static const int64_t depth_block = bf16_depth_block(cpu_caches());
   for (int64_t q0 = 0; q0 < pairs; q0 += depth_block)
     for (int64_t j = 0; j < cols; j += kBf16PanelColumns) {
       Bf16Tile t{nullptr, lda, {}, std::min(depth_block, pairs - q0), alpha, nullptr, ldc,
-                 std::min(kBf16PanelColumns, cols - j), accumulate || q0 > 0, q0 == 0 && bias ? bias + j : nullptr};
+                 std::min(kBf16PanelColumns, cols - j), accumulate || q0 > 0, q0 == 0 && bias ? bias + j : nullptr,
+                 odd_depth && q0 + std::min(depth_block, pairs - q0) == pairs};
       const int64_t vectors = tile_vectors(t.cols), step = tile_rows(vectors, kernel);
       for (int64_t v = 0; v < vectors; ++v) t.b[v] = column_run(q0, j + 16 * v);
       for (int64_t i = 0; i < rows; i += step) {
@@ -509,7 +522,7 @@ void bf16_gemm(int64_t m, int64_t n, int64_t k, float alpha, StridedMatrix a, St
     const auto column_run = [&](int64_t q, int64_t j) {
       return pb + ((j0 + j) / kBf16PanelColumns * pairs + q) * kBf16PanelColumns + (j0 + j) % kBf16PanelColumns;
     };
-    multiply_packed(pa + i0 * pairs, pairs, rows, column_run, columns, pairs, alpha, c + i0 * n + j0, n, false,
+    multiply_packed(pa + i0 * pairs, pairs, rows, column_run, columns, pairs, k % 2 == 1, alpha, c + i0 * n + j0, n, false,
                     bias ? bias + j0 : nullptr, kernel);
   });
 }
@@ -538,7 +551,7 @@ void bf16_block_product(int64_t m, int64_t n, int64_t k, float alpha, StridedMat
   // Columns [from, to) of C: B's column j0 + from a multiple of 16, or all within one vector.
   auto columns = [&](int64_t from, int64_t to, Bf16Kernel tile_kernel) {
     const auto column_run = [&](int64_t q, int64_t j) { return b.column_run(p0 / 2 + q, j0 + from + j); };
-    multiply_packed(pa, pairs, m, column_run, to - from, pairs, alpha, c + from, ldc, accumulate, nullptr, tile_kernel);
+    multiply_packed(pa, pairs, m, column_run, to - from, pairs, k % 2 == 1, alpha, c + from, ldc, accumulate, nullptr, tile_kernel);
   };
   // A vector of 16 columns is one load of a panel's row from a multiple of 16 on (where
   // the fused kernel's blocks start; a build with narrower vectors may start elsewhere):

@@ -11,7 +11,10 @@
 // the same way (bf16_block_product), its K and V packed once per head.
 //
 // With AVX512_BF16 the packing itself rounds 32 floats per instruction (vcvtne2ps2bf16),
-// so rounding costs about as much as copying; without it, one float at a time.
+// so rounding costs about as much as copying; without it, one float at a time. Either way a
+// subnormal operand becomes a zero of its sign, as that instruction makes it; vdpbf16ps
+// also flushes a subnormal sum to zero, which the portable kernel's float32 sums do not
+// (results below 2^-126 only).
 #pragma once
 
 #ifndef QKV_DOUBLE

@@ -227,3 +227,38 @@ TEST_CASE("attention_product_precision takes each class of products by the width
   }
   kernels::set_bf16_pays(std::nullopt);
 }
+
+TEST_CASE("bf16_block_product with an odd depth reads nothing of B past it", "[bf16][kernels]") {
+  // B [4, 80]: row 3, just past the depth of 3, is infinite. A's padding pairs it with a
+  // zero, and 0 * inf would be NaN if it were read.
+  std::vector<float> b(4 * 80, 0.5f);
+  std::fill(b.begin() + 3 * 80, b.end(), std::numeric_limits<float>::infinity());
+  for (kernels::Bf16Kernel kernel : block_kernels_here()) {
+    kernels::Bf16PackedB packed;
+    packed.pack(kernels::StridedMatrix::row_major(b.data(), 80), 4, 80, kernel);
+    const std::vector<float> a(7 * 3, 2.0f);  // A [7, 3]
+    std::vector<float> c(7 * 80, -1.0f);
+    kernels::bf16_block_product(7, 80, 3, 1.0f, kernels::StridedMatrix::row_major(a.data(), 3), packed, 0, 0, c.data(),
+                                80, false, kernel);
+    INFO(kernels::bf16_kernel_name(kernel));
+    CHECK(c == std::vector<float>(7 * 80, 3.0f));  // 3 x 2 x 0.5, exact in bf16
+  }
+}
+
+TEST_CASE("bf16 products read a subnormal operand as a zero of its sign, on every kernel", "[bf16][kernels]") {
+  // vcvtne2ps2bf16 and vdpbf16ps treat subnormal inputs as zero; the portable packing and
+  // kernel do the same, so every kernel gives the same bits.
+  const float tiny = std::ldexp(0.75f, -130), one = 1.0f;
+  CHECK(kernels::operand_to_bf16(tiny) == 0x0000);
+  CHECK(kernels::operand_to_bf16(-tiny) == 0x8000);
+  CHECK(kernels::operand_to_bf16(std::ldexp(1.0f, -126)) == kernels::float_to_bf16(std::ldexp(1.0f, -126)));
+  for (kernels::Bf16Kernel kernel : block_kernels_here()) {
+    INFO(kernels::bf16_kernel_name(kernel));
+    // tiny * 2^100 would be a normal 7e-10: read as 0, it is 0; 1 * 2^100 is kept.
+    const std::vector<float> a{tiny, one}, b{std::ldexp(1.0f, 100)};  // A [2, 1], B [1, 1]
+    std::vector<float> c(2, -1.0f);
+    kernels::bf16_gemm(2, 1, 1, 1.0f, kernels::StridedMatrix::row_major(a.data(), 1),
+                       kernels::StridedMatrix::row_major(b.data(), 1), c.data(), nullptr, kernel);
+    CHECK(c == std::vector<float>{0.0f, std::ldexp(1.0f, 100)});
+  }
+}

@@ -112,6 +112,8 @@ Tensor neg(const Tensor& x) {
 Tensor pow(const Tensor& x, Scalar p) {
   Tensor out = map_elements([p](const auto& v) { return v.pow(p); }, x);
   return record_op("pow", out, {x}, [x = saved(x), p](const Tensor& g) {
+    // x^0 is constant: its derivative is 0 everywhere, also at x = 0 where p x^(p-1) is 0 * inf.
+    if (p == 0) return std::vector<Tensor>{Tensor::zeros(x.shape())};
     return std::vector<Tensor>{map_elements([p](const auto& g, const auto& v) { return g * p * v.pow(p - 1); }, g, x)};
   });
 }

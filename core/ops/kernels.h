@@ -44,11 +44,19 @@ inline void require_same_shape(const Tensor& a, const Tensor& b, const char* op)
 }
 
 // out = f(x...) over same-shape tensors; f maps Eigen array segments to an expression.
+// The threads take whole units of kMapUnit elements: each part then starts on a vector
+// (and, the buffers being 64-byte aligned, an aligned) boundary, so an element goes through
+// Eigen's vector code or its scalar tail by its place in the tensor alone, never by where a
+// thread's part begins. The two can differ in the last bit (exp, log, sqrt), and the
+// result would otherwise depend on the thread count.
+inline constexpr int64_t kMapUnit = 64;
 template <class F, class... Ts>
 Tensor map_elements(F f, const Tensor& first, const Ts&... rest) {
   Tensor out = Tensor::empty(first.shape());
   Scalar* o = out.data();
-  parallel_for(out.numel(), 1, [&](int64_t begin, int64_t end) {
+  const int64_t numel = out.numel();
+  parallel_for((numel + kMapUnit - 1) / kMapUnit, kMapUnit, [&](int64_t first_unit, int64_t end_unit) {
+    const int64_t begin = first_unit * kMapUnit, end = std::min(numel, end_unit * kMapUnit);
     const int64_t n = end - begin;
     ArrayMap(o + begin, n) = f(ConstArrayMap(first.data() + begin, n),
                                ConstArrayMap(rest.data() + begin, n)...);

@@ -73,7 +73,7 @@ Tensor mean(const Tensor& x) {
 }
 
 Tensor mean(const Tensor& x, int64_t axis, bool keepdim) {
-  const int64_t len = x.size(axis);
+  const int64_t len = x.size(kernels::normalize_axis(axis, x.dim(), "mean"));
   if (len == 0) throw std::invalid_argument("mean: axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()) + " is empty");
   return mul(sum(x, axis, keepdim), Scalar(1) / static_cast<Scalar>(len));
 }
@@ -112,7 +112,7 @@ Indices argmax(const Tensor& x, int64_t axis, bool keepdim) {
 }
 
 Tensor var(const Tensor& x, int64_t axis, bool keepdim, bool unbiased) {
-  const int64_t n = x.size(axis);
+  const int64_t n = x.size(kernels::normalize_axis(axis, x.dim(), "var"));
   const int64_t divisor = unbiased ? n - 1 : n;
   if (divisor <= 0)
     throw std::invalid_argument("var: axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()) +

@@ -40,7 +40,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     else known *= target[i];
   }
   if (infer >= 0 && known > 0 && x.numel() % known == 0) target[infer] = x.numel() / known;
-  if (shape_numel(target) != x.numel())
+  if ((infer >= 0 && target[infer] < 0) || shape_numel(target) != x.numel())
     throw std::invalid_argument("reshape: cannot view shape " + shape_str(x.shape()) + " (" +
                                 std::to_string(x.numel()) + " elements) as " + shape_str(shape));
   return record_op("reshape", view(x, target), {x}, [in = x.shape()](const Tensor& g) {

@@ -37,7 +37,8 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     if (target[i] == -1 && infer < 0) infer = static_cast<int64_t>(i);
     else if (target[i] < 0)
       throw std::invalid_argument("reshape: bad target shape " + shape_str(shape));
-    else known *= target[i];
+    else if (__builtin_mul_overflow(known, target[i], &known))
+      throw std::invalid_argument("reshape: target shape " + shape_str(shape) + " has more elements than an int64 counts");
   }
   if (infer >= 0 && known > 0 && x.numel() % known == 0) target[infer] = x.numel() / known;
   if ((infer >= 0 && target[infer] < 0) || shape_numel(target) != x.numel())

@@ -16,6 +16,7 @@
 //               softcap, a sliding window, grouped-query heads, a user's score_mod)
 //   flex_memory the fused causal forward plus backward at --seq N keys, q, k, v [1, 8, N, 64]:
 //               peak memory grows linearly in N (run it at several N)
+// (--against-float32 with CONFIG alternates float32 steps with the --precision ones)
 //   CONFIG      a full training step (zero grad, forward, backward, Adam) of the benchmark
 //               model described by a JSON file in configs/bench/ (tiny, small, medium, wide,
 //               long, heads16; bench/compare.py --sweep writes a grid of them); under `mpirun -np N`, a
@@ -74,7 +75,9 @@ nlohmann::json attention_precision(int64_t keys, int64_t d_k, int64_t d_v) {
   return {{"scores", qkv::enum_name(precision.scores)}, {"heads", qkv::enum_name(precision.heads)}};
 }
 
-void bench_training_step(const std::string& config, int64_t warmup, int64_t repeats) {
+// against_float32: float32 steps alternate with the steps in the scope's precision, and the
+// line adds float32's median and the median of the pairs' speed-ups.
+void bench_training_step(const std::string& config, int64_t warmup, int64_t repeats, bool against_float32) {
   const ModelSize s = read_size(config);
   const int ranks = qkv::dist::size();
   if (s.batch % ranks != 0)
@@ -98,22 +101,37 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
     for (int64_t& id : ids.values) id = static_cast<int64_t>(gen.uniform() * static_cast<double>(s.vocab)) % s.vocab;
     return ids;
   };
-  const Timing t = time_it(warmup, repeats, [&] {
+  const auto step = [&] {
     const qkv::Indices input = random_ids(), targets = random_ids();
     optimizer.zero_grad();
     qkv::Tensor loss = qkv::cross_entropy(model.forward(input).logits, targets);
     loss.backward();
     if (ranks > 1) reducer.sum_weighted(1.0 / ranks);
     optimizer.step();
-  });
+  };
+  Timing t;
+  nlohmann::json paired;
+  if (against_float32) {
+    const auto float32_step = [&] {
+      const qkv::PrecisionScope float32(qkv::Precision::float32);
+      step();
+    };
+    const qkv_bench::PairedTiming p = qkv_bench::time_pairs(warmup, repeats, float32_step, step);
+    t = p.b;
+    paired = {{"float32_median_ms", p.a.median_ms}, {"float32_min_ms", p.a.min_ms}, {"speedup_paired", p.median_ratio}};
+  } else {
+    t = time_it(warmup, repeats, step);
+  }
   // Rank 0's own allreduce time, warm-up steps included, per step.
-  const double allreduce_ms = qkv::dist::seconds_in_allreduce() * 1e3 / static_cast<double>(warmup + repeats);
+  const double steps = static_cast<double>((warmup + repeats) * (against_float32 ? 2 : 1));
+  const double allreduce_ms = qkv::dist::seconds_in_allreduce() * 1e3 / steps;
   if (!qkv::dist::is_root()) return;
   nlohmann::json line{{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"products", product_precision()}, {"attention_products", attention_precision(s.seq_len, s.d_model / s.heads, s.d_model / s.heads)}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
          {"allreduce_ms_per_step", ranks > 1 ? allreduce_ms : 0.0},
          {"allreduce_bytes_per_step", ranks > 1 ? reducer.bytes_per_step() : 0}, {"buckets", reducer.buckets()},
          {"tokens_per_s", static_cast<double>(tokens) / (t.median_ms / 1e3)}, {"flops", step_flops(s)},
          {"parameters", model.parameter_count()}, {"peak_rss_mb", peak_rss_mb()}, {"baseline_rss_mb", baseline_mb}, {"model_rss_mb", model_mb}};
+  if (against_float32) line.update(paired);
   if (qkv::matmul_precision() == qkv::Precision::bf16) {  // the rates that decided `products`
     const qkv::kernels::Bf16Rates& rates = qkv::kernels::measured_bf16_rates();
     line["bf16_check_gflops"] = {{"float32", rates.float32_gflops}, {"bf16", rates.bf16_gflops}};
@@ -271,6 +289,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::ExistingDirectory);
   app.add_option("--anchors", anchors, "kernels: the GEMM libraries to time beside qkv (openblas, blis, onednn)")
       ->capture_default_str();
+  bool against_float32 = false;
+  app.add_flag("--against-float32", against_float32,
+               "CONFIG: float32 steps alternate with the --precision ones in this process; adds float32_median_ms "
+               "and speedup_paired (the median over pairs of float32's time over the other's)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) qkv::set_num_threads(static_cast<int>(threads));
@@ -292,7 +314,7 @@ int main(int argc, char** argv) {
     } else if (workload == "attention" || workload == "attention_weights") {
       bench_attention(warmup, repeats, workload == "attention_weights");
     } else {
-      bench_training_step(workload, warmup, repeats);
+      bench_training_step(workload, warmup, repeats, against_float32);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "qkv_bench: %s\n", e.what());

@@ -159,6 +159,11 @@ struct FlexAttentionResult {
 };
 FlexAttentionResult flex_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                    const FlexAttentionOptions& options);
+// The same with q, k and v packed side by side in one tensor, as one linear layer of three
+// times the width writes them: qkv [B, N, (heads + 2 kv_heads) * d], q's heads first, then
+// k's, then v's, read in place; options.heads must be set. The gradient is one tensor of
+// qkv's shape. MultiHeadAttention's self-attention takes it in bf16 (layers/attention.h).
+FlexAttentionResult flex_attention_qkv(const Tensor& qkv, const FlexAttentionOptions& options);
 
 // ---- indexing and masking (core/ops/index.cpp) ----
 // Integer indices with a shape, for embedding lookups and class targets.

@@ -89,9 +89,6 @@ AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, c
                                 ", got " + shape_str(key_padding.shape()));
 
   const int64_t h = options_.heads, h_kv = options_.kv_heads;
-  const Tensor q = q_->forward(queries_input);  // [B, Nq, H * d_head]
-  const Tensor k = k_->forward(keys_values_input);  // [B, Nk, H_kv * d_head]
-  const Tensor v = v_->forward(keys_values_input);
   AttendOptions attend;
   const auto window = options_.window > 0 ? sliding_window_mask(options_.window, options_.causal)
                                           : options_.causal ? causal_mask() : nullptr;
@@ -104,16 +101,42 @@ AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, c
   // A scorer that leaves q and k as they are runs fused on the heads where the projections
   // wrote them; every other path splits them into [B, H, N, d_head] and merges the result.
   const auto flex = fused_attention_options(*scorer_, attend, options_.d_head, nk);
-  if (flex && !scorer_->fused(options_.d_head)->prepares_inputs) {
-    FlexAttentionOptions packed = *flex;
-    packed.heads = h;
-    packed.kv_heads = h_kv;
-    FlexAttentionResult r = flex_attention(q, k, v, packed);
+  const bool in_place = flex && !scorer_->fused(options_.d_head)->prepares_inputs;
+  FlexAttentionOptions packed = flex ? *flex : FlexAttentionOptions{};
+  packed.heads = h;
+  packed.kv_heads = h_kv;
+  const bool self =
+      queries_input.data() == keys_values_input.data() && queries_input.shape() == keys_values_input.shape();
+  if (in_place && self && one_projection()) {
+    const FlexAttentionResult r = flex_attention_qkv(project_qkv(queries_input), packed);
+    return {out_->forward(r.output), {}, {}, r.row_stats};
+  }
+  // In this order, which the tape keeps: it decides the order in which x's three gradients
+  // are added, and so their bits.
+  const Tensor q = q_->forward(queries_input);  // [B, Nq, H * d_head]
+  const Tensor k = k_->forward(keys_values_input);  // [B, Nk, H_kv * d_head]
+  const Tensor v = v_->forward(keys_values_input);
+  if (in_place) {
+    const FlexAttentionResult r = flex_attention(q, k, v, packed);
     return {out_->forward(r.output), {}, {}, r.row_stats};
   }
   AttentionResult r = attention(split_heads(q, h), split_heads(k, h_kv), split_heads(v, h_kv), *scorer_, attend);
   r.output = out_->forward(merge_heads(r.output));  // heads [B, H, Nq, d_head] -> [B, Nq, d_model]
   return r;
+}
+
+// bf16 products round their left operand on every call: Q, K and V from three products
+// rounded X three times in the forward and X^T three times for their weights' gradients.
+// float32's kernels read X where it lies, and keep the three products (and with them the
+// bits of every float32 result).
+bool MultiHeadAttention::one_projection() const {
+  return matmul_precision() == Precision::bf16 && !options_.sigma_reparam;
+}
+
+Tensor MultiHeadAttention::project_qkv(const Tensor& x) const {
+  const Tensor weight = concat({q_->weight(), k_->weight(), v_->weight()}, 1);
+  const Tensor bias = options_.bias ? concat({q_->bias(), k_->bias(), v_->bias()}, 0) : Tensor();
+  return linear(x, weight, bias);
 }
 
 }  // namespace qkv

@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <array>
 #include <map>
 #include <utility>
 
@@ -62,11 +63,14 @@ constexpr int64_t kMaskTile = 64;
 struct Dims {
   int64_t batch, heads, kv_heads, nq, nk, d, dv;
   bool packed;  // heads side by side in the last axis, else [.., H, N, d]
+  // Packed q, k and v side by side in the rows of one tensor, this wide (flex_attention_qkv);
+  // 0 when they are three tensors.
+  int64_t qkv_width = 0;
   int64_t entries() const { return batch * heads; }
   int64_t group() const { return heads / kv_heads; }
-  int64_t ld_q() const { return packed ? heads * d : d; }
-  int64_t ld_k() const { return packed ? kv_heads * d : d; }
-  int64_t ld_v() const { return packed ? kv_heads * dv : dv; }
+  int64_t ld_q() const { return qkv_width ? qkv_width : packed ? heads * d : d; }
+  int64_t ld_k() const { return qkv_width ? qkv_width : packed ? kv_heads * d : d; }
+  int64_t ld_v() const { return qkv_width ? qkv_width : packed ? kv_heads * dv : dv; }
   int64_t ld_o() const { return packed ? heads * dv : dv; }
   int64_t batch_of(int64_t t) const { return t / heads; }
   int64_t head_of(int64_t t) const { return t % heads; }
@@ -665,9 +669,24 @@ void choose_bf16_products(Problem& p) {
   p.bf16_heads = precision.heads == Precision::bf16;
 }
 
-FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, const Dims& dims,
-                             const FlexAttentionOptions& options) {
-  const char* op = "flex_attention";
+// Where q, k and v start among the data of the tensors they come in: three tensors, or one
+// whose rows hold q's heads, then k's, then v's (flex_attention_qkv). Their gradients are
+// laid out the same way.
+template <class Data>
+std::array<Data, 3> qkv_starts(const std::vector<Data>& data, const Dims& dims) {
+  if (data.size() == 3) return {data[0], data[1], data[2]};
+  return {data[0], data[0] + dims.heads * dims.d, data[0] + (dims.heads + dims.kv_heads) * dims.d};
+}
+
+std::vector<Tensor> saved_all(const std::vector<Tensor>& xs) {
+  std::vector<Tensor> out;
+  for (const Tensor& x : xs) out.push_back(kernels::saved(x));
+  return out;
+}
+
+// q, k and v as `tensors`: {q, k, v}, or {qkv} when dims.qkv_width is set.
+FlexAttentionResult run_flex(const std::vector<Tensor>& tensors, const Dims& dims, const FlexAttentionOptions& options) {
+  const char* op = dims.qkv_width ? "flex_attention_qkv" : "flex_attention";
   Problem p{dims, options.scale, {}, options.mask_mod, options.normalizer, options.sigmoid_bias, options.sink};
   choose_bf16_products(p);
   for (const auto& mod : options.score_mods)
@@ -681,13 +700,14 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
     throw std::invalid_argument(std::string(op) + ": row statistics describe a softmax; sigmoid weights have none");
   if (p.mask) p.mask->check_size(dims.batch, dims.heads, dims.nq, dims.nk);
 
+  const Tensor& q = tensors[0];
   Shape out_shape = q.shape();
   out_shape.back() = dims.packed ? dims.heads * dims.dv : dims.dv;
   FlexAttentionResult result{Tensor::empty(out_shape), {}};
   Tensor lse = Tensor::empty({dims.entries(), dims.nq});
   if (options.row_stats) result.row_stats = Tensor::empty({dims.batch, dims.heads, dims.nq, kAttentionRowStats});
   const TaskParameters parameters = task_parameters(p);
-  std::vector<Tensor> inputs{q, k, v};
+  std::vector<Tensor> inputs = tensors;
   inputs.insert(inputs.end(), parameters.tensors.begin(), parameters.tensors.end());
   bool recorded = false;
   if (grad_enabled())
@@ -715,24 +735,36 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
   // for all. Tasks go to whichever thread is free (parallel_tasks); an entry's result is
   // the same on any thread.
   const int64_t group = dims.group();
+  std::vector<const Scalar*> data;
+  for (const Tensor& x : tensors) data.push_back(x.data());
+  const auto [q_data, k_data, v_data] = qkv_starts(data, dims);
   parallel_tasks(dims.entries(), dims.nq * dims.nk * (dims.d + dims.dv), [&](const auto& next) {
     Workspace w;
     for (int64_t task; next(task);) {
       const int64_t t = dims.entry_of(task / group, task % group);
-      forward_one(p, t, q.data(), k.data(), v.data(), result.output.data(), lse.data() + t * dims.nq,
+      forward_one(p, t, q_data, k_data, v_data, result.output.data(), lse.data() + t * dims.nq,
                   weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, kept_of(t),
                   result.row_stats.defined() ? result.row_stats.data() + t * dims.nq * kAttentionRowStats : nullptr, w);
     }
   });
   result.output = record_op(
       op, result.output, inputs,
-      [q = kernels::saved(q), k = kernels::saved(k), v = kernels::saved(v), o = kernels::saved(result.output), lse,
-       weights, kept_of, parameters, forward = p](const Tensor& g) {
+      [in = saved_all(tensors), o = kernels::saved(result.output), lse, weights, kept_of, parameters,
+       forward = p](const Tensor& g) {
         // The backward's products take the precision of the thread that runs it, as matmul's do.
         Problem p = forward;
         choose_bf16_products(p);
         const Dims& dims = p.dims;
-        Tensor gq = Tensor::empty(q.shape()), gk = Tensor::empty(k.shape()), gv = Tensor::empty(v.shape());
+        std::vector<Tensor> out;
+        std::vector<const Scalar*> data;
+        std::vector<Scalar*> grad_data;
+        for (const Tensor& x : in) {
+          out.push_back(Tensor::empty(x.shape()));
+          data.push_back(x.data());
+          grad_data.push_back(out.back().data());
+        }
+        const auto [q, k, v] = qkv_starts(data, dims);
+        const auto [gq, gk, gv] = qkv_starts(grad_data, dims);
         // One task per key/value entry: the query heads that share it add to its dK and dV
         // one after another, and each task adds to its own parameter gradients, summed in
         // task order below.
@@ -744,17 +776,16 @@ FlexAttentionResult run_flex(const Tensor& q, const Tensor& k, const Tensor& v, 
             const TaskSlots slots = task_slots(parameters, p.sink.defined(), grads, task);
             // This entry's dK and dV start at zero here, on the thread that adds to them,
             // and stay in its cache for the products that do.
-            StridedMap(gk.data() + dims.k_offset(task), dims.nk, dims.d, Eigen::OuterStride<>(dims.ld_k())).setZero();
-            StridedMap(gv.data() + dims.v_offset(task), dims.nk, dims.dv, Eigen::OuterStride<>(dims.ld_v())).setZero();
+            StridedMap(gk + dims.k_offset(task), dims.nk, dims.d, Eigen::OuterStride<>(dims.ld_k())).setZero();
+            StridedMap(gv + dims.v_offset(task), dims.nk, dims.dv, Eigen::OuterStride<>(dims.ld_v())).setZero();
             for (int64_t member = 0; member < group; ++member) {
               const int64_t t = dims.entry_of(task, member);
-              backward_one(p, t, q.data(), k.data(), v.data(), o.data(), lse.data() + t * dims.nq,
+              backward_one(p, t, q, k, v, o.data(), lse.data() + t * dims.nq,
                            weights.defined() ? weights.data() + t * dims.nq * dims.nk : nullptr, kept_of(t),
-                           g.data(), gq.data(), gk.data(), gv.data(), slots, w);
+                           g.data(), gq, gk, gv, slots, w);
             }
           }
         });
-        std::vector<Tensor> out{gq, gk, gv};
         for (const Tensor& sum : grads.sums()) out.push_back(sum);
         return out;
       });
@@ -785,16 +816,36 @@ FlexAttentionResult flex_attention(const Tensor& q, const Tensor& k, const Tenso
   const Dims dims = options.heads > 0 ? check_packed_shapes("flex_attention", q, k, v, options.heads,
                                                             options.kv_heads > 0 ? options.kv_heads : options.heads)
                                       : check_shapes("flex_attention", q, k, v, true);
-  return run_flex(q, k, v, dims, options);
+  return run_flex({q, k, v}, dims, options);
+}
+
+FlexAttentionResult flex_attention_qkv(const Tensor& qkv, const FlexAttentionOptions& options) {
+  const char* op = "flex_attention_qkv";
+  const int64_t heads = options.heads, kv_heads = options.kv_heads > 0 ? options.kv_heads : options.heads;
+  const auto refuse = [&](const std::string& why) {
+    throw std::invalid_argument(std::string(op) + ": " + why + "; got qkv " + shape_str(qkv.shape()) + " with heads " +
+                                std::to_string(heads) + " and kv_heads " + std::to_string(kv_heads));
+  };
+  if (heads <= 0) refuse("options.heads must be positive");
+  if (heads % kv_heads != 0) refuse("kv_heads must divide heads");
+  if (qkv.dim() != 3) refuse("qkv must be [B, N, (heads + 2 kv_heads) * d]");
+  const int64_t columns = heads + 2 * kv_heads;
+  if (qkv.size(2) % columns != 0) refuse(std::to_string(columns) + " heads of q, k and v do not divide its width");
+  const int64_t d = qkv.size(2) / columns;
+  Dims dims{qkv.size(0), heads, kv_heads, qkv.size(1), qkv.size(1), d, d, true};
+  dims.qkv_width = qkv.size(2);
+  return run_flex({qkv}, dims, options);
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, Scalar scale, bool causal) {
-  return run_flex(q, k, v, check_shapes("scaled_dot_product_attention", q, k, v, false), plain_options(scale, causal)).output;
+  return run_flex({q, k, v}, check_shapes("scaled_dot_product_attention", q, k, v, false), plain_options(scale, causal))
+      .output;
 }
 
 Tensor packed_heads_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, Scalar scale,
                               bool causal) {
-  return run_flex(q, k, v, check_packed_shapes("packed_heads_attention", q, k, v, heads, heads), plain_options(scale, causal))
+  return run_flex({q, k, v}, check_packed_shapes("packed_heads_attention", q, k, v, heads, heads),
+                  plain_options(scale, causal))
       .output;
 }
 

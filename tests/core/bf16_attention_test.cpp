@@ -16,7 +16,9 @@
 #include "core/ops/bf16.h"
 #include "core/ops/bf16_gemm.h"
 #include "core/ops/gemm_dispatch.h"
+#include "core/gradcheck.h"
 #include "core/precision.h"
+#include "layers/attention.h"
 #include "layers/score_mods.h"
 
 using namespace qkv;
@@ -261,4 +263,53 @@ TEST_CASE("bf16 products read a subnormal operand as a zero of its sign, on ever
                        kernels::StridedMatrix::row_major(b.data(), 1), c.data(), nullptr, kernel);
     CHECK(c == std::vector<float>{0.0f, std::ldexp(1.0f, 100)});
   }
+}
+
+// In bf16 a self-attention projects Q, K and V with one product (layers/attention.cpp).
+// Each element of that product sums the same terms in the same order as the three did, so
+// the output and every weight's gradient keep their bits; only x's gradient, one product
+// over the three weights instead of three added, may differ in float32's last bits.
+TEST_CASE("MultiHeadAttention in bf16 projects Q, K and V with one product, to the bits of three", "[bf16]") {
+  kernels::set_bf16_pays(true);
+  Generator gen(3);
+  // A [256, 128] input: more than an L1 cache holds, so the projections run in bf16.
+  MultiHeadAttention attention({.d_model = 128, .heads = 4, .causal = true, .kv_heads = 2}, gen);
+  for (Tensor p : attention.parameters())  // nonzero biases too
+    for (int64_t i = 0; i < p.numel(); i += 7) p.data()[i] += 0.01f * static_cast<float>(i % 5 + 1);
+  const Tensor x0 = Tensor::randn({4, 64, 128}, gen), g = Tensor::randn({4, 64, 128}, gen);
+  const PrecisionScope bf16(Precision::bf16);
+  struct Run {
+    std::string op;
+    Tensor out, gx;
+    std::vector<Tensor> grads;
+  };
+  auto run = [&](bool self) {
+    attention.zero_grad();
+    const Tensor x = x0.clone().requires_grad_(), other = x0.clone().requires_grad_();
+    Run r;
+    r.out = (self ? attention.forward(x, {}, false) : attention.forward_cross(x, other, {}, false)).output;
+    r.op = r.out.autograd_meta()->grad_fn->inputs[0]->grad_fn->op;  // the input of the output projection
+    r.out.backward(g);
+    r.gx = self ? x.grad() : add(x.grad(), other.grad());
+    for (const Tensor& p : attention.parameters()) r.grads.push_back(p.grad().clone());
+    return r;
+  };
+  const Run one = run(true), three = run(false);
+  CHECK(one.op == "flex_attention_qkv");
+  CHECK(three.op == "flex_attention");
+  CHECK(compare(one.out, three.out, 0, 0).within_tolerance);
+  REQUIRE(one.grads.size() == three.grads.size());
+  for (size_t i = 0; i < one.grads.size(); ++i) {
+    INFO("parameter " << i << " of " << one.grads.size());
+    CHECK(compare(one.grads[i], three.grads[i], 0, 0).within_tolerance);
+  }
+  const TensorDiff gx = compare(one.gx, three.gx, 1e-6, 1e-5);
+  INFO("x's gradient: " << gx.report);
+  CHECK(gx.within_tolerance);
+  {
+    const PrecisionScope float32(Precision::float32);  // float32 keeps three products
+    const Tensor out = attention.forward(x0, {}, false).output;
+    CHECK(out.autograd_meta()->grad_fn->inputs[0]->grad_fn->op == "flex_attention");
+  }
+  kernels::set_bf16_pays(std::nullopt);
 }

@@ -178,6 +178,58 @@ TEST_CASE("flex attention: the packed layout equals the split one, grouped heads
   CHECK(diff.within_tolerance);
 }
 
+// flex_attention_qkv reads q, k and v as column blocks of one tensor: the same arithmetic
+// as flex_attention on the three blocks, so the same bits, and the gradient is theirs side
+// by side.
+TEST_CASE("flex attention: q, k and v in one tensor equal the three, gradients included", "[grad][attention][flex]") {
+  const int64_t b = 2, h = 4, h_kv = 2, n = 70, d = 8;
+  const Tensor qkv0 = randn({b, n, (h + 2 * h_kv) * d});
+  auto relative = std::make_shared<RelativePositionBias>(
+      RelativeBiasOptions{.kind = RelativeBiasKind::clipped, .window = 5, .init_stddev = 0.5}, h, gen());
+  FlexAttentionOptions o{.scale = 0.3, .score_mods = {std::make_shared<RelativeBiasMod>(*relative)},
+                         .mask_mod = causal_mask(), .heads = h, .kv_heads = h_kv};
+  const Tensor g = randn({b, n, h * d});
+  for (const bool sink : {false, true}) {
+    INFO("sink " << sink);
+    auto run = [&](bool one_tensor, Tensor& grad_qkv, Tensor& grad_table, Tensor& grad_sink) {
+      relative->zero_grad();
+      FlexAttentionOptions options = o;
+      if (sink) options.sink = Tensor::from({0.4, -0.3, 0.0, 1.1}).requires_grad_();
+      const Tensor qkv = qkv0.clone().requires_grad_();
+      Tensor out;
+      if (one_tensor) {
+        out = flex_attention_qkv(qkv, options).output;
+      } else {
+        const std::vector<Tensor> parts = split(qkv, {h * d, h_kv * d, h_kv * d}, 2);
+        out = flex_attention(parts[0], parts[1], parts[2], options).output;
+      }
+      out.backward(g);
+      grad_qkv = qkv.grad();
+      grad_table = relative->parameters()[0].grad().clone();
+      grad_sink = sink ? options.sink.grad() : Tensor();
+      return out;
+    };
+    Tensor gq1, gt1, gs1, gq3, gt3, gs3;
+    const Tensor one = run(true, gq1, gt1, gs1), three = run(false, gq3, gt3, gs3);
+    CHECK(compare(one, three, 0, 0).within_tolerance);
+    CHECK(compare(gq1, gq3, 0, 0).within_tolerance);
+    CHECK(compare(gt1, gt3, 0, 0).within_tolerance);
+    if (sink) CHECK(compare(gs1, gs3, 0, 0).within_tolerance);
+  }
+  const GradcheckResult check = gradcheck([&](const std::vector<Tensor>& x) {
+    return flex_attention_qkv(x[0], {.scale = 0.7, .mask_mod = causal_mask(), .heads = 2, .kv_heads = 1}).output;
+  }, {randn({1, 7, 4 * 3})});
+  INFO(check.report());
+  CHECK(check.passed);
+  FlexAttentionOptions bad;
+  bad.heads = 4;
+  bad.kv_heads = 2;
+  CHECK_THROWS_WITH(flex_attention_qkv(randn({1, 5, 20}), bad),
+                    Catch::Contains("flex_attention_qkv") && Catch::Contains("8 heads of q, k and v do not divide") &&
+                        Catch::Contains("[1, 5, 20]"));
+  CHECK_THROWS_WITH(flex_attention_qkv(randn({1, 5, 24}), {}), Catch::Contains("options.heads must be positive"));
+}
+
 TEST_CASE("flex attention: gradcheck of every mod's parameters, the sink, sigmoid and grouped heads",
           "[grad][attention][flex]") {
   const Tensor q = randn({1, 2, 7, 4}), k = randn({1, 1, 9, 4}), v = randn({1, 1, 9, 3});

@@ -16,8 +16,10 @@
 //
 // Heads may sit side by side in the last axis ([B, N, H * d], the layout a linear layer
 // produces): each head is then a matrix whose rows are H * d apart, and the products read
-// and write it in place. Keys and values may have fewer heads than queries (grouped-query
-// attention): query head h reads key/value head h / (H / H_kv).
+// and write it in place; q, k and v may also sit side by side in the rows of one tensor
+// (flex_attention_qkv), read and given their gradients the same way. Keys and values may
+// have fewer heads than queries (grouped-query attention): query head h reads key/value
+// head h / (H / H_kv).
 //
 // In bf16 mode (core/precision.h) the products take bfloat16 operands with float32 sums
 // (kernels::bf16_block_product) where their output fills a bf16 panel: Q K^T and dO V^T
@@ -25,9 +27,9 @@
 // class by the width of its output (attention_product_precision; a causal block narrower
 // than a full block of keys follows its class). The scores, mods, mask and softmax between them stay float32.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
-#include <array>
 #include <map>
 #include <utility>
 

@@ -739,7 +739,9 @@ FlexAttentionResult run_flex(const std::vector<Tensor>& tensors, const Dims& dim
   const int64_t group = dims.group();
   std::vector<const Scalar*> data;
   for (const Tensor& x : tensors) data.push_back(x.data());
-  const auto [q_data, k_data, v_data] = qkv_starts(data, dims);
+  // Named, not structured bindings: the lambda below captures them (Clang 14 cannot).
+  const std::array<const Scalar*, 3> starts = qkv_starts(data, dims);
+  const Scalar *q_data = starts[0], *k_data = starts[1], *v_data = starts[2];
   parallel_tasks(dims.entries(), dims.nq * dims.nk * (dims.d + dims.dv), [&](const auto& next) {
     Workspace w;
     for (int64_t task; next(task);) {
@@ -765,8 +767,10 @@ FlexAttentionResult run_flex(const std::vector<Tensor>& tensors, const Dims& dim
           data.push_back(x.data());
           grad_data.push_back(out.back().data());
         }
-        const auto [q, k, v] = qkv_starts(data, dims);
-        const auto [gq, gk, gv] = qkv_starts(grad_data, dims);
+        const std::array<const Scalar*, 3> starts = qkv_starts(data, dims);
+        const std::array<Scalar*, 3> grad_starts = qkv_starts(grad_data, dims);
+        const Scalar *q = starts[0], *k = starts[1], *v = starts[2];
+        Scalar *gq = grad_starts[0], *gk = grad_starts[1], *gv = grad_starts[2];
         // One task per key/value entry: the query heads that share it add to its dK and dV
         // one after another, and each task adds to its own parameter gradients, summed in
         // task order below.

@@ -3,6 +3,7 @@
 
     /usr/bin/python3 bench/compare.py [--build build] [--processes 3] [--threads 1 2]
     /usr/bin/python3 bench/compare.py --sweep [--plot docs/images/sweep_qkv_over_pytorch.png]
+    /usr/bin/python3 bench/compare.py --bf16 [--only medium wide] [--threads 2]
 
 For every workload it alternates qkv's benchmark (BUILD/bench/qkv_bench) and PyTorch's
 twin (bench/torch_bench.py), each in --processes fresh processes per thread count, takes
@@ -11,6 +12,7 @@ Markdown table: times, the ratio qkv / PyTorch, each side's fraction of the meas
 peak, and memory. Then the GEMM table: qkv's matmul against OpenBLAS, BLIS and oneDNN
 (`qkv_bench kernels`) at every thread count. --sweep runs a grid of model shapes instead
 (sweep_points below) and also draws qkv / PyTorch against the FLOPs of a step (gnuplot).
+--bf16 times qkv's bf16 steps against its own float32 ones instead (bf16_speedups).
 
 The PyTorch side runs on OpenBLAS's OpenMP build (Debian's libopenblas0-openmp; the
 pthread build oversubscribes the cores beside PyTorch's OpenMP threads and ignores
@@ -247,6 +249,28 @@ def plot(points, folder, png):
     print("\nplot: %s" % os.path.relpath(png, ROOT))
 
 
+def bf16_speedups(args, qkv_bench):
+    """qkv's bf16 training steps against its own float32 ones: no PyTorch. Each process
+    alternates the two step by step (qkv_bench --against-float32), so a busy host slows
+    both sides of a pair alike; the row gives the run whose paired speed-up is the median."""
+    chosen = [w for w in WORKLOADS if w.endswith(".json") and (not args.only or workload_name(w) in args.only)]
+    print("| workload | threads | float32 ms | bf16 ms | bf16 speed-up (every run) | products | attention products |")
+    print("|---|---|---|---|---|---|---|")
+    for workload in chosen:
+        for t in args.threads:
+            lines = []
+            for _ in range(args.processes):
+                lines += run([qkv_bench, workload, "--precision", "bf16", "--against-float32", "--threads", str(t),
+                              "--repeats", str(args.repeats)], dict(os.environ))
+            lines.sort(key=lambda line: line["speedup_paired"])
+            mid = lines[len(lines) // 2]
+            print("| %s | %d | %.1f | %.1f | %.2fx (%s) | %s | scores %s, heads %s |" % (
+                workload_name(workload), t, mid["float32_median_ms"], mid["median_ms"], mid["speedup_paired"],
+                ", ".join("%.2f" % line["speedup_paired"] for line in lines), mid["products"],
+                mid["attention_products"]["scores"], mid["attention_products"]["heads"]))
+            sys.stdout.flush()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--build", default="build")
@@ -256,10 +280,14 @@ def main():
     p.add_argument("--sweep", action="store_true", help="the grid of shapes instead of the named workloads")
     p.add_argument("--only", nargs="+", metavar="WORKLOAD", help="just these named workloads (e.g. heads16 small)")
     p.add_argument("--plot", default="docs/images/sweep_qkv_over_pytorch.png", help="--sweep: the PNG to draw")
+    p.add_argument("--bf16", action="store_true",
+                   help="qkv's bf16 steps against its float32 ones on the named workloads, no PyTorch")
     args = p.parse_args()
     args.processes = args.processes or (1 if args.sweep else 3)
     args.repeats = args.repeats or (5 if args.sweep else 20)
     qkv_bench = os.path.join(ROOT, args.build, "bench", "qkv_bench")
+    if args.bf16:
+        return bf16_speedups(args, qkv_bench)
     torch_envs = torch_environments()
     peak = {t: run([qkv_bench, "peak", "--threads", str(t)], dict(os.environ))[0]["gflops"] for t in args.threads}
     (sweep if args.sweep else workloads)(args, qkv_bench, torch_envs, peak)

@@ -295,6 +295,10 @@ int main(int argc, char** argv) {
                "and speedup_paired (the median over pairs of float32's time over the other's)");
   CLI11_PARSE(app, argc, argv);
   try {
+    const std::vector<std::string> named{"peak", "matmul", "kernels", "flex", "flex_memory", "attention", "attention_weights"};
+    if (against_float32 && std::find(named.begin(), named.end(), workload) != named.end())
+      throw std::invalid_argument("--against-float32 times training steps: it needs a config of configs/bench/, got " +
+                                  workload);
     if (threads > 0) qkv::set_num_threads(static_cast<int>(threads));
     const qkv::PrecisionScope scope(qkv::parse_enum<qkv::Precision>(precision, "--precision"));
     // matmul times the bf16 kernel itself, on any CPU; a training step does what train does

@@ -28,9 +28,10 @@ inline Timing time_it(int64_t warmup, int64_t repeats, const std::function<void(
   return {ms[ms.size() / 2], ms.front()};
 }
 
-// Two steps timed in alternation, `a` then `b`, `repeats` pairs after `warmup` untimed
-// ones: a busy host slows both sides of a pair alike, so the median of the per-pair ratios
-// a / b moves less with the host's load than the ratio of two separate runs.
+// Two steps timed in alternation, `repeats` pairs after `warmup` untimed ones: a busy host
+// slows both sides of a pair alike, so the median of the per-pair ratios a / b moves less
+// with the host's load than the ratio of two separate runs. Every other pair runs b first,
+// so that neither side always finds the caches as the other left them.
 struct PairedTiming {
   Timing a, b;
   double median_ratio = 0;  // of a's time to b's, pair by pair
@@ -49,8 +50,13 @@ inline PairedTiming time_pairs(int64_t warmup, int64_t repeats, const std::funct
   }
   std::vector<double> ta, tb, ratio;
   for (int64_t i = 0; i < repeats; ++i) {
-    ta.push_back(ms(a));
-    tb.push_back(ms(b));
+    if (i % 2 == 0) {
+      ta.push_back(ms(a));
+      tb.push_back(ms(b));
+    } else {
+      tb.push_back(ms(b));
+      ta.push_back(ms(a));
+    }
     ratio.push_back(ta.back() / tb.back());
   }
   for (auto* v : {&ta, &tb, &ratio}) std::sort(v->begin(), v->end());

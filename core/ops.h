@@ -58,6 +58,11 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions options = {});
 // x W + b over the last axis: x [.., in], weight [in, out], bias [out] or undefined. One
 // GEMM with the bias added in place; the same numbers as add(matmul(x, W), b).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+// The precision an [m, k] x [k, n] product of matmul or linear called on this thread now
+// runs in: bf16 where matmul_precision() asks for it, the product is wide and long enough
+// to repay rounding its operands and this CPU's bf16 kernel is the faster one
+// (core/ops/gemm_dispatch.h), else float32.
+Precision product_precision(int64_t m, int64_t n, int64_t k);
 
 // ---- normalisation (core/ops/norm.cpp) ----
 // (x - mean) / sqrt(var + eps) * gain + bias over the last axis, population variance;

@@ -102,13 +102,17 @@ AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, c
   // wrote them; every other path splits them into [B, H, N, d_head] and merges the result.
   const auto flex = fused_attention_options(*scorer_, attend, options_.d_head, nk);
   const bool in_place = flex && !scorer_->fused(options_.d_head)->prepares_inputs;
-  FlexAttentionOptions packed = flex ? *flex : FlexAttentionOptions{};
-  packed.heads = h;
-  packed.kv_heads = h_kv;
-  const bool self =
-      queries_input.data() == keys_values_input.data() && queries_input.shape() == keys_values_input.shape();
-  if (in_place && self && one_projection()) {
-    const FlexAttentionResult r = flex_attention_qkv(project_qkv(queries_input), packed);
+  const auto packed = [&] {
+    FlexAttentionOptions o = *flex;
+    o.heads = h;
+    o.kv_heads = h_kv;
+    return o;
+  };
+  // Self-attention is one tensor passed twice: a view or a detached copy of x shares its
+  // data but not its gradient.
+  const bool self = queries_input.impl() == keys_values_input.impl();
+  if (in_place && self && one_projection(queries_input)) {
+    const FlexAttentionResult r = flex_attention_qkv(project_qkv(queries_input), packed());
     return {out_->forward(r.output), {}, {}, r.row_stats};
   }
   // In this order, which the tape keeps: it decides the order in which x's three gradients
@@ -117,7 +121,7 @@ AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, c
   const Tensor k = k_->forward(keys_values_input);  // [B, Nk, H_kv * d_head]
   const Tensor v = v_->forward(keys_values_input);
   if (in_place) {
-    const FlexAttentionResult r = flex_attention(q, k, v, packed);
+    const FlexAttentionResult r = flex_attention(q, k, v, packed());
     return {out_->forward(r.output), {}, {}, r.row_stats};
   }
   AttentionResult r = attention(split_heads(q, h), split_heads(k, h_kv), split_heads(v, h_kv), *scorer_, attend);
@@ -127,10 +131,16 @@ AttentionResult MultiHeadAttention::forward_cross(const Tensor& queries_input, c
 
 // bf16 products round their left operand on every call: Q, K and V from three products
 // rounded X three times in the forward and X^T three times for their weights' gradients.
-// float32's kernels read X where it lies, and keep the three products (and with them the
-// bits of every float32 result).
-bool MultiHeadAttention::one_projection() const {
-  return matmul_precision() == Precision::bf16 && !options_.sigma_reparam;
+// One product only where all three would run in bf16: each element of it then sums as in
+// its own product, to the bit. A projection that would stay float32 (narrower than a bf16
+// panel, X within the L1 cache, or bf16 not paying on this CPU) keeps the three, and with
+// them float32's bits: there one product gained 2%.
+bool MultiHeadAttention::one_projection(const Tensor& x) const {
+  if (options_.sigma_reparam) return false;
+  const int64_t rows = x.numel() / options_.d_model;
+  for (const int64_t width : {options_.heads * options_.d_head, options_.kv_heads * options_.d_head})
+    if (product_precision(rows, width, options_.d_model) != Precision::bf16) return false;
+  return true;
 }
 
 Tensor MultiHeadAttention::project_qkv(const Tensor& x) const {

@@ -62,9 +62,10 @@ class MultiHeadAttention : public Module {
   Tensor sink_;
   bool row_stats_ = false;
 
-  // Whether a self-attention projects Q, K and V with one product (bf16; attention.cpp),
-  // and that product: X [W_Q | W_K | W_V] + [b_Q | b_K | b_V], read by flex_attention_qkv.
-  bool one_projection() const;
+  // Whether a self-attention on x projects Q, K and V with one product (where all three
+  // run in bf16; attention.cpp), and that product: X [W_Q | W_K | W_V] + [b_Q | b_K | b_V],
+  // read by flex_attention_qkv.
+  bool one_projection(const Tensor& x) const;
   Tensor project_qkv(const Tensor& x) const;
 };
 

@@ -34,6 +34,13 @@ void matrix_product(const Operand& a, const Operand& b, Scalar alpha, Scalar* c,
 }
 }  // namespace
 
+Precision product_precision(int64_t m, int64_t n, int64_t k) {
+  return kernels::choose_product_precision(m, n, k, matmul_precision(), cpu_caches()) == Precision::bf16 &&
+                 kernels::bf16_pays()
+             ? Precision::bf16
+             : Precision::float32;
+}
+
 Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
   if (a.dim() < 2 || b.dim() < 2)
     throw std::invalid_argument("matmul: operands need rank >= 2, got " + operand_str(a, opt.transpose_a) +

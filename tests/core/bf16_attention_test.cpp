@@ -265,14 +265,27 @@ TEST_CASE("bf16 products read a subnormal operand as a zero of its sign, on ever
   }
 }
 
-// In bf16 a self-attention projects Q, K and V with one product (layers/attention.cpp).
-// Each element of that product sums the same terms in the same order as the three did, so
-// the output and every weight's gradient keep their bits; only x's gradient, one product
-// over the three weights instead of three added, may differ in float32's last bits.
+// In bf16 a self-attention projects Q, K and V with one product (layers/attention.cpp)
+// where each of the three would run in bf16. Each element of that product sums the same
+// terms in the same order as the three did, so the output and every weight's gradient keep
+// their bits; only x's gradient, one product over the three weights instead of three added,
+// may differ in float32's last bits.
+namespace {
+// set_bf16_pays for one scope, undone however the scope ends.
+struct Bf16Pays {
+  explicit Bf16Pays(bool pays) { kernels::set_bf16_pays(pays); }
+  ~Bf16Pays() { kernels::set_bf16_pays(std::nullopt); }
+};
+
+// The op that produced the input of the attention's output projection.
+std::string attention_op(const Tensor& out) { return out.autograd_meta()->grad_fn->inputs[0]->grad_fn->op; }
+}  // namespace
+
 TEST_CASE("MultiHeadAttention in bf16 projects Q, K and V with one product, to the bits of three", "[bf16]") {
-  kernels::set_bf16_pays(true);
+  const Bf16Pays pays(true);
   Generator gen(3);
-  // A [256, 128] input: more than an L1 cache holds, so the projections run in bf16.
+  // A [256, 128] input: more than an L1 cache holds, and projections at least one bf16
+  // panel wide (128 and 64), so that each of the three runs in bf16.
   MultiHeadAttention attention({.d_model = 128, .heads = 4, .causal = true, .kv_heads = 2}, gen);
   for (Tensor p : attention.parameters())  // nonzero biases too
     for (int64_t i = 0; i < p.numel(); i += 7) p.data()[i] += 0.01f * static_cast<float>(i % 5 + 1);
@@ -288,7 +301,7 @@ TEST_CASE("MultiHeadAttention in bf16 projects Q, K and V with one product, to t
     const Tensor x = x0.clone().requires_grad_(), other = x0.clone().requires_grad_();
     Run r;
     r.out = (self ? attention.forward(x, {}, false) : attention.forward_cross(x, other, {}, false)).output;
-    r.op = r.out.autograd_meta()->grad_fn->inputs[0]->grad_fn->op;  // the input of the output projection
+    r.op = attention_op(r.out);
     r.out.backward(g);
     r.gx = self ? x.grad() : add(x.grad(), other.grad());
     for (const Tensor& p : attention.parameters()) r.grads.push_back(p.grad().clone());
@@ -306,10 +319,29 @@ TEST_CASE("MultiHeadAttention in bf16 projects Q, K and V with one product, to t
   const TensorDiff gx = compare(one.gx, three.gx, 1e-6, 1e-5);
   INFO("x's gradient: " << gx.report);
   CHECK(gx.within_tolerance);
+  // A view of x shares its data, not its gradient: not a self-attention.
+  CHECK(attention_op(attention.forward_cross(x0, x0.detach(), {}, false).output) == "flex_attention");
   {
     const PrecisionScope float32(Precision::float32);  // float32 keeps three products
-    const Tensor out = attention.forward(x0, {}, false).output;
-    CHECK(out.autograd_meta()->grad_fn->inputs[0]->grad_fn->op == "flex_attention");
+    CHECK(attention_op(attention.forward(x0, {}, false).output) == "flex_attention");
   }
-  kernels::set_bf16_pays(std::nullopt);
+}
+
+TEST_CASE("Q, K and V stay three products where one of them would not run in bf16", "[bf16]") {
+  Generator gen(4);
+  const Tensor x = Tensor::randn({4, 64, 128}, gen);
+  const PrecisionScope bf16(Precision::bf16);
+  {
+    const Bf16Pays pays(true);
+    // K and V 32 wide, narrower than a bf16 panel: they stay float32, so all three do.
+    MultiHeadAttention narrow({.d_model = 128, .heads = 4, .kv_heads = 1}, gen);
+    CHECK(attention_op(narrow.forward(x, {}, false).output) == "flex_attention");
+    // X of [16, 128] fits the L1 cache: float32 too.
+    MultiHeadAttention wide({.d_model = 128, .heads = 4}, gen);
+    CHECK(attention_op(wide.forward(Tensor::randn({1, 16, 128}, gen), {}, false).output) == "flex_attention");
+    CHECK(attention_op(wide.forward(x, {}, false).output) == "flex_attention_qkv");
+  }
+  const Bf16Pays does_not_pay(false);  // a CPU where bf16 is slower: everything float32
+  MultiHeadAttention attention({.d_model = 128, .heads = 4}, gen);
+  CHECK(attention_op(attention.forward(x, {}, false).output) == "flex_attention");
 }

@@ -127,12 +127,17 @@ bool attention_products_in_bf16(int64_t) { return false; }
 void set_bf16_pays(std::optional<bool>) {}
 #endif
 
+Precision product_runs_in(int64_t m, int64_t n, int64_t k, Precision requested) {
+  return choose_product_precision(m, n, k, requested, cpu_caches()) == Precision::bf16 && bf16_pays()
+             ? Precision::bf16
+             : Precision::float32;
+}
+
 void gemm_product(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
                   const Scalar* bias, Precision precision) {
   const CpuCaches& caches = cpu_caches();
 #ifndef QKV_DOUBLE
-  if (choose_product_precision(m, n, k, precision, caches) == Precision::bf16 && bf16_pays())
-    return bf16_gemm(m, n, k, alpha, a, b, c, bias);
+  if (product_runs_in(m, n, k, precision) == Precision::bf16) return bf16_gemm(m, n, k, alpha, a, b, c, bias);
 #else
   (void)precision;
 #endif

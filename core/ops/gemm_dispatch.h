@@ -20,6 +20,9 @@ const char* gemm_kernel_name(GemmKernel kernel);
 // faster than float32 (a full bf16 panel of C's columns, and more of A than the L1 cache
 // holds), float32 otherwise. The rule and why: gemm_dispatch.cpp.
 Precision choose_product_precision(int64_t m, int64_t n, int64_t k, Precision requested, const CpuCaches& caches);
+// What gemm_product runs such a product in: bf16 where choose_product_precision allows it
+// on this machine's caches and bf16_pays() (below), else float32.
+Precision product_runs_in(int64_t m, int64_t n, int64_t k, Precision requested);
 
 // Whether bf16 products are faster than float32 ones on this CPU at all. AVX512_BF16's dot
 // product does two multiply-adds per lane, but CPUs retire it at different rates: twice

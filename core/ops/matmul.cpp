@@ -35,10 +35,7 @@ void matrix_product(const Operand& a, const Operand& b, Scalar alpha, Scalar* c,
 }  // namespace
 
 Precision product_precision(int64_t m, int64_t n, int64_t k) {
-  return kernels::choose_product_precision(m, n, k, matmul_precision(), cpu_caches()) == Precision::bf16 &&
-                 kernels::bf16_pays()
-             ? Precision::bf16
-             : Precision::float32;
+  return kernels::product_runs_in(m, n, k, matmul_precision());
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {

@@ -11,15 +11,17 @@
 
 #include "core/autograd.h"
 #include "core/generator.h"
+#include "core/gradcheck.h"
 #include "core/masks.h"
 #include "core/ops.h"
 #include "core/ops/bf16.h"
 #include "core/ops/bf16_gemm.h"
 #include "core/ops/gemm_dispatch.h"
-#include "core/gradcheck.h"
 #include "core/precision.h"
 #include "layers/attention.h"
 #include "layers/score_mods.h"
+
+#include "bf16_pays.h"
 
 using namespace qkv;
 
@@ -271,18 +273,12 @@ TEST_CASE("bf16 products read a subnormal operand as a zero of its sign, on ever
 // their bits; only x's gradient, one product over the three weights instead of three added,
 // may differ in float32's last bits.
 namespace {
-// set_bf16_pays for one scope, undone however the scope ends.
-struct Bf16Pays {
-  explicit Bf16Pays(bool pays) { kernels::set_bf16_pays(pays); }
-  ~Bf16Pays() { kernels::set_bf16_pays(std::nullopt); }
-};
-
 // The op that produced the input of the attention's output projection.
 std::string attention_op(const Tensor& out) { return out.autograd_meta()->grad_fn->inputs[0]->grad_fn->op; }
 }  // namespace
 
 TEST_CASE("MultiHeadAttention in bf16 projects Q, K and V with one product, to the bits of three", "[bf16]") {
-  const Bf16Pays pays(true);
+  const testing::Bf16Pays pays(true);
   Generator gen(3);
   // A [256, 128] input: more than an L1 cache holds, and projections at least one bf16
   // panel wide (128 and 64), so that each of the three runs in bf16.
@@ -332,7 +328,7 @@ TEST_CASE("Q, K and V stay three products where one of them would not run in bf1
   const Tensor x = Tensor::randn({4, 64, 128}, gen);
   const PrecisionScope bf16(Precision::bf16);
   {
-    const Bf16Pays pays(true);
+    const testing::Bf16Pays pays(true);
     // K and V 32 wide, narrower than a bf16 panel: they stay float32, so all three do.
     MultiHeadAttention narrow({.d_model = 128, .heads = 4, .kv_heads = 1}, gen);
     CHECK(attention_op(narrow.forward(x, {}, false).output) == "flex_attention");
@@ -341,7 +337,7 @@ TEST_CASE("Q, K and V stay three products where one of them would not run in bf1
     CHECK(attention_op(wide.forward(Tensor::randn({1, 16, 128}, gen), {}, false).output) == "flex_attention");
     CHECK(attention_op(wide.forward(x, {}, false).output) == "flex_attention_qkv");
   }
-  const Bf16Pays does_not_pay(false);  // a CPU where bf16 is slower: everything float32
+  const testing::Bf16Pays does_not_pay(false);  // a CPU where bf16 is slower: everything float32
   MultiHeadAttention attention({.d_model = 128, .heads = 4}, gen);
   CHECK(attention_op(attention.forward(x, {}, false).output) == "flex_attention");
 }

@@ -20,6 +20,8 @@
 #include "core/parallel.h"
 #include "core/precision.h"
 
+#include "bf16_pays.h"
+
 using namespace qkv;
 using kernels::bf16_to_float;
 using kernels::float_to_bf16;
@@ -247,12 +249,6 @@ bool bf16_scope_gives_float32_bits(int64_t rows, int64_t in, int64_t out, uint64
   return std::vector<float>(y16.data(), y16.data() + y16.numel()) == std::vector<float>(y32.data(), y32.data() + y32.numel());
 }
 
-// The bf16 path under test on any CPU, also where it does not pay (gemm_dispatch.h).
-struct Bf16PaysHere {
-  Bf16PaysHere() { kernels::set_bf16_pays(true); }
-  ~Bf16PaysHere() { kernels::set_bf16_pays(std::nullopt); }
-};
-
 TEST_CASE("bf16 runs where it measured 10% faster than float32, else the products stay float32", "[bf16]") {
   CHECK(kernels::Bf16Rates{100, 111}.pays());
   CHECK_FALSE(kernels::Bf16Rates{100, 109}.pays());
@@ -275,7 +271,7 @@ TEST_CASE("bf16 runs where it measured 10% faster than float32, else the product
 
 TEST_CASE("linear under a bf16 scope rounds the operands of its forward and backward products", "[bf16]") {
   // Shapes where all three products (x W, G W^T, x^T G) run in bf16 on this CPU.
-  const Bf16PaysHere bf16_here;
+  const testing::Bf16Pays bf16_here;
   constexpr int64_t kRows = 256, kIn = 96, kOut = 80;
   const CpuCaches& caches = cpu_caches();
   REQUIRE(kernels::choose_product_precision(kRows, kOut, kIn, Precision::bf16, caches) == Precision::bf16);
@@ -330,7 +326,7 @@ TEST_CASE("a product where bf16 cannot win runs in float32 under a bf16 scope", 
 }
 
 TEST_CASE("matmul under a bf16 scope, batched and transposed, matches the rounded product", "[bf16]") {
-  const Bf16PaysHere bf16_here;
+  const testing::Bf16Pays bf16_here;
   constexpr int64_t kBatch = 3, kM = 40, kN = 70, kK = 600;
   REQUIRE(kernels::choose_product_precision(kM, kN, kK, Precision::bf16, cpu_caches()) == Precision::bf16);
   Generator gen(35);

@@ -230,6 +230,21 @@ TEST_CASE("flex attention: q, k and v in one tensor equal the three, gradients i
   CHECK_THROWS_WITH(flex_attention_qkv(randn({1, 5, 24}), {}), Catch::Contains("options.heads must be positive"));
 }
 
+TEST_CASE("flex attention: q, k and v in one tensor, values by hand", "[attention][flex]") {
+  // One head of width 1, rows (q, k, v): token 0 is (1, 0, 2), token 1 is (0, 1, 4).
+  const Tensor qkv = reshape(Tensor::from({1.0, 0.0, 2.0, 0.0, 1.0, 4.0}), {1, 2, 3});
+  // Token 0 scores the keys 0 and 1, weights 1 / (1 + e) and e / (1 + e); token 1 scores
+  // both 0, weights 1/2 each.
+  const double e = std::exp(1.0);
+  const Tensor out = flex_attention_qkv(qkv, {.heads = 1}).output;
+  CHECK(out.data()[0] == Approx((2 + 4 * e) / (1 + e)).epsilon(1e-12));
+  CHECK(out.data()[1] == Approx(3.0).epsilon(1e-12));
+  // Causal: token 0 sees only itself.
+  const Tensor causal = flex_attention_qkv(qkv, {.mask_mod = causal_mask(), .heads = 1}).output;
+  CHECK(causal.data()[0] == Approx(2.0).epsilon(1e-12));
+  CHECK(causal.data()[1] == Approx(3.0).epsilon(1e-12));
+}
+
 TEST_CASE("flex attention: gradcheck of every mod's parameters, the sink, sigmoid and grouped heads",
           "[grad][attention][flex]") {
   const Tensor q = randn({1, 2, 7, 4}), k = randn({1, 1, 9, 4}), v = randn({1, 1, 9, 3});

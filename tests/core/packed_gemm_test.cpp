@@ -132,14 +132,18 @@ TEST_CASE("the kernel choice follows the L2 size, not a fixed product size", "[k
 }
 
 TEST_CASE("products whose passes over C outgrow the L2 go to packed_gemm", "[kernels][packed]") {
-  // A 48 KiB L1 and a 2 MiB L2: direct_gemm's depth block is 192 and its row block 678.
-  const CpuCaches caches{.l1d = 48 << 10, .l2 = 2 << 20, .l3 = 0, .source = "test"};
+  // An L1 that holds 192 rows of a register tile and a 2 MiB L2: direct_gemm's depth block
+  // is 192 and its row block 682 rounded down to whole tiles (678 with AVX-512's 6-row
+  // tile, 680 with AVX2's 4). The L1 is sized from the tile, whose width is the vector
+  // width's, so that the cases below hold with every instruction set.
+  const int64_t s = sizeof(Scalar);
+  const CpuCaches caches{.l1d = 192 * kernels::kTileColumns * s, .l2 = 2 << 20, .l3 = 0, .source = "test"};
   const kernels::DirectBlocks direct = kernels::direct_blocks(caches);
   REQUIRE(direct.depth == 192);
-  REQUIRE(direct.rows == 678);
+  REQUIRE(direct.rows == 682 / kernels::kTileRows * kernels::kTileRows);
   using kernels::GemmKernel;
-  // [2048 x 256] x [256 x 1024]: B is 1 MiB, in the L2, but a row block of C is 678 x 1024
-  // floats (2.7 MiB) and k = 256 takes two passes over it.
+  // [2048 x 256] x [256 x 1024]: B is 1 MiB, in the L2, but a row block of C is about
+  // 680 x 1024 floats (2.7 MiB) and k = 256 takes two passes over it.
   CHECK(kernels::choose_gemm_kernel(2048, 1024, 256, caches) == GemmKernel::packed);
   // The same C with k = 128: one pass, C written once.
   CHECK(kernels::choose_gemm_kernel(2048, 1024, 128, caches) == GemmKernel::direct);

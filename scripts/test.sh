@@ -50,10 +50,21 @@ cmake --build build/sanitize -j "$(nproc)" --target "${targets[@]}"
 export ASAN_OPTIONS=quarantine_size_mb=0:detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1
 t=build/sanitize/tests
-"$t/io_tests"
-"$t/train_tests" "[config],[tasks],[bad_inputs],[run_logs],[plots],[trainer]~[configs]"
-"$t/core_tests"
-"$t/grad_tests"
+# Two halves side by side, each on its own core (the sanitized tests run mostly on one
+# thread); each half's output goes to its own log, printed whole when both are done.
+( "$t/io_tests" && "$t/train_tests" "[config],[tasks],[bad_inputs],[run_logs],[plots],[trainer]~[configs]" ) \
+  > build/sanitize/readers_and_trainer.log 2>&1 &
+readers_and_trainer=$!
+( "$t/core_tests" && "$t/grad_tests" ) > build/sanitize/ops.log 2>&1 &
+ops=$!
+failed=0
+wait "$readers_and_trainer" || failed=1
+wait "$ops" || failed=1
+cat build/sanitize/readers_and_trainer.log build/sanitize/ops.log
+if [ "$failed" -ne 0 ]; then
+  echo "test.sh: the sanitizer stage failed (above)" >&2
+  exit 1
+fi
 if [ -x "$t/fuzz/fuzz_config" ]; then
   (cd build/sanitize && ctest --output-on-failure -R '^fuzz_replay:')
 fi

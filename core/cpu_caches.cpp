@@ -37,6 +37,7 @@ CpuCaches from_sysfs() {
     if (level == "1") {
       caches.l1d = bytes;
       caches.line = line_or_default(parse_cache_size(read_line(dir + "coherency_line_size")));
+      caches.l1d_ways = parse_cache_size(read_line(dir + "ways_of_associativity"));
     }
     else if (level == "2") caches.l2 = bytes;
     else if (level == "3") caches.l3 = bytes;
@@ -49,7 +50,7 @@ CpuCaches probe() {
 #if defined(_SC_LEVEL1_DCACHE_SIZE)
   caches = {from_sysconf(_SC_LEVEL1_DCACHE_SIZE), from_sysconf(_SC_LEVEL2_CACHE_SIZE),
             from_sysconf(_SC_LEVEL3_CACHE_SIZE), line_or_default(from_sysconf(_SC_LEVEL1_DCACHE_LINESIZE)),
-            "sysconf"};
+            "sysconf", from_sysconf(_SC_LEVEL1_DCACHE_ASSOC)};
 #endif
   if (caches.l1d == 0 || caches.l2 == 0) {
     caches = from_sysfs();

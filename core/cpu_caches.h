@@ -15,6 +15,7 @@ struct CpuCaches {
   int64_t line = 64;  // bytes of a cache line
   // Where the sizes came from: "sysconf", "sysfs", or "assumed" when neither reported one.
   std::string source;
+  int64_t l1d_ways = 0;  // the level-1 data cache's associativity, 0 if not reported
 };
 
 // Read once (sysconf's cache entries, then /sys/devices/system/cpu/cpu0/cache), then kept.

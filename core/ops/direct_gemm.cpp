@@ -132,29 +132,67 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
     }
 }
 
+bool rows_share_one_l1_set(int64_t stride_bytes, int64_t rows, const CpuCaches& caches) {
+  if (stride_bytes <= 0 || caches.l1d_ways <= 0 || rows <= caches.l1d_ways) return false;
+  const int64_t way_bytes = caches.l1d / caches.l1d_ways;
+  return way_bytes > 0 && stride_bytes % way_bytes == 0;
+}
+
+namespace {
+
+// Room for a copy of `size` elements: a buffer the thread keeps when the copy fits the L2
+// cache (a tensor from the pool made a 16 x 32 x 16 product 1.4x slower), else a tensor
+// from the pool, which can give the memory back.
+Scalar* copy_room(AlignedBuffer<Scalar>& kept, Tensor& pooled, int64_t size) {
+  if (size * int64_t(sizeof(Scalar)) <= cpu_caches().l2) return kept.reserve(size);
+  pooled = Tensor::empty({size});
+  return pooled.data();
+}
+
+void copy_rows(const Scalar* x, int64_t rows, int64_t cols, int64_t ld, Scalar* out, int64_t out_ld) {
+  for (int64_t i = 0; i < rows; ++i) std::memcpy(out + i * out_ld, x + i * ld, cols * sizeof(Scalar));
+}
+
+}  // namespace
+
 void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
                           int64_t ldc, bool accumulate, const Scalar* bias) {
+  static const int64_t depth = direct_blocks(cpu_caches()).depth;
+  const int64_t s = sizeof(Scalar), reread_rows = std::min(k, depth);
   // Blocks of one tile's height or one vector's width: coarser blocks split C unevenly
   // (128 rows in blocks of 48 give one thread twice the other's work).
   split_over_threads(m, n, k, kTileRows, kLanes, [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
+    // Each part copies what it reads of an operand that direct_gemm cannot read in place
+    // into rows an odd number of cache lines apart (spread_stride): one copy that every
+    // thread then read crossed from the caches of the core that wrote it, which cost more
+    // than the copy (a 128 x 64 x 128 product with B stored transposed ran at 130 GFLOP/s
+    // on two threads of the Zen 5, 200 once each thread copied its own). Copied:
+    // - B stored transposed (q k^T, G W^T), whose columns direct_gemm needs as rows;
+    // - B, or A stored transposed (a weight gradient X^T G), whose rows direct_gemm rereads
+    //   lying a whole number of L1 ways apart, where they share one set of the L1
+    //   (rows_share_one_l1_set): 1024 x 128 x 1024 A^T went from 47 to 66 GFLOP/s on the
+    //   Zen 1 of docs/performance.md. The copy holds the same numbers, summed in the same
+    //   order: the result keeps its bits.
+    thread_local AlignedBuffer<Scalar> kept_a, kept_b;
+    Tensor pooled_a, pooled_b;
+    StridedMatrix lhs = a.from(i0, 0);
+    if (lhs.row_stride == 1 && rows_share_one_l1_set(lhs.col_stride * s, reread_rows, cpu_caches())) {
+      const int64_t lda = spread_stride(rows);
+      Scalar* copy = copy_room(kept_a, pooled_a, k * lda);
+      copy_rows(lhs.data, k, rows, lhs.col_stride, copy, lda);
+      lhs = StridedMatrix::row_major(copy, lda, true);
+    }
     const StridedMatrix part = b.from(0, j0);
-    if (part.col_stride == 1)
-      return direct_gemm(rows, columns, k, alpha, a.from(i0, 0), part.data, part.row_stride, c + i0 * ldc + j0, ldc,
-                         accumulate, bias ? bias + j0 : nullptr);
-    // Each part copies the columns of B it reads into rows of its own buffer: one copy that
-    // every thread then read crossed from the caches of the core that wrote it, which cost
-    // more than the copy (a 128 x 64 x 128 product with B stored transposed ran at 130
-    // GFLOP/s on two threads of the Zen 5, 200 once each thread copied its own). A copy
-    // that fits the L2 cache goes to a buffer the thread keeps (a tensor from the pool made
-    // a 16 x 32 x 16 product 1.4x slower); a larger one to the pool, which can give it back.
-    const int64_t ldb = spread_stride(columns), size = k * ldb;
-    thread_local AlignedBuffer<Scalar> kept;
-    Tensor pooled;
-    Scalar* rows_of_b = size * int64_t(sizeof(Scalar)) <= cpu_caches().l2
-                            ? kept.reserve(size)
-                            : (pooled = Tensor::empty({size})).data();
-    transpose(part.data, columns, k, part.col_stride, rows_of_b, ldb);
-    direct_gemm(rows, columns, k, alpha, a.from(i0, 0), rows_of_b, ldb, c + i0 * ldc + j0, ldc, accumulate,
+    const Scalar* rows_of_b = part.data;
+    int64_t ldb = part.row_stride;
+    if (part.col_stride != 1 || rows_share_one_l1_set(part.row_stride * s, reread_rows, cpu_caches())) {
+      ldb = spread_stride(columns);
+      Scalar* copy = copy_room(kept_b, pooled_b, k * ldb);
+      if (part.col_stride == 1) copy_rows(part.data, k, columns, part.row_stride, copy, ldb);
+      else transpose(part.data, columns, k, part.col_stride, copy, ldb);
+      rows_of_b = copy;
+    }
+    direct_gemm(rows, columns, k, alpha, lhs, rows_of_b, ldb, c + i0 * ldc + j0, ldc, accumulate,
                 bias ? bias + j0 : nullptr);
   });
 }

@@ -52,9 +52,17 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
 // The same split over the threads: in blocks of C's rows, or of its columns when C is
 // wider than tall, each thread one direct_gemm. B is row-major (col_stride 1) or a stored
 // transpose (row_stride 1; q k^T, G W^T): each thread then first copies the columns of B
-// it needs into rows.
+// it needs into rows. It likewise copies B, or A stored transposed, whose rows share one
+// set of the L1 (below), into rows that do not.
 void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
                           int64_t ldc, bool accumulate, const Scalar* bias = nullptr);
+
+// Whether `rows` rows `stride_bytes` apart all fall into one set of the L1 cache. A cache of
+// `ways` ways puts a line in the set its address modulo the way size (l1d / ways) names,
+// so rows a whole number of way sizes apart (B 1024 floats wide with 4 KiB ways) share one
+// set, and the L1 holds `ways` of them however large it is. False where the L1's
+// associativity is unknown.
+bool rows_share_one_l1_set(int64_t stride_bytes, int64_t rows, const CpuCaches& caches);
 
 // out [cols, rows] = x^T for a row-major x [rows, cols] whose rows are ld apart, the rows
 // of out `out_ld` apart: the layout direct_gemm needs for a right-hand operand that is a

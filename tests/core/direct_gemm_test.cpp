@@ -2,10 +2,12 @@
 // dispatches (full tiles, last rows, last whole vectors, last single columns), A read
 // transposed, accumulation, a depth longer than one block of B, and strided sub-blocks.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <vector>
 
+#include "core/cpu_caches.h"
 #include "core/generator.h"
 #include "core/ops.h"
 #include "core/ops/direct_gemm.h"
@@ -103,6 +105,47 @@ TEST_CASE("parallel_direct_gemm copies a transposed B part by part and gives the
       kernels::parallel_direct_gemm(m, n, k, 1, {a.data(), k, 1}, kernels::StridedMatrix::row_major(b_stored_transposed.data(), k, true),
                                     parallel.data(), n, false);
       CHECK(serial == parallel);
+    }
+  kernels::set_parallel_product_grain(-1);
+}
+
+TEST_CASE("parallel_direct_gemm copies rows that share one L1 set and keeps the result's bits", "[kernels]") {
+  // Rows a whole number of L1 ways apart share one set of the L1.
+  const CpuCaches eight_ways{.l1d = 32 << 10, .l2 = 512 << 10, .l3 = 0, .source = "test", .l1d_ways = 8};
+  CHECK(kernels::rows_share_one_l1_set(4096, 9, eight_ways));
+  CHECK(kernels::rows_share_one_l1_set(3 * 4096, 64, eight_ways));
+  CHECK_FALSE(kernels::rows_share_one_l1_set(4096, 8, eight_ways));        // no more rows than ways: all stay
+  CHECK_FALSE(kernels::rows_share_one_l1_set(2048, 64, eight_ways));       // half a way: two sets
+  CHECK_FALSE(kernels::rows_share_one_l1_set(4096 + 64, 64, eight_ways));  // a line further: every set
+  CpuCaches unknown = eight_ways;
+  unknown.l1d_ways = 0;
+  CHECK_FALSE(kernels::rows_share_one_l1_set(4096, 64, unknown));
+
+  // Such rows of B and of A stored transposed are copied into rows that do not share a set.
+  // The copy holds the same numbers in the same order, so the result equals to the bit
+  // direct_gemm's on the same operands stored a few floats wider.
+  const CpuCaches& here = cpu_caches();
+  const int64_t way = here.l1d_ways > 0 ? here.l1d / here.l1d_ways / int64_t(sizeof(Scalar)) : 1024;
+  const int64_t k = 64;
+  if (here.l1d_ways > 0) REQUIRE(kernels::rows_share_one_l1_set(way * int64_t(sizeof(Scalar)), k, here));
+  Generator gen(15);
+  for (double grain : {0.0, 1e30})  // split where the threads and the work allow, and on the calling thread
+    for (auto [m, n] : {std::pair<int64_t, int64_t>{200, 300}, {300, 200}}) {
+      kernels::set_parallel_product_grain(grain);
+      std::vector<Scalar> a_stored_transposed(k * way), b(k * way), bias(n);  // [k, m] and [k, n], rows `way` apart
+      for (auto* v : {&a_stored_transposed, &b, &bias})
+        for (Scalar& x : *v) x = static_cast<Scalar>(gen.normal());
+      const int64_t lda = m + 16, ldb = n + 16;
+      std::vector<Scalar> a_wider(k * lda), b_wider(k * ldb), expected(m * n), got(m * n, Scalar(7));
+      for (int64_t p = 0; p < k; ++p) {
+        std::copy_n(a_stored_transposed.data() + p * way, m, a_wider.data() + p * lda);
+        std::copy_n(b.data() + p * way, n, b_wider.data() + p * ldb);
+      }
+      kernels::direct_gemm(m, n, k, 1, kernels::StridedMatrix::row_major(a_wider.data(), lda, true), b_wider.data(),
+                           ldb, expected.data(), n, false, bias.data());
+      kernels::parallel_direct_gemm(m, n, k, 1, kernels::StridedMatrix::row_major(a_stored_transposed.data(), way, true),
+                                    kernels::StridedMatrix::row_major(b.data(), way), got.data(), n, false, bias.data());
+      CHECK(expected == got);
     }
   kernels::set_parallel_product_grain(-1);
 }

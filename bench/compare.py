@@ -64,16 +64,20 @@ def failure(out):
     return "exit status %d\n%s" % (out.returncode, out.stderr)
 
 
-def run(command, env):
+def attempt(command, env):
+    """(the JSON lines a command printed, None), or (None, how it failed)."""
     out = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
     problem = failure(out)
     if problem:
+        return None, problem
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")], None
+
+
+def run(command, env):
+    lines, problem = attempt(command, env)
+    if problem:
         sys.exit("compare.py: %s failed: %s" % (" ".join(command), problem))
-    return json_lines(out.stdout)
-
-
-def json_lines(stdout):
-    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return lines
 
 
 def check_blas(lines):
@@ -94,14 +98,11 @@ def torch_environments():
         name = openblas_core(env) + ("" if coretype else " (OpenBLAS's choice)")
         # A kernel family newer than the CPU (SkylakeX's AVX-512 on an AVX2 CPU) dies of an
         # illegal instruction: that family is rejected, not the comparison.
-        out = subprocess.run(["/usr/bin/python3", "bench/torch_bench.py", "blas_check"], env=env,
-                             capture_output=True, text=True, cwd=ROOT)
-        problem = failure(out)
+        check, problem = attempt(["/usr/bin/python3", "bench/torch_bench.py", "blas_check"], env)
         if problem:
             print("PyTorch kernels %s: REJECTED, its products failed: %s" % (name, problem.strip()),
                   file=sys.stderr)
             continue
-        check = json_lines(out.stdout)
         check_blas(check)
         error = check[0]["max_rel_diff"]
         print("PyTorch kernels %s: largest relative difference from float64 %.1e, %s" % (

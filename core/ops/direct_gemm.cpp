@@ -157,26 +157,29 @@ void copy_rows(const Scalar* x, int64_t rows, int64_t cols, int64_t ld, Scalar* 
 
 void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
                           int64_t ldc, bool accumulate, const Scalar* bias) {
+  // Each part copies what it reads of an operand that direct_gemm cannot read in place
+  // into rows an odd number of cache lines apart (spread_stride): one copy that every
+  // thread then read crossed from the caches of the core that wrote it, which cost more
+  // than the copy (a 128 x 64 x 128 product with B stored transposed ran at 130 GFLOP/s
+  // on two threads of the Zen 5, 200 once each thread copied its own). Copied:
+  // - B stored transposed (q k^T, G W^T), whose columns direct_gemm needs as rows;
+  // - B, or A stored transposed (a weight gradient X^T G), whose rows direct_gemm rereads
+  //   lying a whole number of L1 ways apart, where they share one set of the L1
+  //   (rows_share_one_l1_set): 1024 x 128 x 1024 A^T went from 47 to 66 GFLOP/s on the
+  //   Zen 1 of docs/performance.md. The copy holds the same numbers, summed in the same
+  //   order: the result keeps its bits.
   static const int64_t depth = direct_blocks(cpu_caches()).depth;
   const int64_t s = sizeof(Scalar), reread_rows = std::min(k, depth);
+  const bool copy_a = a.row_stride == 1 && rows_share_one_l1_set(a.col_stride * s, reread_rows, cpu_caches());
+  const bool copy_b =
+      b.col_stride != 1 || rows_share_one_l1_set(b.row_stride * s, reread_rows, cpu_caches());
   // Blocks of one tile's height or one vector's width: coarser blocks split C unevenly
   // (128 rows in blocks of 48 give one thread twice the other's work).
   split_over_threads(m, n, k, kTileRows, kLanes, [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
-    // Each part copies what it reads of an operand that direct_gemm cannot read in place
-    // into rows an odd number of cache lines apart (spread_stride): one copy that every
-    // thread then read crossed from the caches of the core that wrote it, which cost more
-    // than the copy (a 128 x 64 x 128 product with B stored transposed ran at 130 GFLOP/s
-    // on two threads of the Zen 5, 200 once each thread copied its own). Copied:
-    // - B stored transposed (q k^T, G W^T), whose columns direct_gemm needs as rows;
-    // - B, or A stored transposed (a weight gradient X^T G), whose rows direct_gemm rereads
-    //   lying a whole number of L1 ways apart, where they share one set of the L1
-    //   (rows_share_one_l1_set): 1024 x 128 x 1024 A^T went from 47 to 66 GFLOP/s on the
-    //   Zen 1 of docs/performance.md. The copy holds the same numbers, summed in the same
-    //   order: the result keeps its bits.
     thread_local AlignedBuffer<Scalar> kept_a, kept_b;
     Tensor pooled_a, pooled_b;
     StridedMatrix lhs = a.from(i0, 0);
-    if (lhs.row_stride == 1 && rows_share_one_l1_set(lhs.col_stride * s, reread_rows, cpu_caches())) {
+    if (copy_a) {
       const int64_t lda = spread_stride(rows);
       Scalar* copy = copy_room(kept_a, pooled_a, k * lda);
       copy_rows(lhs.data, k, rows, lhs.col_stride, copy, lda);
@@ -185,7 +188,7 @@ void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, Strided
     const StridedMatrix part = b.from(0, j0);
     const Scalar* rows_of_b = part.data;
     int64_t ldb = part.row_stride;
-    if (part.col_stride != 1 || rows_share_one_l1_set(part.row_stride * s, reread_rows, cpu_caches())) {
+    if (copy_b) {
       ldb = spread_stride(columns);
       Scalar* copy = copy_room(kept_b, pooled_b, k * ldb);
       if (part.col_stride == 1) copy_rows(part.data, k, columns, part.row_stride, copy, ldb);

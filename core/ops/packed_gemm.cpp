@@ -18,21 +18,32 @@ int64_t at_least_one_multiple(int64_t bytes, int64_t multiple) {
 // Panels of A: kTileRows rows each, zero rows past the last. A row-major A is packed
 // row by row ([r][p], each of the panel's rows `depth` long); a stored transpose depth
 // by depth ([p][r], kTileRows entries per step): either way the copy reads A's contiguous
-// runs.
+// runs. A stored transpose is packed kLanes depth steps at a time across all its panels:
+// those steps' rows of A stay in the L1 cache while every panel takes its entries from
+// them (one panel at a time through the whole depth read each line of A from beyond the
+// L2 again for each of the two or three panels it feeds, when A's rows lie far apart).
 void pack_a(StridedMatrix a, int64_t rows, int64_t depth, bool by_depth, Scalar* out) {
   const int64_t panel_size = kTileRows * depth;
-  for (int64_t i0 = 0; i0 < rows; i0 += kTileRows, out += panel_size) {
-    const int64_t height = std::min<int64_t>(kTileRows, rows - i0);
-    if (!by_depth) {
-      for (int64_t r = 0; r < height; ++r) std::copy_n(a.data + (i0 + r) * a.row_stride, depth, out + r * depth);
-      std::fill(out + height * depth, out + panel_size, Scalar(0));
-    } else {
-      for (int64_t p = 0; p < depth; ++p) {
-        Scalar* step = out + p * kTileRows;
-        for (int64_t r = 0; r < height; ++r) step[r] = a.data[(i0 + r) * a.row_stride + p * a.col_stride];
-        std::fill(step + height, step + kTileRows, Scalar(0));
+  if (by_depth) {
+    for (int64_t p0 = 0; p0 < depth; p0 += kLanes) {
+      const int64_t p1 = std::min<int64_t>(p0 + kLanes, depth);
+      Scalar* panel = out;
+      for (int64_t i0 = 0; i0 < rows; i0 += kTileRows, panel += panel_size) {
+        const int64_t height = std::min<int64_t>(kTileRows, rows - i0);
+        for (int64_t p = p0; p < p1; ++p) {
+          Scalar* step = panel + p * kTileRows;
+          const Scalar* from = a.data + i0 * a.row_stride + p * a.col_stride;
+          for (int64_t r = 0; r < height; ++r) step[r] = from[r * a.row_stride];
+          std::fill(step + height, step + kTileRows, Scalar(0));
+        }
       }
     }
+    return;
+  }
+  for (int64_t i0 = 0; i0 < rows; i0 += kTileRows, out += panel_size) {
+    const int64_t height = std::min<int64_t>(kTileRows, rows - i0);
+    for (int64_t r = 0; r < height; ++r) std::copy_n(a.data + (i0 + r) * a.row_stride, depth, out + r * depth);
+    std::fill(out + height * depth, out + panel_size, Scalar(0));
   }
 }
 
@@ -71,6 +82,13 @@ void pack_b(StridedMatrix b, int64_t depth, int64_t cols, Scalar* out) {
 
 using Tile = Vec[kTileRows][kTileVectors];
 
+// How far ahead of the tile's depth step the panel of B is fetched into the L1 cache. The
+// panel (kc x kTileColumns) is larger than the L1 and streams from the L2; without the
+// hint the tile waited on it (the products of docs/performance.md's kernels table ran
+// 3-8% slower on the Intel Xeon). 4, 8, 16 and 32 steps measured the same: the hint
+// matters, not its distance.
+constexpr int64_t kPrefetchSteps = 8;
+
 // acc = one panel of A times one panel of B over `depth`: per step, one row of the B
 // panel is loaded and each of A's kTileRows entries multiplies it. ByDepth: A's panel is
 // [p][r], else [r][p].
@@ -81,12 +99,20 @@ void multiply_panels(int64_t depth, const Scalar* a, const Scalar* b, Tile& acc)
     for (Vec& v : row) v = Vec{};
   for (int64_t p = 0; p < depth; ++p, a += step, b += kTileColumns) {
     Vec row[kTileVectors];
+    for (int v = 0; v < kTileVectors; ++v) __builtin_prefetch(b + kPrefetchSteps * kTileColumns + v * kLanes);
     for (int v = 0; v < kTileVectors; ++v) row[v] = load_vector(b + v * kLanes);
     for (int r = 0; r < kTileRows; ++r) {
       const Scalar entry = a[r * row_stride];
       for (int v = 0; v < kTileVectors; ++v) acc[r][v] += entry * row[v];
     }
   }
+}
+
+// C's tile is fetched for writing while its sums are made: written after the tile's
+// depth, it would otherwise wait on C's lines from beyond the L2.
+void prefetch_tile(Scalar* c, int64_t ldc, int64_t rows) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int v = 0; v < kTileVectors; ++v) __builtin_prefetch(c + r * ldc + v * kLanes, 1);
 }
 
 // C's tile = alpha acc, plus what C held when `add`, plus the bias when given.
@@ -154,12 +180,15 @@ void packed_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
         for (int64_t ir = 0; ir < rows; ir += kTileRows) {
           const Scalar* a_panel = packed_a + ir * depth;
           for (int64_t jr = 0; jr < cols; jr += kTileColumns) {
+            Scalar* c_tile = c + (i0 + ir) * ldc + j0 + jr;
+            const int64_t tile_rows = std::min<int64_t>(kTileRows, rows - ir);
+            prefetch_tile(c_tile, ldc, tile_rows);
             Tile acc;
             const Scalar* b_panel = packed_b + jr * depth;
             if (a_by_depth) multiply_panels<true>(depth, a_panel, b_panel, acc);
             else multiply_panels<false>(depth, a_panel, b_panel, acc);
-            write_tile(acc, alpha, c + (i0 + ir) * ldc + j0 + jr, ldc, std::min<int64_t>(kTileRows, rows - ir),
-                       std::min(kTileColumns, cols - jr), add, block_bias ? block_bias + j0 + jr : nullptr);
+            write_tile(acc, alpha, c_tile, ldc, tile_rows, std::min(kTileColumns, cols - jr), add,
+                       block_bias ? block_bias + j0 + jr : nullptr);
           }
         }
       }

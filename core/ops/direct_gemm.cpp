@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 namespace qkv::kernels {
 namespace {
@@ -20,17 +21,24 @@ struct Product {
   int64_t ldc;
   bool accumulate;
   const Scalar* bias;  // or null
+  bool fetch_b_ahead;  // B's rows crowd into few sets of the L1 (direct_gemm)
 };
+
+// How far ahead of the tile's depth step B's rows are fetched when they crowd the L1: 8
+// rows, as packed_gemm's panel (4 to 32 measured the same there).
+constexpr int64_t kPrefetchSteps = 8;
 
 // C[i0 .. i0 + Rows, j0 .. j0 + Vectors * kLanes]: for each p, one row of B is loaded once
 // and each of the tile's rows adds A(i, p) times it.
-template <int Rows, int Vectors>
-void tile(const Product& x, int64_t i0, int64_t j0) {
+template <int Rows, int Vectors, bool FetchBAhead>
+void tile_of(const Product& x, int64_t i0, int64_t j0) {
   Vec acc[Rows][Vectors] = {};
   const Scalar* a = x.a.data + i0 * x.a.row_stride;
   const Scalar* b = x.b + j0;
   for (int64_t p = 0; p < x.k; ++p, a += x.a.col_stride, b += x.ldb) {
     Vec row[Vectors];
+    if constexpr (FetchBAhead)
+      for (int v = 0; v < Vectors; ++v) __builtin_prefetch(b + kPrefetchSteps * x.ldb + v * kLanes);
     for (int v = 0; v < Vectors; ++v) row[v] = load_vector(b + v * kLanes);
     for (int r = 0; r < Rows; ++r) {
       const Scalar entry = a[r * x.a.row_stride];
@@ -45,6 +53,12 @@ void tile(const Product& x, int64_t i0, int64_t j0) {
       if (x.bias) result += load_vector(x.bias + j0 + v * kLanes);
       store_vector(out, result);
     }
+}
+
+template <int Rows, int Vectors>
+void tile(const Product& x, int64_t i0, int64_t j0) {
+  if (x.fetch_b_ahead) tile_of<Rows, Vectors, true>(x, i0, j0);
+  else tile_of<Rows, Vectors, false>(x, i0, j0);
 }
 
 // The last m % kTileRows rows of a column block, as one tile of their exact height.
@@ -96,6 +110,7 @@ void last_columns(const Product& x, int64_t m, int64_t j0, int64_t n) {
   padded.ldc = kLanes;
   padded.accumulate = false;
   padded.bias = nullptr;
+  padded.fetch_b_ahead = false;
   column_block<1>(padded, m, 0);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < width; ++j) {
@@ -119,12 +134,21 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
   static const DirectBlocks blocks = direct_blocks(cpu_caches());
+  // B's rows, read in place, stay in the L1 from one tile to the next only if they spread
+  // over its sets. Where more of a depth block's rows share a set than it has ways (a B
+  // 512 floats wide: 2 KiB apart, two places in a 4 KiB way), every tile reads them again
+  // from the L2, and fetching them ahead hides the wait (Intel Xeon, docs/performance.md:
+  // 2048 x 128 x 512 3-6% faster, 128 x 2048 x 512 A^T 2-12%). Elsewhere the hint is
+  // wasted work.
+  const bool fetch_b_ahead =
+      rows_per_l1_set(ldb * int64_t(sizeof(Scalar)), std::min(k, blocks.depth), cpu_caches()) >
+      cpu_caches().l1d_ways;
   for (int64_t p0 = 0; p0 < k; p0 += blocks.depth)
     for (int64_t i0 = 0; i0 < m; i0 += blocks.rows) {
       const int64_t rows = std::min(blocks.rows, m - i0);
       // Later depth blocks add to what the first wrote, bias included.
       const Product x{std::min(blocks.depth, k - p0), alpha, a.from(i0, p0), b + p0 * ldb, ldb, c + i0 * ldc, ldc,
-                      accumulate || p0 > 0, p0 == 0 ? bias : nullptr};
+                      accumulate || p0 > 0, p0 == 0 ? bias : nullptr, fetch_b_ahead};
       int64_t j = 0;
       for (; j + kTileColumns <= n; j += kTileColumns) column_block<kTileVectors>(x, rows, j);
       j = last_vectors<kTileVectors - 1>(x, rows, (n - j) / kLanes, j);
@@ -132,10 +156,15 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
     }
 }
 
+int64_t rows_per_l1_set(int64_t stride_bytes, int64_t rows, const CpuCaches& caches) {
+  const int64_t way_bytes = caches.l1d_ways > 0 ? caches.l1d / caches.l1d_ways : 0;
+  if (stride_bytes <= 0 || way_bytes <= 0 || rows <= 0) return 0;
+  const int64_t places = way_bytes / std::gcd(stride_bytes, way_bytes);
+  return (rows + places - 1) / places;
+}
+
 bool rows_share_one_l1_set(int64_t stride_bytes, int64_t rows, const CpuCaches& caches) {
-  if (stride_bytes <= 0 || caches.l1d_ways <= 0 || rows <= caches.l1d_ways) return false;
-  const int64_t way_bytes = caches.l1d / caches.l1d_ways;
-  return way_bytes > 0 && stride_bytes % way_bytes == 0;
+  return rows > caches.l1d_ways && rows > 1 && rows_per_l1_set(stride_bytes, rows, caches) == rows;
 }
 
 namespace {

@@ -57,11 +57,15 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
 void parallel_direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a, StridedMatrix b, Scalar* c,
                           int64_t ldc, bool accumulate, const Scalar* bias = nullptr);
 
-// Whether `rows` rows `stride_bytes` apart all fall into one set of the L1 cache. A cache of
-// `ways` ways puts a line in the set its address modulo the way size (l1d / ways) names,
-// so rows a whole number of way sizes apart (B 1024 floats wide with 4 KiB ways) share one
-// set, and the L1 holds `ways` of them however large it is. False where the L1's
-// associativity is unknown.
+// How many of `rows` rows `stride_bytes` apart start in one set of the L1 cache. A cache
+// of `ways` ways puts a line in the set its address modulo the way size (l1d / ways) names,
+// so the rows' starts take way size / gcd(stride, way size) places in it: rows a whole
+// number of way sizes apart (B 1024 floats wide with 4 KiB ways) all share one set, rows
+// half a way apart two, and the L1 holds `ways` rows per place however large it is. 0
+// where the L1's associativity is unknown.
+int64_t rows_per_l1_set(int64_t stride_bytes, int64_t rows, const CpuCaches& caches);
+
+// Whether more than `ways` rows `stride_bytes` apart all fall into one set of the L1.
 bool rows_share_one_l1_set(int64_t stride_bytes, int64_t rows, const CpuCaches& caches);
 
 // out [cols, rows] = x^T for a row-major x [rows, cols] whose rows are ld apart, the rows

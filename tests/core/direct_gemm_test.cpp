@@ -150,6 +150,42 @@ TEST_CASE("parallel_direct_gemm copies rows that share one L1 set and keeps the 
   kernels::set_parallel_product_grain(-1);
 }
 
+TEST_CASE("direct_gemm fetches ahead B's rows that crowd the L1's sets, and keeps the result's bits", "[kernels]") {
+  // Rows `stride` apart start at way / gcd(stride, way) places of a 4 KiB way.
+  const CpuCaches eight_ways{.l1d = 32 << 10, .l2 = 512 << 10, .l3 = 0, .source = "test", .l1d_ways = 8};
+  CHECK(kernels::rows_per_l1_set(4096, 64, eight_ways) == 64);     // one place
+  CHECK(kernels::rows_per_l1_set(2048, 64, eight_ways) == 32);     // half a way: two places
+  CHECK(kernels::rows_per_l1_set(2048, 65, eight_ways) == 33);     // the odd row goes to the first
+  CHECK(kernels::rows_per_l1_set(256, 192, eight_ways) == 12);     // contiguous rows 64 floats wide
+  CHECK(kernels::rows_per_l1_set(4096 + 64, 64, eight_ways) == 1); // a line further: every set
+  CHECK(kernels::rows_per_l1_set(100, 64, eight_ways) == 1);
+  CpuCaches unknown = eight_ways;
+  unknown.l1d_ways = 0;
+  CHECK(kernels::rows_per_l1_set(2048, 64, unknown) == 0);
+
+  // On this CPU: B's rows half a way apart crowd the L1 whenever a depth block holds more
+  // than twice its ways; the hint changes no arithmetic, so the result equals to the bit
+  // the same product on a copy of B whose rows spread.
+  const CpuCaches& here = cpu_caches();
+  if (here.l1d_ways <= 0) {
+    WARN("this CPU does not report its L1's associativity: B's rows are never fetched ahead");
+    return;
+  }
+  const int64_t half_way = here.l1d / here.l1d_ways / 2 / int64_t(sizeof(Scalar));
+  const int64_t depth = kernels::direct_blocks(here).depth, k = depth + 37, m = 29, n = std::min<int64_t>(half_way, 150);
+  REQUIRE(kernels::rows_per_l1_set(half_way * int64_t(sizeof(Scalar)), std::min(k, depth), here) > here.l1d_ways);
+  Generator gen(16);
+  std::vector<Scalar> a(m * k), b(k * half_way), b_spread(k * kernels::spread_stride(n)), expected(m * n), got(m * n);
+  for (auto* v : {&a, &b})
+    for (Scalar& x : *v) x = static_cast<Scalar>(gen.normal());
+  for (int64_t p = 0; p < k; ++p)
+    std::copy_n(b.data() + p * half_way, n, b_spread.data() + p * kernels::spread_stride(n));
+  kernels::direct_gemm(m, n, k, 1, {a.data(), k, 1}, b_spread.data(), kernels::spread_stride(n), expected.data(), n,
+                       false);
+  kernels::direct_gemm(m, n, k, 1, {a.data(), k, 1}, b.data(), half_way, got.data(), n, false);
+  CHECK(expected == got);
+}
+
 TEST_CASE("a product goes to the threads when its share outlasts the team's start", "[kernels]") {
   // 5 us to start a team, 1e11 multiply-adds a second: on 2 threads a split saves half of
   // the product's time, which repays 5 us from 1e6 multiply-adds on; on 4 it saves 3/4.

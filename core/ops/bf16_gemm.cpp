@@ -424,6 +424,11 @@ __attribute__((target("amx-tile,amx-bf16"))) void amx_configure() {
     config.bytes_per_row[t] = 64;
     config.rows[t] = 16;
   }
+  // GCC 12 takes LDTILECFG for a read of the configuration's first bytes only and, where it
+  // does not inline this function (the QKV_PORTABLE build), dropped the stores of the tile
+  // shapes as dead: the instruction then read stack garbage and faulted. The empty asm
+  // tells it the whole configuration is read.
+  asm volatile("" : : "m"(config) : "memory");
   _tile_loadconfig(&config);
 }
 

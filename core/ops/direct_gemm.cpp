@@ -164,7 +164,7 @@ int64_t rows_per_l1_set(int64_t stride_bytes, int64_t rows, const CpuCaches& cac
 }
 
 bool rows_share_one_l1_set(int64_t stride_bytes, int64_t rows, const CpuCaches& caches) {
-  return rows > caches.l1d_ways && rows > 1 && rows_per_l1_set(stride_bytes, rows, caches) == rows;
+  return rows > caches.l1d_ways && rows_per_l1_set(stride_bytes, rows, caches) == rows;
 }
 
 namespace {

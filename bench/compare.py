@@ -296,6 +296,26 @@ def bf16_speedups(args, qkv_bench):
             sys.stdout.flush()
 
 
+def cpu_description():
+    """The CPU the tables were measured on, as /proc/cpuinfo names it: every table is one
+    CPU's, and a figure tuned on one CPU says nothing of another."""
+    fields, processors = {}, 0
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                processors += key == "processor"
+                fields.setdefault(key, value.strip())
+    except OSError as e:
+        return "unknown (%s)" % e
+    flags = set(fields.get("flags", "").split())
+    vector = [flag for flag in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
+    return "%s (vendor %s, family %s, model %s; %d logical CPUs; %s)" % (
+        fields.get("model name", "unknown model"), fields.get("vendor_id", "?"), fields.get("cpu family", "?"),
+        fields.get("model", "?"), processors, " ".join(vector) or "no AVX2")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--build", default="build")
@@ -311,6 +331,7 @@ def main():
     args.processes = args.processes or (1 if args.sweep else 3)
     args.repeats = args.repeats or (5 if args.sweep else 20)
     qkv_bench = os.path.join(ROOT, args.build, "bench", "qkv_bench")
+    print("CPU: %s\n" % cpu_description())
     if args.bf16:
         return bf16_speedups(args, qkv_bench)
     torch_envs = torch_environments()

@@ -38,7 +38,7 @@ void tile_of(const Product& x, int64_t i0, int64_t j0) {
   for (int64_t p = 0; p < x.k; ++p, a += x.a.col_stride, b += x.ldb) {
     Vec row[Vectors];
     if constexpr (FetchBAhead)
-      for (int v = 0; v < Vectors; ++v) __builtin_prefetch(b + kPrefetchSteps * x.ldb + v * kLanes);
+      for (int v = 0; v < Vectors; ++v) prefetch(b, kPrefetchSteps * x.ldb + v * kLanes);
     for (int v = 0; v < Vectors; ++v) row[v] = load_vector(b + v * kLanes);
     for (int r = 0; r < Rows; ++r) {
       const Scalar entry = a[r * x.a.row_stride];

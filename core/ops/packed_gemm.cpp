@@ -99,7 +99,7 @@ void multiply_panels(int64_t depth, const Scalar* a, const Scalar* b, Tile& acc)
     for (Vec& v : row) v = Vec{};
   for (int64_t p = 0; p < depth; ++p, a += step, b += kTileColumns) {
     Vec row[kTileVectors];
-    for (int v = 0; v < kTileVectors; ++v) __builtin_prefetch(b + kPrefetchSteps * kTileColumns + v * kLanes);
+    for (int v = 0; v < kTileVectors; ++v) prefetch(b, kPrefetchSteps * kTileColumns + v * kLanes);
     for (int v = 0; v < kTileVectors; ++v) row[v] = load_vector(b + v * kLanes);
     for (int r = 0; r < kTileRows; ++r) {
       const Scalar entry = a[r * row_stride];
@@ -112,7 +112,7 @@ void multiply_panels(int64_t depth, const Scalar* a, const Scalar* b, Tile& acc)
 // depth, it would otherwise wait on C's lines from beyond the L2.
 void prefetch_tile(Scalar* c, int64_t ldc, int64_t rows) {
   for (int64_t r = 0; r < rows; ++r)
-    for (int v = 0; v < kTileVectors; ++v) __builtin_prefetch(c + r * ldc + v * kLanes, 1);
+    for (int v = 0; v < kTileVectors; ++v) prefetch<true>(c, r * ldc + v * kLanes);
 }
 
 // C's tile = alpha acc, plus what C held when `add`, plus the bias when given.

@@ -44,6 +44,16 @@ inline Vec load_vector(const Scalar* p) {
 }
 inline void store_vector(Scalar* p, const Vec& v) { std::memcpy(p, &v, sizeof v); }
 
+// Asks the caches for the line holding p[offset] (ForWrite: about to be written). The
+// address may lie past the end of p's buffer (rows fetched ahead of the last one): a
+// prefetch never faults, and the address is formed as an integer, since a pointer that far
+// past the end would be undefined behaviour.
+template <bool ForWrite = false>
+inline void prefetch(const Scalar* p, int64_t offset) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p) + static_cast<std::uintptr_t>(offset) * sizeof(Scalar);
+  __builtin_prefetch(reinterpret_cast<const void*>(address), ForWrite ? 1 : 0);
+}
+
 // A store that goes around the caches, for data no one reads soon; p aligned to a vector.
 // Not ordered with other stores: fence (std::atomic_thread_fence) before another thread
 // reads it.

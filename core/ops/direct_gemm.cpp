@@ -24,10 +24,6 @@ struct Product {
   bool fetch_b_ahead;  // B's rows crowd into few sets of the L1 (direct_gemm)
 };
 
-// How far ahead of the tile's depth step B's rows are fetched when they crowd the L1: 8
-// rows, as packed_gemm's panel (4 to 32 measured the same there).
-constexpr int64_t kPrefetchSteps = 8;
-
 // C[i0 .. i0 + Rows, j0 .. j0 + Vectors * kLanes]: for each p, one row of B is loaded once
 // and each of the tile's rows adds A(i, p) times it.
 template <int Rows, int Vectors, bool FetchBAhead>
@@ -133,7 +129,8 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
   if (k == 0)  // an empty sum
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + (bias ? bias[j] : 0);
-  static const DirectBlocks blocks = direct_blocks(cpu_caches());
+  const CpuCaches& caches = cpu_caches();
+  static const DirectBlocks blocks = direct_blocks(caches);
   // B's rows, read in place, stay in the L1 from one tile to the next only if they spread
   // over its sets. Where more of a depth block's rows share a set than it has ways (a B
   // 512 floats wide: 2 KiB apart, two places in a 4 KiB way), every tile reads them again
@@ -141,8 +138,7 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
   // 2048 x 128 x 512 3-6% faster, 128 x 2048 x 512 A^T 2-12%). Elsewhere the hint is
   // wasted work.
   const bool fetch_b_ahead =
-      rows_per_l1_set(ldb * int64_t(sizeof(Scalar)), std::min(k, blocks.depth), cpu_caches()) >
-      cpu_caches().l1d_ways;
+      rows_per_l1_set(ldb * int64_t(sizeof(Scalar)), std::min(k, blocks.depth), caches) > caches.l1d_ways;
   for (int64_t p0 = 0; p0 < k; p0 += blocks.depth)
     for (int64_t i0 = 0; i0 < m; i0 += blocks.rows) {
       const int64_t rows = std::min(blocks.rows, m - i0);

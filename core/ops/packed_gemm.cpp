@@ -82,16 +82,12 @@ void pack_b(StridedMatrix b, int64_t depth, int64_t cols, Scalar* out) {
 
 using Tile = Vec[kTileRows][kTileVectors];
 
-// How far ahead of the tile's depth step the panel of B is fetched into the L1 cache. The
-// panel (kc x kTileColumns) is larger than the L1 and streams from the L2; without the
-// hint the tile waited on it (the products of docs/performance.md's kernels table ran
-// 3-8% slower on the Intel Xeon). 4, 8, 16 and 32 steps measured the same: the hint
-// matters, not its distance.
-constexpr int64_t kPrefetchSteps = 8;
-
 // acc = one panel of A times one panel of B over `depth`: per step, one row of the B
 // panel is loaded and each of A's kTileRows entries multiplies it. ByDepth: A's panel is
 // [p][r], else [r][p].
+// The panel (kc x kTileColumns) is larger than the L1 and streams from the L2, so its rows
+// are fetched kPrefetchSteps ahead: without the hint the tile waited on them (the products
+// of docs/performance.md's kernels table ran 3-8% slower on the Intel Xeon).
 template <bool ByDepth>
 void multiply_panels(int64_t depth, const Scalar* a, const Scalar* b, Tile& acc) {
   const int64_t row_stride = ByDepth ? 1 : depth, step = ByDepth ? kTileRows : 1;

@@ -44,6 +44,11 @@ inline Vec load_vector(const Scalar* p) {
 }
 inline void store_vector(Scalar* p, const Vec& v) { std::memcpy(p, &v, sizeof v); }
 
+// How many depth steps ahead the kernels fetch the rows of B they are about to read
+// (packed_gemm always, direct_gemm where B's rows crowd the L1). 4, 8, 16 and 32 measured
+// the same on the Intel Xeon of docs/performance.md: the hint matters, not its distance.
+inline constexpr int64_t kPrefetchSteps = 8;
+
 // Asks the caches for the line holding p[offset] (ForWrite: about to be written). The
 // address may lie past the end of p's buffer (rows fetched ahead of the last one): a
 // prefetch never faults, and the address is formed as an integer, since a pointer that far

@@ -204,6 +204,31 @@ TEST_CASE("a product goes to the threads when its share outlasts the team's star
   }
 }
 
+TEST_CASE("the grain is measured again on a doubling schedule and the smallest kept", "[kernels][threads]") {
+  kernels::GrainSchedule schedule;
+  CHECK(schedule.due(0));  // nothing measured yet
+  CHECK(schedule.record(8e8, 10) == 8e8);  // a start that waited a time slice
+  CHECK_FALSE(schedule.due(10.05));
+  CHECK(schedule.due(10.1));
+  CHECK(schedule.record(6e5, 10.1) == 6e5);  // the threads have spread: the smaller kept
+  CHECK_FALSE(schedule.due(10.25));
+  CHECK(schedule.due(10.3));                // 0.2 s later
+  CHECK(schedule.record(9e5, 10.3) == 6e5);  // a busier minute does not raise it
+  double now = 10.3, interval = 0.4;
+  int measurements = 3;
+  while (std::isfinite(schedule.next())) {
+    CHECK(schedule.next() == Approx(now + interval));
+    now = schedule.next();
+    schedule.record(7e5, now);
+    interval *= 2;
+    ++measurements;
+  }
+  CHECK(measurements == 3 + 8);  // 0.4 s to 51.2 s, then no more
+  CHECK(interval > kernels::GrainSchedule::kLastInterval);
+  CHECK(schedule.grain() == 6e5);
+  CHECK_FALSE(schedule.due(1e9));
+}
+
 TEST_CASE("transpose of a matrix taller and wider than its blocks", "[kernels]") {
   // The edges of the 16-row stripes and of the 8 x 8 blocks in registers, and no padding
   // of either buffer touched.

@@ -84,16 +84,23 @@ TEST_CASE("packed_gemm with no depth writes zeros (or the bias), or leaves C whe
 TEST_CASE("parallel_packed_gemm gives the serial bits on any split", "[kernels][packed][threads]") {
   Generator gen(24);
   kernels::set_parallel_product_grain(0);  // split these small products whatever this machine measured
-  for (auto [m, n] : {std::pair<int64_t, int64_t>{301, 45}, {45, 301}}) {
-    const int64_t k = 70;
-    std::vector<Scalar> a(m * k), b(k * n), bias(n), serial(m * n), parallel(m * n);
-    for (auto* v : {&a, &b, &bias})
-      for (Scalar& x : *v) x = static_cast<Scalar>(gen.normal());
-    const auto lhs = kernels::StridedMatrix::row_major(a.data(), k), rhs = kernels::StridedMatrix::row_major(b.data(), n);
-    kernels::packed_gemm(m, n, k, 1, lhs, rhs, serial.data(), n, false, bias.data(), kTinyBlocks);
-    kernels::parallel_packed_gemm(m, n, k, 1, lhs, rhs, parallel.data(), n, false, bias.data(), kTinyBlocks);
-    CHECK(serial == parallel);  // the same tiles and depth blocks, so the same sums in the same order
-  }
+  // Taller and wider than long, one panel of A (its tasks then split the block of B), A and
+  // B stored transposed, accumulating: the threads share the packed blocks and take the
+  // panels in any order, and every element still sees the serial sums.
+  for (auto [m, n] : {std::pair<int64_t, int64_t>{301, 45}, {45, 301}, {6, 301}})
+    for (bool transposed : {false, true}) {
+      const int64_t k = 70;
+      std::vector<Scalar> a(m * k), b(k * n), bias(n), serial(m * n), parallel;
+      for (auto* v : {&a, &b, &bias, &serial})
+        for (Scalar& x : *v) x = static_cast<Scalar>(gen.normal());
+      parallel = serial;
+      const auto lhs = kernels::StridedMatrix::row_major(a.data(), transposed ? m : k, transposed);
+      const auto rhs = kernels::StridedMatrix::row_major(b.data(), transposed ? k : n, transposed);
+      kernels::packed_gemm(m, n, k, 1, lhs, rhs, serial.data(), n, transposed, bias.data(), kTinyBlocks);
+      kernels::parallel_packed_gemm(m, n, k, 1, lhs, rhs, parallel.data(), n, transposed, bias.data(), kTinyBlocks);
+      INFO("m " << m << " n " << n << " transposed " << transposed);
+      CHECK(serial == parallel);  // the same tiles and depth blocks, so the same sums in the same order
+    }
   kernels::set_parallel_product_grain(-1);
 }
 

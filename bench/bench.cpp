@@ -123,7 +123,7 @@ void bench_training_step(const std::string& config, int64_t warmup, int64_t repe
     t = time_it(warmup, repeats, step);
   }
   // Rank 0's own allreduce time, warm-up steps included, per step.
-  const double steps = static_cast<double>((warmup + repeats) * (against_float32 ? 2 : 1));
+  const double steps = static_cast<double>((t.warmup_runs + repeats) * (against_float32 ? 2 : 1));
   const double allreduce_ms = qkv::dist::seconds_in_allreduce() * 1e3 / steps;
   if (!qkv::dist::is_root()) return;
   nlohmann::json line{{"workload", config}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"products", product_precision()}, {"attention_products", attention_precision(s.seq_len, s.d_model / s.heads, s.d_model / s.heads)}, {"ranks", ranks}, {"threads", qkv::num_threads()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
@@ -254,11 +254,13 @@ void bench_matmul(int64_t repeats) {
                                                   {2048, 512, 128},   {256, 64, 256}};
   qkv::Generator gen(0);
   qkv::NoGradGuard no_grad;
+  bool first = true;  // the process's first product warms the threads up for the others
   for (const auto& [m, k, n] : sizes) {
     const qkv::Tensor a = qkv::Tensor::randn({m, k}, gen), b = qkv::Tensor::randn({k, n}, gen);
     const double flops = 2.0 * static_cast<double>(m * k * n);
     const int64_t reps = std::max<int64_t>(5, static_cast<int64_t>(repeats * 2e9 / flops / 10));
-    const Timing t = time_it(2, reps, [&] { qkv::matmul(a, b); });
+    const Timing t = time_it(2, reps, [&] { qkv::matmul(a, b); }, first ? qkv_bench::kWarmupSeconds : 0);
+    first = false;
     print({{"workload", "matmul"}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"m", m}, {"k", k}, {"n", n}, {"threads", qkv::num_threads()},
            {"median_ms", t.median_ms}, {"gflops", flops / (t.median_ms * 1e6)}});
   }

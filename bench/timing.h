@@ -1,5 +1,11 @@
 // Timing of a benchmark step: warm-up runs untimed, then the median (and the fastest) of
 // timed runs.
+//
+// The warm-up lasts at least `warmup` runs and at least kWarmupSeconds. A new process's
+// threads can start out on one CPU and stay there until the OS spreads them: on the
+// two-core Zen 5 VM of docs/performance.md, a small step's median of 10 after 3 warm-up
+// runs was 21 ms in some processes and 44-56 ms in others, and 21-25 ms in all with 40
+// timed runs. bench/torch_bench.py warms PyTorch up the same way.
 #pragma once
 
 #include <algorithm>
@@ -10,14 +16,27 @@
 
 namespace qkv_bench {
 
+inline constexpr double kWarmupSeconds = 1.0;
+
+// Runs step() untimed at least `runs` times and for at least `seconds`; returns the runs.
+inline int64_t warm_up(int64_t runs, const std::function<void()>& step, double seconds = kWarmupSeconds) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  int64_t done = 0;
+  for (; done < runs || std::chrono::duration<double>(Clock::now() - start).count() < seconds; ++done) step();
+  return done;
+}
+
 struct Timing {
   double median_ms = 0, min_ms = 0;
+  int64_t warmup_runs = 0;
 };
 
-// Runs `step` `warmup` times untimed, then `repeats` times timed.
-inline Timing time_it(int64_t warmup, int64_t repeats, const std::function<void()>& step) {
+// Warms `step` up (warm_up), then runs it `repeats` times timed.
+inline Timing time_it(int64_t warmup, int64_t repeats, const std::function<void()>& step,
+                      double warmup_seconds = kWarmupSeconds) {
   using Clock = std::chrono::steady_clock;
-  for (int64_t i = 0; i < warmup; ++i) step();
+  const int64_t warmup_runs = warm_up(warmup, step, warmup_seconds);
   std::vector<double> ms;
   for (int64_t i = 0; i < repeats; ++i) {
     const auto start = Clock::now();
@@ -25,7 +44,7 @@ inline Timing time_it(int64_t warmup, int64_t repeats, const std::function<void(
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
   }
   std::sort(ms.begin(), ms.end());
-  return {ms[ms.size() / 2], ms.front()};
+  return {ms[ms.size() / 2], ms.front(), warmup_runs};
 }
 
 // Two steps timed in alternation, `repeats` pairs after `warmup` untimed ones: a busy host
@@ -44,10 +63,10 @@ inline PairedTiming time_pairs(int64_t warmup, int64_t repeats, const std::funct
     step();
     return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   };
-  for (int64_t i = 0; i < warmup; ++i) {
+  const int64_t warmup_runs = warm_up(warmup, [&] {
     a();
     b();
-  }
+  });
   std::vector<double> ta, tb, ratio;
   for (int64_t i = 0; i < repeats; ++i) {
     if (i % 2 == 0) {
@@ -60,7 +79,8 @@ inline PairedTiming time_pairs(int64_t warmup, int64_t repeats, const std::funct
     ratio.push_back(ta.back() / tb.back());
   }
   for (auto* v : {&ta, &tb, &ratio}) std::sort(v->begin(), v->end());
-  return {{ta[ta.size() / 2], ta.front()}, {tb[tb.size() / 2], tb.front()}, ratio[ratio.size() / 2]};
+  return {{ta[ta.size() / 2], ta.front(), warmup_runs}, {tb[tb.size() / 2], tb.front(), warmup_runs},
+          ratio[ratio.size() / 2]};
 }
 
 }  // namespace qkv_bench

@@ -53,9 +53,14 @@ def loaded_blas():
     return sorted(names)
 
 
+WARMUP_SECONDS = 1.0  # as bench/timing.h: a new process's threads may share a CPU at first
+
+
 def time_it(warmup, repeats, step):
-    for _ in range(warmup):
+    start, runs = time.perf_counter(), 0
+    while runs < warmup or time.perf_counter() - start < WARMUP_SECONDS:
         step()
+        runs += 1
     ms = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -4,7 +4,7 @@
 // The warm-up lasts at least `warmup` runs and at least kWarmupSeconds. A new process's
 // threads can start out on one CPU and stay there until the OS spreads them: on the
 // two-core Zen 5 VM of docs/performance.md, a small step's median of 10 after 3 warm-up
-// runs was 21 ms in some processes and 44-56 ms in others, and 21-25 ms in all with 40
+// runs was 21 ms in some processes and 41-56 ms in others, and 21-25 ms in all with 40
 // timed runs. bench/torch_bench.py warms PyTorch up the same way.
 #pragma once
 

@@ -14,12 +14,12 @@ namespace qkv::kernels {
 double parallel_product_grain(double team_seconds, double multiply_adds_per_second, int threads);
 
 // When the grain is measured again, and which measurement is kept. A team's threads can
-// start out on one CPU and stay there for a while: on a two-core VM both sat on CPU 0 for
-// up to a fifth of a second in 3 runs of 8, every team start then took a time slice (8 ms),
-// and a grain measured then kept every product of the run on one thread (the small step
-// 1.7x slower). So the grain is measured again 0.1, 0.2, 0.4, ... seconds after the first
-// (the last about two minutes after it), and the smallest kept: a disturbance can only make
-// a team slower to start. Splitting a product never changes its bits, so neither does this.
+// start out on one CPU and stay there for a while: on a two-core VM, in 3 processes of 8
+// both sat on CPU 0 while the grain was measured, every team start took a time slice (8 ms),
+// and the grain kept every product of the run on one thread (the small step 1.7x slower).
+// So the grain is measured again 0.1, 0.2, 0.4, ... seconds after the first (the last 102 s
+// after it), and the smallest kept: a disturbance can only make a team slower to start.
+// Splitting a product never changes its bits, so neither does this.
 class GrainSchedule {
  public:
   static constexpr double kFirstInterval = 0.1, kLastInterval = 64;  // seconds

@@ -264,17 +264,26 @@ KeyRange key_range(const Problem& p, int64_t t, int64_t q0, int64_t q1) {
   return begin < end ? KeyRange{begin, end} : KeyRange{0, 0};
 }
 
+// Where the forward keeps a query block's weights (and each kept score_mod input): the
+// block's rows x cols, rows `cols` apart, from the start of its rows' share of the entry's
+// [nq, nk] (only a single block of keys per query block is kept). Dense, not rows nk
+// apart: a causal block's narrow rows then go to memory as one run, where with the
+// entry's own row stride the stores of the first blocks came 2 KiB apart in runs of
+// 256 bytes.
+int64_t kept_block_offset(int64_t q0, int64_t nk) { return q0 * nk; }
+
 // Where masked_scores keeps the input of each score_mod that reads scores: row-major
 // blocks with rows `ld` apart (null for a mod that reads none, or when nothing is kept).
 struct ModInputs {
   std::vector<Scalar*> blocks;
   int64_t ld = 0;
   bool kept = false;  // the forward's kept inputs, which only the backward reads back
-  // The same places from `offset` on: one block's inside an entry's kept inputs.
-  ModInputs from(int64_t offset) const {
+  // One query block's inputs inside an entry's kept inputs (kept_block_offset).
+  ModInputs block(int64_t q0, int64_t nk, int64_t cols) const {
     ModInputs shifted = *this;
+    shifted.ld = cols;
     for (Scalar*& b : shifted.blocks)
-      if (b) b += offset;
+      if (b) b += kept_block_offset(q0, nk);
     return shifted;
   }
 };
@@ -440,13 +449,13 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
     for (int64_t k0 = range.begin; k0 < range.end; k0 += kKeyBlock) {
       const int64_t cols = std::min(kKeyBlock, range.end - k0);
       const ScoreBlock block{w.s.reserve(rows * cols), cols, rows, cols, dims.batch_of(t), dims.head_of(t), q0, k0};
-      Scalar* kept_weights = weights ? weights + q0 * dims.nk + k0 : nullptr;
+      Scalar* kept_weights = weights ? weights + kept_block_offset(q0, dims.nk) : nullptr;
       const BlockFootprint& footprint = footprint_of(p, block, w);
-      masked_scores(p, q, kt, block, footprint, kept.from(q0 * dims.nk + k0), w);
+      masked_scores(p, q, kt, block, footprint, kept.block(q0, dims.nk, cols), w);
       const bool first = k0 == range.begin;
       if (!p.softmax()) {  // sigmoid weights need no row statistics: O = sum of P V
         sigmoid_weights(p, block, w);
-        if (kept_weights) stream_rows(block.s, block.ld, rows, cols, kept_weights, dims.nk);
+        if (kept_weights) stream_rows(block.s, block.ld, rows, cols, kept_weights, cols);
         queries_product(footprint, dims.dv, 1, block.s, block.ld, vo, k0, o + q0 * ldo, ldo, !first);
         continue;
       }
@@ -455,7 +464,7 @@ void forward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar*
         StridedMap s(block.s, rows, cols, Eigen::OuterStride<>(block.ld));
         for (int64_t r = 0; r < rows; ++r) {  // each row kept while it is in the L1 cache
           if (st.l(r) > 0) s.row(r) *= 1 / st.l(r);
-          if (kept_weights) stream_rows(block.s + r * block.ld, block.ld, 1, cols, kept_weights + r * dims.nk, dims.nk);
+          if (kept_weights) stream_rows(block.s + r * block.ld, block.ld, 1, cols, kept_weights + r * cols, cols);
         }
         queries_product(footprint, dims.dv, 1, block.s, block.ld, vo, k0, o + q0 * ldo, ldo, false);
       } else {  // rescale the accumulator to the new row max, then add this block's P V
@@ -581,7 +590,7 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
         for (size_t i = 0; i < p.mods.size(); ++i)
           inputs.blocks.push_back(p.mods[i]->reads_scores() ? w.mod_inputs[i].reserve(rows * cols) : nullptr);
       } else {
-        inputs = kept.from(q0 * dims.nk + k0);
+        inputs = kept.block(q0, dims.nk, cols);
       }
       const BlockFootprint& footprint = footprint_of(p, scores, w);
       if (recompute) masked_scores(p, q, kt, scores, footprint, inputs, w);
@@ -598,8 +607,8 @@ void backward_one(const Problem& p, int64_t t, const Scalar* q_all, const Scalar
       // Kept weights are read where they lie, their rows asked for first: dV's product reads
       // them down the columns, which from memory would wait on a cache miss per row. (A
       // copy into the block's buffer did the same for more: 1-3% slower.)
-      const Scalar* P_data = weights ? weights + q0 * dims.nk + k0 : S.data();
-      const int64_t ldp = weights ? dims.nk : cols;
+      const Scalar* P_data = weights ? weights + kept_block_offset(q0, dims.nk) : S.data();
+      const int64_t ldp = cols;
       if (weights) prefetch_rows(P_data, rows, cols, ldp);
       const ConstStridedMap P(P_data, rows, cols, Eigen::OuterStride<>(ldp));
       keys_product(footprint, dims.dv, 1, P_data, ldp, gos, gv + k0 * ldv, ldv);
@@ -726,7 +735,6 @@ FlexAttentionResult run_flex(const std::vector<Tensor>& tensors, const Dims& dim
   // Entry t's kept inputs (none when nothing is kept).
   auto kept_of = [mod_inputs, nq = dims.nq, nk = dims.nk](int64_t t) {
     ModInputs kept;
-    kept.ld = nk;
     kept.kept = true;
     if (std::none_of(mod_inputs.begin(), mod_inputs.end(), [](const Tensor& x) { return x.defined(); })) return kept;
     for (Tensor x : mod_inputs) kept.blocks.push_back(x.defined() ? x.data() + t * nq * nk : nullptr);  // shares the storage

@@ -254,13 +254,12 @@ void bench_matmul(int64_t repeats) {
                                                   {2048, 512, 128},   {256, 64, 256}};
   qkv::Generator gen(0);
   qkv::NoGradGuard no_grad;
-  bool first = true;  // the process's first product warms the threads up for the others
+  qkv_bench::WarmupOnce warmup;
   for (const auto& [m, k, n] : sizes) {
     const qkv::Tensor a = qkv::Tensor::randn({m, k}, gen), b = qkv::Tensor::randn({k, n}, gen);
     const double flops = 2.0 * static_cast<double>(m * k * n);
     const int64_t reps = std::max<int64_t>(5, static_cast<int64_t>(repeats * 2e9 / flops / 10));
-    const Timing t = time_it(2, reps, [&] { qkv::matmul(a, b); }, first ? qkv_bench::kWarmupSeconds : 0);
-    first = false;
+    const Timing t = time_it(2, reps, [&] { qkv::matmul(a, b); }, warmup.seconds());
     print({{"workload", "matmul"}, {"precision", qkv::enum_name(qkv::matmul_precision())}, {"m", m}, {"k", k}, {"n", n}, {"threads", qkv::num_threads()},
            {"median_ms", t.median_ms}, {"gflops", flops / (t.median_ms * 1e6)}});
   }

@@ -104,7 +104,7 @@ void bench_kernels(int64_t repeats, const std::string& configs, const std::vecto
 
   qkv::Generator gen(0);
   qkv::NoGradGuard no_grad;
-  bool first = true;
+  qkv_bench::WarmupOnce warmup;  // qkv's timing of the first product warms the threads up
   for (const Product& p : products) {
     const int64_t m = p.m, k = p.k, n = p.n;  // plain names: lambdas capture them
     const bool ta = p.a_transposed, tb = p.b_transposed;
@@ -112,11 +112,8 @@ void bench_kernels(int64_t repeats, const std::string& configs, const std::vecto
     const qkv::Tensor b = qkv::Tensor::randn(tb ? qkv::Shape{n, k} : qkv::Shape{k, n}, gen);
     const double flops = 2.0 * static_cast<double>(m * k * n);
     const int64_t reps = std::max<int64_t>(5, static_cast<int64_t>(repeats * 2e9 / flops / 10));
-    // The first timing warms the threads up for the others (timing.h); qkv's runs first.
     auto gflops = [&](const std::function<void()>& step) {
-      const double ms = time_it(2, reps, step, first ? qkv_bench::kWarmupSeconds : 0).median_ms;
-      first = false;
-      return flops / (ms * 1e6);
+      return flops / (time_it(2, reps, step, warmup.seconds()).median_ms * 1e6);
     };
 
     nlohmann::json line{{"workload", "kernels"}, {"m", m}, {"k", k}, {"n", n}, {"a_transposed", ta},

@@ -18,6 +18,20 @@ namespace qkv_bench {
 
 inline constexpr double kWarmupSeconds = 1.0;
 
+// For a program that times many small things in one process: its first timing warms the
+// threads up for all of them (kWarmupSeconds), the later ones need only their warm-up runs.
+class WarmupOnce {
+ public:
+  double seconds() {
+    const double s = first_ ? kWarmupSeconds : 0;
+    first_ = false;
+    return s;
+  }
+
+ private:
+  bool first_ = true;
+};
+
 // Runs step() untimed at least `runs` times and for at least `seconds`; returns the runs.
 inline int64_t warm_up(int64_t runs, const std::function<void()>& step, double seconds = kWarmupSeconds) {
   using Clock = std::chrono::steady_clock;

@@ -95,7 +95,8 @@ class PrefixMask : public MaskMod {
 
 class DocumentMask : public MaskMod {
  public:
-  DocumentMask(std::vector<int64_t> document, bool causal) : document_(std::move(document)), causal_(causal) {}
+  DocumentMask(std::vector<int64_t> document, bool causal)
+      : document_(std::move(document)), causal_(causal), sorted_(std::is_sorted(document_.begin(), document_.end())) {}
   bool visible(int64_t, int64_t, int64_t i, int64_t j) const override {
     if (i >= length() || j >= length())
       throw std::out_of_range("document_mask: position " + std::to_string(std::max(i, j)) + " beyond the " +
@@ -103,6 +104,18 @@ class DocumentMask : public MaskMod {
     return document_[i] == document_[j] && (!causal_ || j <= i);
   }
   bool reads_batch_or_head() const override { return false; }
+  // Documents packed one after another have ids that never decrease: a run of positions
+  // then holds the ids between its first and its last, and two runs share a document
+  // exactly when those ranges meet. Ids in any other order leave every block mixed.
+  Block classify(int64_t b, int64_t h, int64_t q0, int64_t q1, int64_t k0, int64_t k1) const override {
+    if (!sorted_ || q1 <= q0 || k1 <= k0 || std::max(q1, k1) > length()) return MaskMod::classify(b, h, q0, q1, k0, k1);
+    const int64_t q_first = document_[q0], q_last = document_[q1 - 1];
+    const int64_t k_first = document_[k0], k_last = document_[k1 - 1];
+    if (q_last < k_first || k_last < q_first || (causal_ && k0 > q1 - 1)) return Block::hidden;
+    if (q_first == q_last && k_first == k_last && q_first == k_first && (!causal_ || k1 - 1 <= q0))
+      return Block::visible;
+    return Block::mixed;
+  }
   void check_size(int64_t, int64_t, int64_t query_length, int64_t key_length) const override {
     if (std::max(query_length, key_length) > length())
       throw std::invalid_argument("document_mask: " + std::to_string(length()) + " document ids, the attention has " +
@@ -113,7 +126,7 @@ class DocumentMask : public MaskMod {
  private:
   int64_t length() const { return static_cast<int64_t>(document_.size()); }
   std::vector<int64_t> document_;
-  bool causal_;
+  bool causal_, sorted_;
 };
 
 class MaskUnion : public MaskMod {
@@ -142,8 +155,10 @@ class MaskUnion : public MaskMod {
   void fill_visible(int64_t b, int64_t h, int64_t q0, int64_t rows, int64_t k0, int64_t cols, Scalar* keep,
                     int64_t ld) const override {
     masks_.front()->fill_visible(b, h, q0, rows, k0, cols, keep, ld);
-    thread_local std::vector<Scalar> other;
-    other.resize(static_cast<size_t>(rows * cols));
+    // Scratch of this call's own: a union inside this one fills its masks into its own
+    // (a buffer shared by every call of the thread was the inner union's output and its
+    // scratch at once, and lost its first mask).
+    std::vector<Scalar> other(static_cast<size_t>(rows * cols));
     for (size_t m = 1; m < masks_.size(); ++m) {
       masks_[m]->fill_visible(b, h, q0, rows, k0, cols, other.data(), cols);
       for (int64_t r = 0; r < rows; ++r)

@@ -2,6 +2,8 @@
 
 namespace qkv {
 
+void ScoreMod::check_heads(int64_t) const {}
+
 TaskGradients::TaskGradients(const std::vector<Tensor>& parameters, int64_t tasks) : tasks_(tasks) {
   for (const Tensor& p : parameters) {
     shapes_.push_back(p.shape());

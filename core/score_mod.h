@@ -71,6 +71,10 @@ class ScoreMod {
   virtual bool reads_scores() const { return true; }
   // theta: the tensors whose gradients backward() adds to, in slot order.
   virtual std::vector<Tensor> score_parameters() const { return {}; }
+  // Throws std::invalid_argument, naming the mod's number of heads and the attention's,
+  // when the mod holds values per head for another number of heads than the attention's
+  // `heads` (query heads). The attention asks before it starts. The default accepts any.
+  virtual void check_heads(int64_t heads) const;
 };
 
 // Which keys each query may see. Positions are the entry's batch and head, query i, key j.

@@ -6,6 +6,8 @@
 #include <qkv/qkv.h>
 
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 
 // One function of one score and its position, and its backward. The
 // PointwiseScoreMod base runs them over the kernel's blocks; register_parameter makes w a
@@ -21,6 +23,12 @@ class DistancePenalty : public qkv::PointwiseScoreMod<DistancePenalty> {
     return grad;
   }
   bool reads_scores() const override { return false; }  // neither depends on s: no recomputation
+  // One weight per head: an attention with another number of heads is refused before it runs.
+  void check_heads(int64_t heads) const override {
+    if (weight_.numel() != heads)
+      throw std::invalid_argument("DistancePenalty: weights for " + std::to_string(weight_.numel()) +
+                                  " heads, the attention has " + std::to_string(heads));
+  }
 
  private:
   static qkv::Scalar distance(const qkv::ScorePosition& at) { return static_cast<qkv::Scalar>(std::abs(at.i - at.j)); }

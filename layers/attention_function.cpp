@@ -39,7 +39,10 @@ Tensor composed_mask(const AttendOptions& options, const Tensor& scores) {
 
 // softmax over the keys and a sink logit per head [H]: the sink is one more column of the
 // scores with no value behind it, dropped after the softmax.
-Tensor softmax_with_sink(const Tensor& scores, const Tensor& sink) {
+Tensor softmax_with_sink(const Tensor& scores, const Tensor& sink, int64_t heads) {
+  if (sink.dim() != 1 || sink.size(0) != heads)
+    throw std::invalid_argument("attention: the sink must be [heads] = [" + std::to_string(heads) + "], got " +
+                                shape_str(sink.shape()));
   Shape column = scores.shape();
   column.back() = 1;
   const Tensor per_head = scores.dim() >= 3 ? reshape(sink, {sink.size(0), 1, 1}) : reshape(sink, {1, 1});
@@ -59,7 +62,7 @@ Tensor attention_mask(int64_t query_length, int64_t key_length, bool causal, con
 }
 
 Tensor repeat_kv_heads(const Tensor& x, int64_t group) {
-  if (group == 1) return x;
+  if (group == 1 || x.dim() < 3) return x;
   Shape grouped = x.shape(), repeated = x.shape();
   grouped.insert(grouped.end() - 2, 1);  // [.., H_kv, 1, N, d]
   Shape expanded = grouped;
@@ -110,7 +113,7 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, Sco
   if (options.normalizer == AttentionNormalizer::sigmoid)
     weights = sigmoid(add(masked, sigmoid_bias(k.size(-2))));
   else if (options.sink.defined())
-    weights = softmax_with_sink(masked, options.sink);
+    weights = softmax_with_sink(masked, options.sink, heads);
   else
     weights = softmax(masked);
   const Tensor attended = options.dropout ? options.dropout->forward(weights) : weights;

@@ -56,7 +56,9 @@ std::optional<FlexAttentionOptions> fused_attention_options(const Scorer& scorer
 Tensor attention_mask(int64_t query_length, int64_t key_length, bool causal, const Tensor& key_padding);
 
 // [.., H_kv, N, d] -> [.., H_kv * group, N, d], each key/value head repeated for the `group`
-// query heads that share it (the composed path of grouped-query attention).
+// query heads that share it (the composed path of grouped-query attention). A rank-2 x
+// [N, d] has no head axis and is returned as it is: the products broadcast it over every
+// head of the queries.
 Tensor repeat_kv_heads(const Tensor& x, int64_t group);
 
 }  // namespace qkv

@@ -63,6 +63,7 @@ ScoreBlock block_of(Tensor& t, const Entries& e, int64_t entry) {
 
 Tensor apply_score_mod(const Tensor& scores, std::shared_ptr<const ScoreMod> mod) {
   const Entries e = entries_of(scores);
+  mod->check_heads(e.heads);
   Tensor out = scores.clone();
   // One task per entry, on the threads as the fused kernel runs its blocks (a mod's
   // contract: it writes only to its block and its gradient slots).
@@ -92,6 +93,21 @@ Tensor apply_score_mod(const Tensor& scores, std::shared_ptr<const ScoreMod> mod
     for (const Tensor& sum : parameter_grads.sums()) out.push_back(sum);
     return out;
   });
+}
+
+namespace {
+// A mod's values per head (or one for every head) against the attention's heads.
+void check_per_head(const char* mod, int64_t values, int64_t heads) {
+  if (values != 1 && values != heads)
+    throw std::invalid_argument(std::string(mod) + ": holds values for " + std::to_string(values) +
+                                " heads, the attention has " + std::to_string(heads));
+}
+}  // namespace
+
+void HeadScaleMod::check_heads(int64_t heads) const { check_per_head("HeadScaleMod", parameter_.numel(), heads); }
+void RelativeBiasMod::check_heads(int64_t heads) const { check_per_head("RelativeBiasMod", table_.size(0), heads); }
+void AlibiMod::check_heads(int64_t heads) const {
+  check_per_head("AlibiMod", static_cast<int64_t>(slopes_.size()), heads);
 }
 
 Scalar HeadScaleMod::gain(int64_t head) const {

@@ -78,6 +78,7 @@ class HeadScaleMod : public ScoreMod {
   void apply(const ScoreBlock& block) const override;
   void backward(const ScoreBlock& scores, const ScoreBlock& grad, const ParameterGrads& grads) const override;
   std::vector<Tensor> score_parameters() const override { return {parameter_}; }
+  void check_heads(int64_t heads) const override;
 
  private:
   Scalar gain(int64_t head) const;
@@ -93,6 +94,7 @@ class RelativeBiasMod : public ScoreMod {
   void backward(const ScoreBlock& scores, const ScoreBlock& grad, const ParameterGrads& grads) const override;
   bool reads_scores() const override { return false; }
   std::vector<Tensor> score_parameters() const override { return {table_}; }
+  void check_heads(int64_t heads) const override;
 
  private:
   int64_t bucket(int64_t offset) const;  // of i - j
@@ -108,6 +110,7 @@ class AlibiMod : public ScoreMod {
   void apply(const ScoreBlock& block) const override;
   void backward(const ScoreBlock&, const ScoreBlock&, const ParameterGrads&) const override {}  // df/ds = 1
   bool reads_scores() const override { return false; }
+  void check_heads(int64_t heads) const override;
 
  private:
   std::vector<Scalar> slopes_;

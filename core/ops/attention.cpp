@@ -731,6 +731,7 @@ FlexAttentionResult run_flex(const std::vector<Tensor>& tensors, const Dims& dim
   if (options.row_stats && !p.softmax())
     throw std::invalid_argument(std::string(op) + ": row statistics describe a softmax; sigmoid weights have none");
   if (p.mask) p.mask->check_size(dims.batch, dims.heads, dims.nq, dims.nk);
+  for (const auto& mod : p.mods) mod->check_heads(dims.heads);
 
   const Tensor& q = tensors[0];
   Shape out_shape = q.shape();
@@ -848,6 +849,10 @@ AttentionProductPrecision attention_product_precision(int64_t keys, int64_t d_k,
 
 FlexAttentionResult flex_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                    const FlexAttentionOptions& options) {
+  if (options.heads < 0 || options.kv_heads < 0)
+    throw std::invalid_argument("flex_attention: options.heads and options.kv_heads must be >= 0 (0: split layout), got " +
+                                std::to_string(options.heads) + " and " + std::to_string(options.kv_heads) +
+                                "; q " + shape_str(q.shape()) + ", k " + shape_str(k.shape()) + ", v " + shape_str(v.shape()));
   const Dims dims = options.heads > 0 ? check_packed_shapes("flex_attention", q, k, v, options.heads,
                                                             options.kv_heads > 0 ? options.kv_heads : options.heads)
                                       : check_shapes("flex_attention", q, k, v, true);

@@ -370,9 +370,12 @@ TEST_CASE("flex attention: row statistics equal those of the composed weights", 
 TEST_CASE("masks: classify() agrees with visible() on every block", "[attention][flex]") {
   Tensor padding = Tensor::zeros({1, 13});
   for (int64_t j : {3, 4, 5, 11}) padding.data()[j] = 1;
+  const std::vector<int64_t> documents{0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 4, 4, 4}, shuffled{2, 0, 0, 1, 1, 2, 0, 0, 3, 3, 1, 4, 4};
   const std::vector<std::shared_ptr<const MaskMod>> all = {
       causal_mask(), sliding_window_mask(3, true), sliding_window_mask(4, false), key_padding_mask(padding),
-      prefix_mask(5), mask_union({causal_mask(), key_padding_mask(padding)})};
+      prefix_mask(5), mask_union({causal_mask(), key_padding_mask(padding)}), document_mask(documents, false),
+      document_mask(documents, true), document_mask(shuffled, false)};
+  const size_t exact_documents = 6;  // ids that never decrease, not causal: every block told exactly
   for (size_t m = 0; m < all.size(); ++m)
     for (int64_t q0 = 0; q0 < 13; ++q0)
       for (int64_t q1 = q0 + 1; q1 <= 13; ++q1)
@@ -385,7 +388,30 @@ TEST_CASE("masks: classify() agrees with visible() on every block", "[attention]
             INFO("mask " << m << " block [" << q0 << ", " << q1 << ") x [" << k0 << ", " << k1 << ")");
             if (kind == MaskMod::Block::visible) CHECK(seen == (q1 - q0) * (k1 - k0));
             if (kind == MaskMod::Block::hidden) CHECK(seen == 0);
+            if (m == exact_documents) CHECK((kind == MaskMod::Block::hidden) == (seen == 0));
+            if (m == exact_documents) CHECK((kind == MaskMod::Block::visible) == (seen == (q1 - q0) * (k1 - k0)));
           }
+}
+
+TEST_CASE("masks: a union inside a union fills the same visibility as the flat union", "[attention][flex]") {
+  // Each union call has scratch of its own: one buffer per thread was the inner union's
+  // output and its scratch at once, and the fused kernel lost the inner union's first mask.
+  const auto nested = mask_union({causal_mask(), mask_union({sliding_window_mask(8, false), prefix_mask(3)})});
+  const auto flat = mask_union({causal_mask(), sliding_window_mask(8, false), prefix_mask(3)});
+  constexpr int64_t n = 40;
+  std::vector<Scalar> a(n * n), b(n * n);
+  nested->fill_visible(0, 0, 0, n, 0, n, a.data(), n);
+  flat->fill_visible(0, 0, 0, n, 0, n, b.data(), n);
+  CHECK(a == b);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) REQUIRE(a[i * n + j] == Scalar(flat->visible(0, 0, i, j)));
+  const Tensor q = randn({1, 2, 70, 8}), k = randn({1, 2, 70, 8}), v = randn({1, 2, 70, 8});
+  FlexAttentionOptions with_nested, with_flat;
+  with_nested.mask_mod = nested;
+  with_flat.mask_mod = flat;
+  const TensorDiff diff = compare(flex_attention(q, k, v, with_nested).output, flex_attention(q, k, v, with_flat).output, 0, 0);
+  INFO(diff.report);
+  CHECK(diff.within_tolerance);
 }
 
 TEST_CASE("masks: those that say they read neither batch nor head answer the same for every entry",
@@ -509,4 +535,53 @@ TEST_CASE("flex attention: refusals name the op, the problem and the shapes", "[
   packed.kv_heads = 3;
   CHECK_THROWS_WITH(flex_attention(randn({1, 3, 8}), randn({1, 5, 6}), randn({1, 5, 6}), packed),
                     Catch::Contains("kv_heads 3 must divide heads 4"));
+  FlexAttentionOptions negative;
+  negative.heads = -2;
+  CHECK_THROWS_WITH(flex_attention(q, k2, v2, negative),
+                    Catch::Contains("flex_attention") && Catch::Contains("must be >= 0") && Catch::Contains("-2"));
+}
+
+TEST_CASE("score_mods with values for other heads than the attention's are refused, fused and composed",
+          "[attention][flex]") {
+  Generator gen(31);
+  const Tensor q = randn({2, 4, 7, 3}), k = randn({2, 4, 7, 3}), v = randn({2, 4, 7, 3});
+  const RelativePositionBias two_heads({.kind = RelativeBiasKind::clipped, .window = 2, .init_stddev = 1}, 2, gen);
+  const std::vector<std::pair<std::shared_ptr<const ScoreMod>, std::string>> mods = {
+      {std::make_shared<HeadScaleMod>(Tensor::ones({3}), false), "HeadScaleMod: holds values for 3 heads, the attention has 4"},
+      {std::make_shared<AlibiMod>(2), "AlibiMod: holds values for 2 heads, the attention has 4"},
+      {std::make_shared<RelativeBiasMod>(two_heads), "RelativeBiasMod: holds values for 2 heads, the attention has 4"},
+      {std::make_shared<DistancePenalty>(3), "DistancePenalty: weights for 3 heads, the attention has 4"}};
+  for (const auto& [mod, message] : mods) {
+    FlexAttentionOptions options;
+    options.score_mods = {mod};
+    CHECK_THROWS_WITH(flex_attention(q, k, v, options), Catch::Contains(message));
+    CHECK_THROWS_WITH(apply_score_mod(randn({2, 4, 7, 7}), mod), Catch::Contains(message));
+  }
+  // One value for every head, or one per head, runs.
+  FlexAttentionOptions shared, per_head;
+  shared.score_mods = {std::make_shared<HeadScaleMod>(Tensor::ones({1}), false)};
+  per_head.score_mods = {std::make_shared<AlibiMod>(4)};
+  CHECK_NOTHROW(flex_attention(q, k, v, shared));
+  CHECK_NOTHROW(flex_attention(q, k, v, per_head));
+}
+
+TEST_CASE("attention: keys and values without a head axis serve every head of the queries", "[attention]") {
+  // q [2, 5, 4] (two heads) against k, v [6, 4]: the composed path, which used to repeat a
+  // head axis the keys do not have and wrote out of bounds; the same as k and v given to
+  // each head.
+  const Tensor q = randn({2, 5, 4}), k = randn({6, 4}), v = randn({6, 4});
+  ScaledDotScorer scorer;
+  const Tensor shared = attention(q, k, v, scorer).output;
+  REQUIRE(shared.shape() == (Shape{2, 5, 4}));
+  const Tensor per_head = attention(q, expand(reshape(k, {1, 6, 4}), {2, 6, 4}), expand(reshape(v, {1, 6, 4}), {2, 6, 4}),
+                                    scorer).output;
+  const TensorDiff diff = compare(shared, per_head, 1e-12, 1e-12);
+  INFO(diff.report);
+  CHECK(diff.within_tolerance);
+  AttendOptions sink;
+  sink.sink = Tensor::zeros({3});
+  sink.need_weights = true;
+  CHECK_THROWS_WITH(attention(q, expand(reshape(k, {1, 6, 4}), {2, 6, 4}), expand(reshape(v, {1, 6, 4}), {2, 6, 4}),
+                              scorer, sink),
+                    Catch::Contains("attention: the sink must be [heads] = [2], got [3]"));
 }

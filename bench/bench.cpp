@@ -13,7 +13,8 @@
 //   flex        each attention variant forward plus backward, q, k, v [8, 8, 512, 64]: the
 //               fused kernel (flex_attention) against the composed path, which stores the
 //               scores (the unmasked and causal scaled dot product, relative bias, ALiBi,
-//               softcap, a sliding window, grouped-query heads, a user's score_mod)
+//               softcap, a sliding window, grouped-query heads, a user's score_mod,
+//               four causal documents of 128 packed in one sequence)
 //   flex_memory the fused causal forward plus backward at --seq N keys, q, k, v [1, 8, N, 64]:
 //               peak memory grows linearly in N (run it at several N)
 // (--against-float32 with CONFIG alternates float32 steps with the --precision ones)
@@ -183,6 +184,10 @@ std::vector<FlexVariant> flex_variants() {
   causal.causal = true;
   qkv::AttendOptions window = causal;
   window.mask_mod = qkv::sliding_window_mask(128, true);
+  std::vector<int64_t> documents;
+  for (int64_t i = 0; i < 512; ++i) documents.push_back(i / 128);
+  qkv::AttendOptions packed_documents;
+  packed_documents.mask_mod = qkv::document_mask(documents, true);
   auto user = std::make_shared<qkv::ScoreModScorer>(std::make_shared<qkv::ScaledDotScorer>(),
                                                     std::make_shared<DistancePenalty>(8));
   return {{"none", scorer(base), {}},
@@ -192,7 +197,8 @@ std::vector<FlexVariant> flex_variants() {
           {"softcap", scorer(softcap), {}},
           {"sliding_window", scorer(base), window},
           {"gqa", scorer(base), {}, 2},
-          {"user_score_mod", user, {}}};
+          {"user_score_mod", user, {}},
+          {"document", scorer(base), packed_documents}};
 }
 
 // Both paths do the same six [512 x 512 x 64] products per head (two forward, four

@@ -58,12 +58,14 @@ inline bool team_pays(int64_t n, int64_t cost_per_item) {
 }
 #endif
 
-// Calls fn(begin, end) over [0, n) in contiguous chunks, in parallel when n*cost is large.
+// Calls fn(begin, end) over [0, n) in contiguous chunks, one per thread of a team, for a
+// caller that has judged the work worth a team itself (a matrix product: split_product).
+// On the calling thread alone inside a parallel region or with one thread.
 template <class Fn>
-void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
+void team_for(int64_t n, Fn&& fn) {
   if (n <= 0) return;
 #ifdef _OPENMP
-  if (team_pays(n, cost_per_item)) {
+  if (n > 1 && num_threads() > 1 && !omp_in_parallel()) {
     TeamErrors errors;
 #pragma omp parallel
     {
@@ -79,6 +81,15 @@ void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
   }
 #endif
   fn(0, n);
+}
+
+// Calls fn(begin, end) over [0, n) in contiguous chunks, in parallel when n*cost is large.
+template <class Fn>
+void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
+#ifdef _OPENMP
+  if (team_pays(n, cost_per_item)) return team_for(n, fn);
+#endif
+  if (n > 0) fn(0, n);
 }
 
 // For n independent tasks of about equal work: calls body(next) once on each thread of a

@@ -250,8 +250,15 @@ __attribute__((target("avx512f,avx512bf16"))) void bf16_tile_avx512(const Bf16Ti
     const __m512 bias = t.bias ? _mm512_maskz_loadu_ps(mask, t.bias + v * 16) : _mm512_setzero_ps();
     for (int r = 0; r < Rows; ++r) {
       float* out = t.c + r * t.ldc + v * 16;
-      __m512 x = _mm512_fmadd_ps(alpha, acc[r][v], bias);
+      // alpha acc, rounded (kernels::scaled), then C, then the bias: the float32 kernels'
+      // order, so that linear gives add(matmul(x, W), b) in bf16 too.
+      __m512 x = acc[r][v];
+      if (t.alpha != 1) {
+        x = _mm512_mul_ps(alpha, x);
+        asm("" : "+v"(x));
+      }
       if (t.add) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, out));
+      if (t.bias) x = _mm512_add_ps(x, bias);
       _mm512_mask_storeu_ps(out, mask, x);
     }
   }
@@ -270,8 +277,15 @@ void bf16_tile_portable(const Bf16Tile& t, int64_t rows) {
     }
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < t.cols; ++j) {
-      float& out = t.c[r * t.ldc + j];
-      out = t.alpha * acc[r][j] + (t.bias ? t.bias[j] : 0.0f) + (t.add ? out : 0.0f);
+      float& out = t.c[r * t.ldc + j];  // in the AVX-512 tile's order
+      float x = acc[r][j];
+      if (t.alpha != 1) {
+        x *= t.alpha;
+        asm("" : "+x"(x));
+      }
+      if (t.add) x += out;
+      if (t.bias) x += t.bias[j];
+      out = x;
     }
 }
 
@@ -312,7 +326,7 @@ void run_tile(const Bf16Tile& t, int64_t rows, Bf16Kernel kernel) {
 // `pairs` deep (the last one half used when `odd_depth`): A's rows `lda` words apart, and
 // column j of B (a multiple of 16) read from `column_run(q, j)` on, pair q on. Depth blocks,
 // then panels of C's columns, then tiles of its rows: later depth blocks add to what the
-// first wrote, bias included. The loop of both bf16_gemm and bf16_block_product.
+// first wrote, and the last adds the bias. The loop of both bf16_gemm and bf16_block_product.
 template <class ColumnRun>
 void multiply_packed(const uint32_t* pa, int64_t lda, int64_t rows, const ColumnRun& column_run, int64_t cols,
                      int64_t pairs, bool odd_depth, float alpha, float* c, int64_t ldc, bool accumulate,
@@ -321,7 +335,8 @@ void multiply_packed(const uint32_t* pa, int64_t lda, int64_t rows, const Column
   for (int64_t q0 = 0; q0 < pairs; q0 += depth_block)
     for (int64_t j = 0; j < cols; j += kBf16PanelColumns) {
       Bf16Tile t{nullptr, lda, {}, std::min(depth_block, pairs - q0), alpha, nullptr, ldc,
-                 std::min(kBf16PanelColumns, cols - j), accumulate || q0 > 0, q0 == 0 && bias ? bias + j : nullptr,
+                 std::min(kBf16PanelColumns, cols - j), accumulate || q0 > 0,
+                 q0 + depth_block >= pairs && bias ? bias + j : nullptr,
                  odd_depth && q0 + std::min(depth_block, pairs - q0) == pairs};
       const int64_t vectors = tile_vectors(t.cols), step = tile_rows(vectors, kernel);
       for (int64_t v = 0; v < vectors; ++v) t.b[v] = column_run(q0, j + 16 * v);

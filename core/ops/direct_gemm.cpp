@@ -44,7 +44,7 @@ void tile_of(const Product& x, int64_t i0, int64_t j0) {
   for (int r = 0; r < Rows; ++r)
     for (int v = 0; v < Vectors; ++v) {
       Scalar* out = x.c + (i0 + r) * x.ldc + j0 + v * kLanes;
-      Vec result = x.alpha * acc[r][v];
+      Vec result = scaled(x.alpha, acc[r][v]);
       if (x.accumulate) result += load_vector(out);
       if (x.bias) result += load_vector(x.bias + j0 + v * kLanes);
       store_vector(out, result);
@@ -142,9 +142,11 @@ void direct_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
   for (int64_t p0 = 0; p0 < k; p0 += blocks.depth)
     for (int64_t i0 = 0; i0 < m; i0 += blocks.rows) {
       const int64_t rows = std::min(blocks.rows, m - i0);
-      // Later depth blocks add to what the first wrote, bias included.
+      // Later depth blocks add to what the first wrote; the last adds the bias, so that C +
+      // bias is the product's sum plus the bias, as add(matmul(x, W), b) makes it.
+      const bool last = p0 + blocks.depth >= k;
       const Product x{std::min(blocks.depth, k - p0), alpha, a.from(i0, p0), b + p0 * ldb, ldb, c + i0 * ldc, ldc,
-                      accumulate || p0 > 0, p0 == 0 ? bias : nullptr, fetch_b_ahead};
+                      accumulate || p0 > 0, last ? bias : nullptr, fetch_b_ahead};
       int64_t j = 0;
       for (; j + kTileColumns <= n; j += kTileColumns) column_block<kTileVectors>(x, rows, j);
       j = last_vectors<kTileVectors - 1>(x, rows, (n - j) / kLanes, j);

@@ -116,7 +116,7 @@ void write_full_tile(const Tile& acc, Scalar alpha, Scalar* c, int64_t ldc, bool
   for (int r = 0; r < kTileRows; ++r)
     for (int v = 0; v < kTileVectors; ++v) {
       Scalar* out = c + r * ldc + v * kLanes;
-      Vec result = alpha * acc[r][v];
+      Vec result = scaled(alpha, acc[r][v]);
       if (add) result += load_vector(out);
       if (bias) result += load_vector(bias + v * kLanes);
       store_vector(out, result);
@@ -162,9 +162,10 @@ void packed_gemm(int64_t m, int64_t n, int64_t k, Scalar alpha, StridedMatrix a,
   const bool a_by_depth = a.col_stride != 1;
   for (int64_t p0 = 0; p0 < k; p0 += blocks.depth) {
     const int64_t depth = std::min(blocks.depth, k - p0);
-    // Later depth blocks add to what the first wrote, bias included.
+    // Later depth blocks add to what the first wrote; the last adds the bias (the product's
+    // sum, then the bias, as add(matmul(x, W), b)).
     const bool add = accumulate || p0 > 0;
-    const Scalar* block_bias = p0 == 0 ? bias : nullptr;
+    const Scalar* block_bias = p0 + depth == k ? bias : nullptr;
     for (int64_t i0 = 0; i0 < m; i0 += blocks.rows) {
       const int64_t rows = std::min(blocks.rows, m - i0);
       Scalar* packed_a = a_buffer.reserve((rows + kTileRows - 1) / kTileRows * kTileRows * depth);

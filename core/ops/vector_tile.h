@@ -44,6 +44,21 @@ inline Vec load_vector(const Scalar* p) {
 }
 inline void store_vector(Scalar* p, const Vec& v) { std::memcpy(p, &v, sizeof v); }
 
+// alpha v, rounded before anything is added to it. The tiles add C and a bias to alpha
+// times their sums as they store them; left to the compiler, that multiplication and the
+// addition after it became one fused multiply-add in tiles of some widths and not of
+// others, so an element's bits depended on the width of the tile it fell in, and through
+// it on how the product was split over the threads. The empty asm makes the rounded
+// product a value that has to exist.
+inline Vec scaled(Scalar alpha, Vec v) {
+  if (alpha == 1) return v;
+  v = alpha * v;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  asm("" : "+v"(v));
+#endif
+  return v;
+}
+
 // How many depth steps ahead the kernels fetch the rows of B they are about to read
 // (packed_gemm always, direct_gemm where B's rows crowd the L1). 4, 8, 16 and 32 measured
 // the same on the Intel Xeon of docs/performance.md: the hint matters, not its distance.
@@ -83,13 +98,14 @@ inline void stream_vector(Scalar* p, const Vec& v) {
 // Splits an [m, n] product over the threads along its longer side, in whole units of
 // `row_unit` rows or `column_unit` columns: product(first_row, rows, first_column, columns)
 // computes that part of C, whose elements each see the same sums for any split. A
-// product too small to repay starting the team (split_product) runs on the calling thread.
+// product too small to repay starting the team (split_product) runs on the calling thread;
+// split_product's measured grain decides, not the elementwise one of parallel_for.
 template <class Product>
 void split_over_threads(int64_t m, int64_t n, int64_t k, int64_t row_unit, int64_t column_unit, Product&& product) {
   if (!split_product(m, n, k)) return product(int64_t(0), m, int64_t(0), n);
   const bool by_rows = m >= n;
   const int64_t unit = by_rows ? row_unit : column_unit, length = by_rows ? m : n;
-  parallel_for((length + unit - 1) / unit, unit * k * (by_rows ? n : m), [&](int64_t begin, int64_t end) {
+  team_for((length + unit - 1) / unit, [&](int64_t begin, int64_t end) {
     const int64_t first = begin * unit, count = std::min(end * unit, length) - first;
     if (by_rows) product(first, count, int64_t(0), n);
     else product(int64_t(0), m, first, count);

@@ -5,6 +5,7 @@
 // follow the scoped, per-thread precision switch, forward and backward, and run in bf16
 // only the products where choose_product_precision says it pays.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <thread>
@@ -267,6 +268,22 @@ TEST_CASE("bf16 runs where it measured 10% faster than float32, else the product
   REQUIRE(kernels::choose_product_precision(256, 80, 96, Precision::bf16, cpu_caches()) == Precision::bf16);
   CHECK(bf16_scope_gives_float32_bits(256, 96, 80, 37));
   kernels::set_bf16_pays(std::nullopt);
+}
+
+TEST_CASE("linear under a bf16 scope gives the bits of add(matmul(x, W), b), past one depth block", "[bf16]") {
+  // Depths of one, two and three blocks of pairs (bf16_depth_block), the bias added after
+  // the last.
+  const testing::Bf16Pays bf16_here;
+  const int64_t pairs = kernels::bf16_depth_block(cpu_caches());
+  Generator gen(35);
+  for (int64_t in : {int64_t(96), 2 * pairs + 1, 5 * pairs}) {
+    REQUIRE(kernels::choose_product_precision(256, 80, in, Precision::bf16, cpu_caches()) == Precision::bf16);
+    const Tensor x = Tensor::randn({256, in}, gen), w = Tensor::randn({in, 80}, gen), b = Tensor::randn({80}, gen);
+    PrecisionScope bf16(Precision::bf16);
+    const Tensor fused = linear(x, w, b), apart = add(matmul(x, w), b);
+    INFO("in " << in);
+    CHECK(std::equal(fused.data(), fused.data() + fused.numel(), apart.data()));
+  }
 }
 
 TEST_CASE("linear under a bf16 scope rounds the operands of its forward and backward products", "[bf16]") {

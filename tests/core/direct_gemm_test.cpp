@@ -90,6 +90,54 @@ TEST_CASE("parallel_direct_gemm splits by rows or by columns and gives the seria
   kernels::set_parallel_product_grain(-1);
 }
 
+TEST_CASE("a product's bits do not depend on its split, with alpha, a bias and accumulation", "[kernels][threads]") {
+  // alpha not a power of two and something added to alpha times the sums (C, a bias, or a
+  // second depth block): were the product fused with the addition in some tile widths and
+  // not in others, a column would get other bits in a 64-wide tile than in a 32-wide one.
+  Generator gen(16);
+  const Scalar alpha = Scalar(3.25) / 3;
+  for (int64_t k : {5, 70, 300}) {  // 300: two depth blocks
+    const int64_t m = 6, n = 64;
+    std::vector<Scalar> a(m * k), b(k * n), bias(n), start(m * n);
+    for (auto* v : {&a, &b, &bias, &start})
+      for (Scalar& x : *v) x = static_cast<Scalar>(gen.normal());
+    for (bool accumulate : {false, true}) {
+      std::vector<Scalar> whole = start, halves = start;
+      kernels::direct_gemm(m, n, k, alpha, {a.data(), k, 1}, b.data(), n, whole.data(), n, accumulate, bias.data());
+      for (int64_t j0 : {0, 32})
+        kernels::direct_gemm(m, 32, k, alpha, {a.data(), k, 1}, b.data() + j0, n, halves.data() + j0, n, accumulate,
+                             bias.data() + j0);
+      INFO("k " << k << " accumulate " << accumulate);
+      CHECK(whole == halves);
+    }
+  }
+  // Through matmul: q k^T scaled, as the scorers call it, split by columns on two threads.
+  kernels::set_parallel_product_grain(0);
+  const Tensor q = Tensor::randn({16, 256}, gen), keys = Tensor::randn({80, 256}, gen);
+  MatmulOptions scaled;
+  scaled.transpose_b = true;
+  scaled.alpha = Scalar(0.06875);
+  const int before = num_threads();
+  set_num_threads(1);
+  const Tensor one = matmul(q, keys, scaled);
+  set_num_threads(2);
+  const Tensor two = matmul(q, keys, scaled);
+  set_num_threads(before);
+  kernels::set_parallel_product_grain(-1);
+  CHECK(std::equal(one.data(), one.data() + one.numel(), two.data()));
+}
+
+TEST_CASE("linear gives the bits of add(matmul(x, W), b), past one depth block", "[kernels]") {
+  // The bias joins after the product's last depth block: the sum, then the bias.
+  Generator gen(17);
+  for (int64_t in : {3, 192, 193, 517}) {
+    const Tensor x = Tensor::randn({9, in}, gen), w = Tensor::randn({in, 13}, gen), b = Tensor::randn({13}, gen);
+    const Tensor fused = linear(x, w, b), apart = add(matmul(x, w), b);
+    INFO("in " << in);
+    CHECK(std::equal(fused.data(), fused.data() + fused.numel(), apart.data()));
+  }
+}
+
 TEST_CASE("parallel_direct_gemm copies a transposed B part by part and gives the serial result", "[kernels]") {
   Generator gen(14);
   for (double grain : {0.0, 1e30})  // split where the threads and the work allow, and on the calling thread

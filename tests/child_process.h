@@ -28,7 +28,7 @@ struct ChildOptions {
   std::string out_file, err_file;  // stdout and stderr (one file: both together); empty: /dev/null
   std::vector<std::string> env;    // NAME=value, over this process's environment
   int timeout_seconds = 300;       // then SIGKILL to the child's process group, and exit code 124
-  long file_size_limit = -1;       // bytes (RLIMIT_FSIZE), with SIGXFSZ ignored: a full disk
+  long file_size_limit = -1;       // bytes (RLIMIT_FSIZE), as `ulimit -f` sets it: a full disk
 };
 
 class Child {
@@ -60,7 +60,6 @@ class Child {
       ::setpgid(0, 0);  // its own group, so that a timeout reaches mpirun's ranks too
       if (options.file_size_limit >= 0) {
         const rlimit limit{static_cast<rlim_t>(options.file_size_limit), static_cast<rlim_t>(options.file_size_limit)};
-        ::signal(SIGXFSZ, SIG_IGN);
         if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(127);
       }
       if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(127);

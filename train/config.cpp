@@ -329,6 +329,13 @@ class Resolver {
     if (has("model", "sink") && has("model", "normalizer") && at("model", "sink") == true &&
         at("model", "normalizer") == "sigmoid")
       add("model.sink", "false with model.normalizer \"sigmoid\" (a sink is a softmax logit)", "true");
+    // The probes measure softmax weights (entropy, the softmax's Jacobian); the fused kernel
+    // refuses them for sigmoid weights, which a run would learn only at its first probe step.
+    if (has("probes", "interval") && has("model", "normalizer") && at("probes", "interval").is_number_integer() &&
+        at("probes", "interval").get<int64_t>() > 0 && at("model", "normalizer") == "sigmoid")
+      add("probes.interval",
+          "0 with model.normalizer \"sigmoid\" (the probes measure softmax weights: entropy, the softmax's Jacobian)",
+          at("probes", "interval").dump());
     if (!has("model", "d_ff") && !invalid_.count("model.d_ff") && has("model", "d_model"))
       model["d_ff"] = 4 * at("model", "d_model").get<int64_t>();
     if (applies(*find_key_spec("schedule", "gamma")) && !has("schedule", "gamma") &&

@@ -326,7 +326,8 @@ std::vector<KeySpec> build_schema() {
        .doc = "Steps between probes written to probes.jsonl: per layer and head attention entropy, "
               "softmax Jacobian norm, dead-row fraction and max weight; per parameter gradient norm "
               "and update/weight ratio. 0 records none. The fused attention kernel gives these per "
-              "row, so probe steps store no attention weights (the additive scorer's excepted).",
+              "row, so probe steps store no attention weights (the additive scorer's excepted). "
+              "Softmax attention only: refused with model.normalizer \"sigmoid\".",
        .assign = field(&RunConfig::probes, &ProbeConfig::interval)},
   };
 }

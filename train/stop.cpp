@@ -20,6 +20,9 @@ void install_stop_handlers() {
   action.sa_flags = 0;
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // Past a file-size limit (ulimit -f) a write fails with EFBIG instead of killing the
+  // process without a word: the save reports the file and the run exits 1.
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 int stop_signal() { return pending_signal; }

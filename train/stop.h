@@ -6,7 +6,7 @@
 
 namespace qkv {
 
-void install_stop_handlers();  // SIGINT and SIGTERM
+void install_stop_handlers();  // SIGINT and SIGTERM; SIGXFSZ ignored (a write past ulimit -f fails)
 // The signal that asked the run to stop (SIGINT, SIGTERM, or what request_stop passed);
 // 0 while nobody asked.
 int stop_signal();

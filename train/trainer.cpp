@@ -98,6 +98,13 @@ bool may_change_on_resume(const std::string& section, const std::string& key) {
          (key == "steps" || key == "log_interval" || key == "eval_interval" || key == "checkpoint_interval" ||
           key == "threads" || key == "out_dir" || key == "plots" || key == "init_from");
 }
+
+// Everything a run writes into its folder: an overwritten run leaves none of it behind, or
+// its probes and plots would pass for the new run's (plot_runs reads whatever is there).
+void remove_run_outputs(const std::string& run_dir) {
+  for (const char* name : {"checkpoint.safetensors", "metrics.jsonl", "probes.jsonl", "plots", "inspect"})
+    fs::remove_all(fs::path(run_dir) / name);
+}
 }  // namespace
 
 NonFiniteError::NonFiniteError(int64_t step, std::string parameter, const std::string& message)
@@ -183,7 +190,6 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
   }
 
   // The run folder.
-  const std::string checkpoint = run_checkpoint_path(run_dir_);
   if (!dist::is_root()) {
     if (options_.resume) restore_checkpoint();
   } else if (!options_.resume) {
@@ -192,9 +198,11 @@ Trainer::Trainer(RunConfig config, TrainerOptions options)
         throw std::runtime_error("run folder " + run_dir_ + " already holds a run (" + name +
                                  "); continue it with " + options_.program + " --resume " + run_dir_ +
                                  ", choose another folder with --out, or pass --overwrite");
-    fs::create_directories(run_dir_);
-    fs::remove(checkpoint);
+    // The weights first: init_from may name this very folder, and a source refused must
+    // leave the run in it as it was (and no new folder behind).
     if (!config_.train.init_from.empty()) warm_start();
+    fs::create_directories(run_dir_);
+    if (options_.overwrite) remove_run_outputs(run_dir_);
   } else {
     remove_stale_temp_files();
     restore_checkpoint();

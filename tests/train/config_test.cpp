@@ -367,6 +367,11 @@ TEST_CASE("attention variants: kv_heads must divide heads, and a sink needs a so
   sink["model"]["normalizer"] = "sigmoid";
   CHECK(only_problem(sink) ==
         "run.json: model.sink: expected false with model.normalizer \"sigmoid\" (a sink is a softmax logit), found true");
+  json probed = kMinimal;
+  probed["model"]["normalizer"] = "sigmoid";
+  probed["probes"] = {{"interval", 25}};
+  CHECK(only_problem(probed) == "run.json: probes.interval: expected 0 with model.normalizer \"sigmoid\" (the probes "
+                                "measure softmax weights: entropy, the softmax's Jacobian), found 25");
   CHECK_THAT(only_problem(with("model", "normalizer", "sparsemax")),
              Catch::Contains("model.normalizer: expected one of \"softmax\", \"sigmoid\""));
 }

@@ -251,9 +251,10 @@ TEST_CASE("train: a full disk stops the run with the file named, --resume then c
   small["model"]["d_model"] = 8;
   small["model"]["layers"] = 1;
   std::ofstream(config, std::ios::trunc) << small.dump(2);
-  // A file-size limit stands in for a full disk: writes past it fail with EFBIG (SIGXFSZ,
-  // which would kill the process instead, is ignored). 40 KiB, which the checkpoint fits
-  // under and metrics.jsonl (about 150 bytes a step) outgrows.
+  // A file-size limit stands in for a full disk: writes past it fail with EFBIG (the
+  // program ignores SIGXFSZ, which would kill it without a word; this harness leaves the
+  // signal as a shell's `ulimit -f` does). 40 KiB, which the checkpoint fits under and
+  // metrics.jsonl (about 150 bytes a step) outgrows.
   const int64_t steps = 400;
   qkv_test::ChildOptions full_disk;
   full_disk.file_size_limit = 40 << 10;

@@ -116,6 +116,44 @@ TEST_CASE("a folder that holds a run is not overwritten by accident", "[trainer]
   CHECK(Trainer(config, overwrite).run().steps == 2);
 }
 
+TEST_CASE("an overwritten run leaves nothing of the old one, and a refused start leaves the old one whole",
+          "[trainer]") {
+  const std::string dir = qkv_test::scratch_dir("overwrite_clean");
+  json first = tiny_config(dir);
+  first["probes"] = {{"interval", 4}};
+  first["train"]["steps"] = 8;
+  std::ostringstream log;
+  Trainer(resolve_config(first, "tiny.json"), quiet(log)).run();
+  fs::create_directories(dir + "/inspect");  // heatmaps of the old run (--eval)
+  REQUIRE(fs::exists(dir + "/probes.jsonl"));
+  TrainerOptions overwrite = quiet(log);
+  overwrite.overwrite = true;
+
+  // A start refused on its warm start (a source of another model) must not have removed
+  // anything: the old run can still be resumed.
+  const std::string other = qkv_test::scratch_dir("overwrite_other_model");
+  json wider = tiny_config(other);
+  wider["model"]["d_model"] = 24;
+  wider["train"]["steps"] = 2;
+  Trainer(resolve_config(wider, "wider.json"), quiet(log)).run();
+  CHECK_THROWS_WITH(Trainer(resolve_config(tiny_config(dir), "tiny.json", {"train.init_from=" + other}), overwrite),
+                    Catch::Contains("train.init_from " + other));
+  CHECK(fs::exists(dir + "/checkpoint.safetensors"));
+  CHECK(fs::exists(dir + "/probes.jsonl"));
+  // init_from naming the folder being overwritten reads its weights before they go.
+  CHECK(Trainer(resolve_config(tiny_config(dir), "tiny.json", {"train.init_from=" + dir, "train.steps=2"}), overwrite)
+            .run()
+            .steps == 2);
+  // The new run has no probes: the old run's probes and heatmaps are gone with it.
+  CHECK_FALSE(fs::exists(dir + "/probes.jsonl"));
+  CHECK_FALSE(fs::exists(dir + "/inspect"));
+  CHECK(fs::exists(dir + "/checkpoint.safetensors"));
+  // A refused warm start into a folder that does not exist yet leaves none behind.
+  const std::string never = dir + "_never";
+  CHECK_THROWS(Trainer(resolve_config(tiny_config(never), "tiny.json", {"train.init_from=" + other}), quiet(log)));
+  CHECK_FALSE(fs::exists(never));
+}
+
 TEST_CASE("resume refuses a run whose computation changed, and a folder without a checkpoint", "[trainer]") {
   const std::string dir = qkv_test::scratch_dir("resume_refuse");
   std::ostringstream log;

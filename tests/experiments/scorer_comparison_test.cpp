@@ -37,6 +37,11 @@ TEST_CASE("scorers: two runs of the same config give identical result tables") {
   CHECK(first == qkv_test::slurp(b / "scorers.csv"));
   CHECK(qkv_test::slurp(a / "curve_reverse_additive_seed0.csv") == qkv_test::slurp(b / "curve_reverse_additive_seed0.csv"));
   CHECK(qkv_test::slurp(a / "timing.csv").find("ms_per_step_median") != std::string::npos);
+  const std::string summary = qkv_test::slurp(a / "summary.csv");
+  CHECK(summary.find("ms_per_step") == std::string::npos);  // its timing lives in timing_summary.csv
+  CHECK(summary == qkv_test::slurp(b / "summary.csv"));
+  CHECK(qkv_test::slurp(b / "summary.json") == qkv_test::slurp(a / "summary.json"));
+  CHECK(qkv_test::slurp(a / "timing_summary.csv").find("mean_ms_per_step_median") != std::string::npos);
   // The relative bias adds one scalar per head and clipped distance: 2 heads x (2 * 8 + 1).
   CHECK(rows[1].scorer == "scaled_dot_relative");
   RunConfig plain_config = rows[1].result.config;

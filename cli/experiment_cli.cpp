@@ -18,6 +18,7 @@
 #include "experiments/scorer_comparison.h"
 #include "experiments/stability.h"
 #include "experiments/vanishing.h"
+#include "train/stop.h"
 
 namespace qkv {
 namespace {
@@ -30,6 +31,7 @@ template <class Load, class Run>
 int run_experiment(int argc, char** argv, const std::string& name, const std::string& description,
                    const std::string& default_config, Load load, Run run) {
   dist::MpiSession mpi(argc, argv);
+  report_file_size_limit();
   CLI::App app{description};
   std::string config = default_config, out;
   std::vector<std::string> sets;

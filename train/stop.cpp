@@ -20,10 +20,10 @@ void install_stop_handlers() {
   action.sa_flags = 0;
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
-  // Past a file-size limit (ulimit -f) a write fails with EFBIG instead of killing the
-  // process without a word: the save reports the file and the run exits 1.
-  std::signal(SIGXFSZ, SIG_IGN);
+  report_file_size_limit();
 }
+
+void report_file_size_limit() { std::signal(SIGXFSZ, SIG_IGN); }
 
 int stop_signal() { return pending_signal; }
 void request_stop(int signal) { pending_signal = signal; }

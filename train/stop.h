@@ -6,7 +6,10 @@
 
 namespace qkv {
 
-void install_stop_handlers();  // SIGINT and SIGTERM; SIGXFSZ ignored (a write past ulimit -f fails)
+void install_stop_handlers();  // SIGINT and SIGTERM, and report_file_size_limit()
+// Past a file-size limit (ulimit -f) a write fails with EFBIG, which the writer reports with
+// the file's name, instead of SIGXFSZ killing the process without a word.
+void report_file_size_limit();
 // The signal that asked the run to stop (SIGINT, SIGTERM, or what request_stop passed);
 // 0 while nobody asked.
 int stop_signal();

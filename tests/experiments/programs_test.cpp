@@ -1,5 +1,7 @@
 // The experiment programs as a user runs them: exit codes and messages.
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
@@ -14,12 +16,13 @@ struct Outcome {
   std::string output;  // stdout and stderr together
 };
 
-Outcome run(const std::vector<std::string>& argv) {
+Outcome run(const std::vector<std::string>& argv, long file_size_limit = -1) {
   // One file per process: ctest runs this file's test cases side by side.
   const fs::path log =
       fs::path(QKV_BINARY_DIR) / "test-scratch" / ("program_output_" + std::to_string(getpid()) + ".txt");
   fs::create_directories(log.parent_path());
   qkv_test::ChildOptions options;
+  options.file_size_limit = file_size_limit;
   options.out_file = options.err_file = log.string();
   const int status = qkv_test::Child(argv, options).wait();
   return {status, qkv_test::slurp(log.string())};
@@ -71,4 +74,14 @@ TEST_CASE("the vanishing program runs a small config end to end", "[experiments]
   CHECK(fs::exists(dir / "run" / "probe.csv"));
   CHECK(fs::exists(dir / "run" / "report.md"));
   CHECK_THAT(ok.output, Catch::Contains("probe dot d_k=256"));
+
+  // A full disk (a file-size limit of 1 KiB, as `ulimit -f` sets it): exit 1 and the file
+  // named, not death by SIGXFSZ without a word.
+  fs::remove_all(dir / "full");
+  Outcome full = run({QKV_VANISHING_BINARY, (dir / "small.json").string(), "--set", "training.enabled=false", "--out",
+                     (dir / "full").string()},
+                     1 << 10);
+  INFO(full.output);
+  CHECK(full.status == 1);
+  CHECK_THAT(full.output, Catch::Contains((dir / "full").string()) && Catch::Contains(std::strerror(EFBIG)));
 }

@@ -53,9 +53,13 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opt) {
                                 " x " + operand_str(b, opt.transpose_b));
   const Shape batch_a(a.shape().begin(), a.shape().end() - 2);
   const Shape batch_b(b.shape().begin(), b.shape().end() - 2);
-  const std::string batch_op = "matmul (the batch axes of " + operand_str(a, opt.transpose_a) + " and " +
-                               operand_str(b, opt.transpose_b) + ")";
-  Shape out_shape = broadcast_shapes(batch_a, batch_b, batch_op.c_str());
+  Shape out_shape;
+  try {
+    out_shape = broadcast_shapes(batch_a, batch_b, "matmul");
+  } catch (const std::invalid_argument&) {  // the message names both operands, built only when needed
+    throw std::invalid_argument("matmul: the batch axes of " + operand_str(a, opt.transpose_a) + " and " +
+                                operand_str(b, opt.transpose_b) + " cannot be broadcast together");
+  }
   const int64_t rank = static_cast<int64_t>(out_shape.size());
   const int64_t batches = shape_numel(out_shape);
   out_shape.push_back(n);

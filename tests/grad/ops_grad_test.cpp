@@ -119,6 +119,8 @@ TEST_CASE("matmul values by hand", "[grad]") {
   CHECK(matmul(a, b, {.alpha = 0.5}).to_vector() == std::vector<Scalar>{9.5, 11, 21.5, 25});
   CHECK_THROWS_WITH(matmul(Tensor::zeros({2, 3}), Tensor::zeros({2, 3})),
                     Catch::Contains("matmul") && Catch::Contains("[2, 3] x [2, 3]"));
+  CHECK_THROWS_WITH(matmul(Tensor::zeros({2, 3, 4}), Tensor::zeros({5, 4, 3})),
+                    Catch::Contains("matmul: the batch axes of [2, 3, 4] and [5, 4, 3] cannot be broadcast together"));
 }
 
 TEST_CASE("gradcheck: shape ops", "[grad]") {
